@@ -1,0 +1,40 @@
+"""The PyTorch backend: torchvision's segmentation models in eval and inference mode, fp32 or fp16."""
+
+from __future__ import annotations
+
+import torch
+
+from harness.backends import BACKENDS, Backend
+from harness.models import build_model
+
+
+@BACKENDS.register("pytorch")
+class PytorchBackend(Backend):
+    name = "pytorch"
+    default_model = "deeplabv3_resnet101"
+
+    def __init__(self, config, device: torch.device):
+        super().__init__(config, device)
+        self.model = build_model(config.model or self.default_model, config.weights, config.seed)
+        self.dtype = torch.float16 if config.precision == "fp16" else torch.float32
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.module = self.model.module.to(device=device, dtype=self.dtype, memory_format=self.memory_format)
+
+    def prepare(self, batch_size: int, height: int, width: int) -> None:
+        self(torch.zeros(batch_size, 3, height, width, device=self.device))
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            x = batch.to(dtype=self.dtype, memory_format=self.memory_format)
+            return self.module(x)["out"].float()
+
+    def identity(self) -> dict:
+        return {
+            "backend": self.name,
+            "model": self.model.name,
+            "weights": self.model.weights,
+            "weights_sha256": self.model.weights_digest,
+            "precision": self.config.precision,
+            "channels_last": self.config.channels_last,
+            "torch": torch.__version__,
+        }

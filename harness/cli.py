@@ -1,0 +1,140 @@
+"""The command line: CV-CUDA's segmentation sample's flags and messages, plus the harness's own options."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from harness import HarnessError
+from harness.config import Config
+
+DEFAULTS = Config()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's usage block would make it more than one line
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from harness.inputs import sample_dir
+
+    p = _Parser(prog="harness", description="Semantic segmentation of JPEG images: decode, preprocess, infer, "
+                "postprocess and save overlays, on the GPU with CV-CUDA or on the CPU.",
+                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sample = p.add_argument_group("the segmentation sample's options")
+    sample.add_argument("-i", "--input_path", default=str(sample_dir()),
+                        help="a JPEG file (replicated -b times) or a directory of .jpg/.jpeg files")
+    sample.add_argument("-o", "--output_dir", default="/tmp", help="where the out_<name>.jpg overlays are written")
+    sample.add_argument("-c", "--class_name", default=DEFAULTS.class_name, help="the VOC class to keep sharp")
+    sample.add_argument("-th", "--target_img_height", type=int, default=DEFAULTS.target_img_height,
+                        help="model input height")
+    sample.add_argument("-tw", "--target_img_width", type=int, default=DEFAULTS.target_img_width,
+                        help="model input width")
+    sample.add_argument("-b", "--batch_size", type=int, default=DEFAULTS.batch_size, help="images per batch")
+    sample.add_argument("-d", "--device_id", type=int, default=DEFAULTS.device_id, help="CUDA device index")
+    sample.add_argument("-bk", "--backend", default=DEFAULTS.backend, help="inference backend: pytorch or tensorrt")
+    own = p.add_argument_group("harness options")
+    own.add_argument("--model", default=None, help="deeplabv3_resnet101 (pytorch's default), fcn_resnet101 "
+                     "(tensorrt's default) or lraspp_mobilenet_v3_large (small, for quick runs)")
+    own.add_argument("--weights", default=DEFAULTS.weights,
+                     help="auto (pretrained if obtainable, else synthetic), pretrained, synthetic, or a state-dict path")
+    own.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the synthetic weights")
+    own.add_argument("--precision", default=DEFAULTS.precision, help="fp32 or fp16 (GPU)")
+    own.add_argument("--channels_last", action="store_true", help="run the model in channels-last memory format")
+    own.add_argument("--ops", default=DEFAULTS.ops, help="ops engine: auto, cvcuda, torch or opencv")
+    own.add_argument("--decoder", default=DEFAULTS.decoder, help="JPEG decoder: auto, nvimgcodec, torchvision or cpu")
+    own.add_argument("--device", default=DEFAULTS.device, help="auto, cuda or cpu (cpu runs everything on the CPU)")
+    own.add_argument("--blur_kernel", type=int, default=DEFAULTS.blur_kernel, help="Gaussian kernel size (odd)")
+    own.add_argument("--blur_sigma", type=float, default=DEFAULTS.blur_sigma, help="Gaussian sigma")
+    own.add_argument("--jpeg_quality", type=int, default=DEFAULTS.jpeg_quality, help="quality of the overlays")
+    own.add_argument("--strict", action="store_true",
+                     help="stop at the first bad input file instead of reporting and skipping it")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return Config(
+        class_name=args.class_name, target_img_height=args.target_img_height,
+        target_img_width=args.target_img_width, batch_size=args.batch_size, device_id=args.device_id,
+        backend=args.backend, model=args.model, weights=args.weights, seed=args.seed, precision=args.precision,
+        channels_last=args.channels_last, ops=args.ops, decoder=args.decoder, device=args.device,
+        blur_kernel=args.blur_kernel, blur_sigma=args.blur_sigma, jpeg_quality=args.jpeg_quality,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.inputs import BadImage, batches, find_jpegs, output_names, prepare_output_dir, read_jpeg, write_atomic
+    from harness.pipeline import Pipeline
+
+    config = config_from_args(args).resolve()
+    paths = find_jpegs(args.input_path, config.batch_size)
+    directory_run = Path(args.input_path).is_dir()
+    print(f"Read a total of {len(paths)} JPEG images.")
+    out_dir = prepare_output_dir(args.output_dir)
+    pipeline = Pipeline(config)
+    print(f"Using {config.device} (ops {config.ops}, decoder {config.decoder}, backend {config.backend}, "
+          f"model {config.model}, weights {pipeline.backend.model.weights}, {config.precision}).")
+
+    def skip(path: Path, reason: str) -> None:
+        if args.strict or not directory_run:
+            raise HarnessError(reason if str(path) in reason else f"{path} {reason}")
+        print(f"Skipping {path}: {reason}", file=sys.stderr)
+        skipped.append(path)
+
+    jobs = list(zip(paths, output_names(paths)))
+    total_batches = -(-len(jobs) // config.batch_size)
+    skipped: list[Path] = []
+    written = 0
+    started = time.perf_counter()
+    for number, batch in enumerate(batches(jobs, config.batch_size), start=1):
+        progress = ""
+        if number > 1:
+            elapsed = time.perf_counter() - started
+            rate = written / elapsed
+            eta = (len(jobs) - written - len(skipped)) / rate if rate else 0
+            progress = f" ({rate:.1f} images/s, about {eta:.0f} s left)"
+        print(f"Processing batch {number} of {total_batches}{progress}", flush=True)
+        readable = []
+        for path, name in batch:
+            try:
+                readable.append((read_jpeg(path), name))
+            except BadImage as error:
+                skip(path, str(error))
+        if not readable:
+            continue
+        result = pipeline.run([jpeg.data for jpeg, _ in readable])
+        for index, reason in result.failed:
+            skip(readable[index][0].path, reason)
+        for index, data in zip(result.done, result.jpegs):
+            target = out_dir / readable[index][1]
+            write_atomic(target, data)
+            written += 1
+            print(f"\tSaving the overlay result for {config.class_name} class to: {target}")
+    seconds = time.perf_counter() - started
+    if written == 0:
+        raise HarnessError("no input image could be processed: see the messages above")
+    note = f"; skipped {len(skipped)} bad file(s)" if skipped else ""
+    print(f"Wrote {written} overlay(s) to {out_dir} in {seconds:.2f} s ({written / seconds:.1f} images/s){note}.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except HarnessError as error:
+        print(f"harness: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # out of memory and other failures of the libraries underneath
+        import torch
+
+        if isinstance(error, torch.cuda.OutOfMemoryError):
+            print("harness: error: out of GPU memory: lower -b/--batch_size or -th/-tw", file=sys.stderr)
+            return 1
+        raise

@@ -1,0 +1,167 @@
+"""One frozen configuration, validated once at the edge, with the 'auto' choices resolved for this machine."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from dataclasses import dataclass
+from typing import Optional
+
+from harness import HarnessError
+
+MAX_SIDE = 8192  # the largest model input side we accept; larger is a typo, not a workload
+MIN_SIDE = 16  # the models downsample by 8 and need a few pixels left over
+
+DEVICES = ("auto", "cuda", "cpu")
+PRECISIONS = ("fp32", "fp16")
+
+#: The sample's blur: a 27x27 Gaussian kernel with sigma 25.  The kernel is cut off at half a
+#: sigma, so it acts close to a 27-pixel box filter (standard deviation about 7.6 px): clearly
+#: visible at 1920x1080, and the same work as CV-CUDA's sample, which the benchmarks compare with.
+DEFAULT_BLUR_KERNEL = 27
+DEFAULT_BLUR_SIGMA = 25.0
+
+
+def has_module(name: str) -> bool:
+    """True when `name` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def cuda_device_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one pipeline run needs.  Field names follow the sample's flags where it has one."""
+
+    class_name: str = "person"
+    target_img_height: int = 224
+    target_img_width: int = 224
+    batch_size: int = 1
+    device_id: int = 0
+    backend: str = "pytorch"
+    model: Optional[str] = None  # None: the backend's default model
+    weights: str = "auto"  # auto | pretrained | synthetic | path to a state dict
+    seed: int = 0  # synthetic weights' seed
+    precision: str = "fp32"
+    channels_last: bool = False
+    ops: str = "auto"  # auto | cvcuda | torch | opencv
+    decoder: str = "auto"  # auto | nvimgcodec | torchvision | cpu
+    device: str = "auto"  # auto | cuda | cpu: where decode, stages and inference run
+    blur_kernel: int = DEFAULT_BLUR_KERNEL
+    blur_sigma: float = DEFAULT_BLUR_SIGMA
+    jpeg_quality: int = 90
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def model_size(self) -> tuple[int, int]:
+        return (self.target_img_height, self.target_img_width)
+
+    def validate(self) -> "Config":
+        """Check the values that need no hardware; raise HarnessError naming the problem and the fix."""
+        from harness.backends import BACKENDS
+        from harness.decode import DECODERS
+        from harness.models import CLASS_NAMES, MODELS
+        from harness.ops import ENGINES
+
+        for flag, value in (("-th/--target_img_height", self.target_img_height),
+                            ("-tw/--target_img_width", self.target_img_width)):
+            if not MIN_SIDE <= value <= MAX_SIDE:
+                raise HarnessError(f"{flag} is {value}: give a size between {MIN_SIDE} and {MAX_SIDE} pixels")
+        if self.batch_size < 1:
+            raise HarnessError(f"-b/--batch_size is {self.batch_size}: give 1 or more")
+        if self.device_id < 0:
+            raise HarnessError(f"-d/--device_id is {self.device_id}: give a GPU index, 0 or more")
+        if self.class_name not in CLASS_NAMES:
+            raise HarnessError(f"unknown class {self.class_name!r}: choose one of {', '.join(CLASS_NAMES)}")
+        _check_choice("backend (-bk)", self.backend, tuple(BACKENDS.names()))
+        _check_choice("ops engine (--ops)", self.ops, ("auto", *ENGINES.names()))
+        _check_choice("decoder (--decoder)", self.decoder, ("auto", *DECODERS.names()))
+        _check_choice("device (--device)", self.device, DEVICES)
+        _check_choice("precision (--precision)", self.precision, PRECISIONS)
+        if self.model is not None:
+            MODELS[self.model]  # raises with the list of models
+        if self.blur_kernel < 1 or self.blur_kernel % 2 == 0 or self.blur_kernel > 255:
+            raise HarnessError(f"--blur_kernel is {self.blur_kernel}: give an odd size between 1 and 255")
+        if not self.blur_sigma > 0:
+            raise HarnessError(f"--blur_sigma is {self.blur_sigma}: give a positive number")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise HarnessError(f"--jpeg_quality is {self.jpeg_quality}: give 1 to 100")
+        return self
+
+    def resolve(self) -> "Config":
+        """Validate, then replace every 'auto' with what this machine can run; refuse GPU choices without a GPU."""
+        from harness.backends import BACKENDS
+        from harness.decode import DECODERS
+        from harness.ops import ENGINES
+
+        self.validate()
+        if self.backend == "tensorrt":
+            from harness.backends.tensorrt import import_tensorrt
+
+            import_tensorrt()  # a missing TensorRT is the first thing to say
+        gpus = cuda_device_count()
+        gpu_engine = self.ops != "auto" and ENGINES[self.ops].gpu
+        gpu_decoder = self.decoder != "auto" and DECODERS[self.decoder].gpu
+        wants_gpu = [f"--device {self.device}"] if self.device == "cuda" else []
+        wants_gpu += [f"--ops {self.ops}"] if gpu_engine else []
+        wants_gpu += [f"--decoder {self.decoder}"] if gpu_decoder else []
+        if wants_gpu and gpus == 0:
+            raise HarnessError(
+                f"{' and '.join(wants_gpu)} need a CUDA GPU and this machine has none: "
+                "drop the option or run with --device cpu"
+            )
+        device = self.device
+        if device == "auto":
+            device = "cuda" if gpus else "cpu"
+        if device == "cuda" and self.device_id >= gpus:
+            raise HarnessError(
+                f"-d/--device_id {self.device_id} does not exist: this machine has {gpus} GPU(s), "
+                f"give 0 to {gpus - 1}"
+            )
+        if device == "cpu" and self.device_id != 0 and gpus <= self.device_id:
+            raise HarnessError(
+                f"-d/--device_id {self.device_id} does not exist: this machine has {gpus} GPU(s); "
+                "leave -d out to run on the CPU"
+            )
+        ops = self.ops
+        if ops == "auto":
+            ops = ("cvcuda" if has_module("cvcuda") else "torch") if device == "cuda" else "opencv"
+        if ops == "cvcuda" and not has_module("cvcuda"):
+            raise HarnessError("--ops cvcuda needs CV-CUDA: pip install 'harness[cu12]' (or [cu13]), or choose --ops torch")
+        if device == "cpu" and ENGINES[ops].gpu:
+            raise HarnessError(f"--ops {ops} runs on the GPU: use --device cuda, or --ops torch/opencv on the CPU")
+        if device == "cuda" and ops == "opencv":
+            raise HarnessError("--ops opencv is the CPU baseline: use --device cpu with it, or --ops cvcuda/torch on the GPU")
+        decoder = self.decoder
+        if decoder == "auto":
+            if device == "cpu":
+                decoder = "cpu"
+            else:
+                decoder = "nvimgcodec" if has_module("nvidia.nvimgcodec") else "torchvision"
+        if decoder == "nvimgcodec" and not has_module("nvidia.nvimgcodec"):
+            raise HarnessError(
+                "--decoder nvimgcodec needs nvImageCodec: pip install 'harness[cu12]' (or [cu13]), "
+                "or choose --decoder torchvision"
+            )
+        if device == "cpu" and DECODERS[decoder].gpu:
+            raise HarnessError(f"--decoder {decoder} decodes on the GPU: use --device cuda, or --decoder cpu")
+        if device == "cpu" and self.precision == "fp16":
+            raise HarnessError("--precision fp16 needs a GPU: use fp32 on the CPU")
+        if self.backend == "tensorrt" and device == "cpu":
+            raise HarnessError("-bk tensorrt needs a CUDA GPU: use -bk pytorch on the CPU")
+        model = self.model or BACKENDS[self.backend].default_model
+        return self.replace(device=device, ops=ops, decoder=decoder, model=model)
+
+
+def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise HarnessError(f"unknown {what} {value!r}: choose one of {', '.join(choices)}")

@@ -1,0 +1,145 @@
+"""Model registry and weights policy: pretrained (torchvision), a local state dict, or deterministic
+synthetic weights for machines that cannot download (benchmarks and cross-backend tests use these)."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torchvision.models import segmentation as seg
+from torchvision.models._meta import _VOC_CATEGORIES
+
+from harness import HarnessError
+from harness.registry import Registry
+
+CLASS_NAMES: tuple[str, ...] = tuple(_VOC_CATEGORIES)  # the 21 Pascal VOC categories, index = class id
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    build: Callable[..., torch.nn.Module]
+    weights: object  # torchvision's Weights enum member for pretrained weights
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+MODELS.register("deeplabv3_resnet101")(ModelSpec(seg.deeplabv3_resnet101, seg.DeepLabV3_ResNet101_Weights.DEFAULT))
+MODELS.register("fcn_resnet101")(ModelSpec(seg.fcn_resnet101, seg.FCN_ResNet101_Weights.DEFAULT))
+MODELS.register("lraspp_mobilenet_v3_large")(
+    ModelSpec(seg.lraspp_mobilenet_v3_large, seg.LRASPP_MobileNet_V3_Large_Weights.DEFAULT)
+)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    module: torch.nn.Module
+    weights: str  # "pretrained", "synthetic(seed=N)" or the state dict's path
+    weights_digest: str  # sha256 of the parameters and buffers: the weights' identity
+
+
+def build_model(name: str, weights: str = "auto", seed: int = 0) -> LoadedModel:
+    """An eval-mode model on the CPU, without the auxiliary head, with the weights the policy asks for."""
+    spec = MODELS[name]
+    module = spec.build(weights=None, weights_backbone=None, num_classes=len(CLASS_NAMES), aux_loss=False)
+    if weights in ("auto", "pretrained"):
+        state = _pretrained_state(spec, required=weights == "pretrained")
+        if state is not None:
+            _load(module, state, f"torchvision's pretrained {name} weights")
+            label = "pretrained"
+        else:
+            print(f"warning: pretrained {name} weights cannot be obtained here; using synthetic weights "
+                  f"(seed {seed}): masks are not meaningful. Pass --weights PATH to use a local file.",
+                  file=sys.stderr)
+            weights = "synthetic"
+    if weights == "synthetic":
+        module.load_state_dict(synthetic_state_dict(module, seed))
+        label = f"synthetic(seed={seed})"
+    elif weights not in ("auto", "pretrained"):
+        path = Path(weights)
+        if not path.is_file():
+            raise HarnessError(f"--weights {weights}: no such file; give auto, pretrained, synthetic or a state-dict path")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise HarnessError(f"--weights {weights} is not a readable PyTorch state dict ({error})") from None
+        _load(module, state, str(path))
+        label = str(path)
+    module.eval()
+    return LoadedModel(name, module, label, state_digest(module))
+
+
+def _pretrained_state(spec: ModelSpec, required: bool) -> dict | None:
+    """torchvision's weights through its own cache and download; None (or an error if required) when unavailable."""
+    try:
+        return spec.weights.get_state_dict(progress=False, check_hash=True)
+    except Exception as error:
+        if required:
+            raise HarnessError(
+                f"cannot obtain pretrained weights ({type(error).__name__}: {error}): put the file "
+                f"{spec.weights.url.rsplit('/', 1)[-1]} in torch's hub cache, pass --weights PATH, or use --weights synthetic"
+            ) from None
+        return None
+
+
+def _load(module: torch.nn.Module, state: dict, what: str) -> None:
+    state = {k: v for k, v in state.items() if not k.startswith("aux_classifier.")}  # drop the auxiliary head
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise HarnessError(f"{what} do not fit this model ({first}): pass weights made for it") from None
+
+
+def _uniform(seed: int, name: str, shape: tuple[int, ...], bound: float) -> torch.Tensor:
+    """Uniform(-bound, bound) from PCG64 keyed by (seed, parameter name): the same bits on every machine,
+    whatever the torch version or the order parameters are created in."""
+    key = int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:8], "little")
+    values = np.random.Generator(np.random.PCG64(key)).random(int(np.prod(shape)), dtype=np.float64)
+    return torch.from_numpy(((values * 2 - 1) * bound).astype(np.float32).reshape(shape))
+
+
+def synthetic_state_dict(module: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
+    """Deterministic weights that keep activations finite in fp16 and masks non-trivial.
+
+    Convolutions get He-uniform weights (variance-preserving through ReLU).  Batch norms are identity in
+    eval mode (running mean 0, variance 1), except the last one of each residual branch, scaled to 0.2 so
+    that 30-odd residual additions do not grow activations past fp16's range.  Biases are small and
+    nonzero, but the classifiers' are zero and their rows zero-mean (see below).
+    """
+    state = {}
+    for name, value in module.state_dict().items():
+        shape = tuple(value.shape)
+        if name.endswith("num_batches_tracked"):
+            state[name] = torch.zeros_like(value)
+        elif name.endswith("running_mean"):
+            state[name] = torch.zeros(shape)
+        elif name.endswith("running_var"):
+            state[name] = torch.ones(shape)
+        elif value.ndim == 1 and name.endswith(".weight"):  # normalization scale
+            last_in_branch = name.endswith("bn3.weight") or ".block.3." in name
+            state[name] = torch.full(shape, 0.2 if last_in_branch else 1.0)
+        elif value.ndim == 1:  # bias
+            state[name] = _uniform(seed, name, shape, 0.1 if shape[0] != len(CLASS_NAMES) else 0.0)
+        else:
+            fan_in = int(np.prod(shape[1:]))
+            weight = _uniform(seed, name, shape, (6.0 / fan_in) ** 0.5)
+            if shape[0] == len(CLASS_NAMES):
+                # A classifier: ReLU features share a large positive mean, which would make one class win
+                # everywhere.  Zero-mean rows see only how features vary, so classes change with content.
+                weight -= weight.mean(dim=tuple(range(1, weight.ndim)), keepdim=True)
+            state[name] = weight
+    return state
+
+
+def state_digest(module: torch.nn.Module) -> str:
+    """sha256 over names and bytes of every parameter and buffer: equal digests mean equal weights."""
+    digest = hashlib.sha256()
+    for name, value in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

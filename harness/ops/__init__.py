@@ -1,0 +1,64 @@
+"""Ops engines: the stages between decode and encode, implemented by CV-CUDA, PyTorch and OpenCV.
+
+Every engine speaks torch tensors at its edges so that the pipeline is the same whichever runs:
+
+- frames: one uint8 NHWC tensor when every image of the batch has the same size, otherwise a list of
+  uint8 HWC tensors (variable-shape batch).  upscale, blur and overlay return the same structure.
+- resize -> uint8 NHWC at the model size; convert/normalize -> float32 NHWC; reformat -> float32 NCHW;
+  softmax -> float32 N x classes x h x w; mask -> uint8 N x h x w x 1 holding 0 or 255.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import numpy as np
+import torch
+
+from harness.registry import Registry
+
+Frames = Union[torch.Tensor, list[torch.Tensor]]
+ENGINES: Registry[type["Engine"]] = Registry("ops engine")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def frame_sizes(frames: Frames) -> list[tuple[int, int]]:
+    """(height, width) of each image."""
+    if isinstance(frames, torch.Tensor):
+        return [tuple(frames.shape[1:3])] * frames.shape[0]
+    return [tuple(f.shape[:2]) for f in frames]
+
+
+def per_image(frames: Frames) -> list[torch.Tensor]:
+    return list(frames.unbind(0)) if isinstance(frames, torch.Tensor) else list(frames)
+
+
+def gaussian_kernel1d(size: int, sigma: float) -> np.ndarray:
+    """OpenCV's getGaussianKernel for sigma > 0 (float64, sums to 1): the kernel every engine must apply."""
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    kernel = np.exp(-(x * x) / (2 * sigma * sigma))
+    return kernel / kernel.sum()
+
+
+class Engine:
+    """Holds an engine's configuration; the stage methods do the work.  See the module docstring for types."""
+
+    name = ""
+    gpu = False
+
+    def __init__(self, device: torch.device, blur_kernel: int, blur_sigma: float, jpeg_quality: int):
+        self.device = device
+        self.blur_kernel = blur_kernel
+        self.blur_sigma = float(blur_sigma)
+        self.jpeg_quality = jpeg_quality
+
+    def stages(self) -> dict:
+        from harness import STAGES
+
+        return {name: getattr(self, name) for name in STAGES if name not in ("decode", "inference")}
+
+
+# Import the engines so that they register themselves.
+from harness.ops import cvcuda_engine, opencv_engine, torch_engine  # noqa: E402,F401

@@ -1,0 +1,91 @@
+"""The PyTorch engine: plain tensor code on the CPU or the GPU, and the readable reference for the others."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from harness.ops import ENGINES, IMAGENET_MEAN, IMAGENET_STD, Engine, Frames, frame_sizes, gaussian_kernel1d, per_image
+
+
+def _map(fn, frames: Frames) -> Frames:
+    """Apply a batched NHWC function to a uniform batch at once, or to each image of a list as a batch of one."""
+    if isinstance(frames, torch.Tensor):
+        return fn(frames)
+    return [fn(f.unsqueeze(0))[0] for f in frames]
+
+
+def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+    return x.round_().clamp_(0, 255).to(torch.uint8)
+
+
+@ENGINES.register("torch")
+class TorchEngine(Engine):
+    name = "torch"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Constants go to the device once, here: a host-to-device copy inside a batch would synchronize.
+        self._mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).to(self.device)
+        self._std = torch.tensor(IMAGENET_STD, dtype=torch.float32).to(self.device)
+        k = self.blur_kernel
+        g = torch.tensor(gaussian_kernel1d(k, self.blur_sigma), dtype=torch.float32).to(self.device)
+        self._blur_rows = g.view(1, 1, k, 1).repeat(3, 1, 1, 1)
+        self._blur_cols = g.view(1, 1, 1, k).repeat(3, 1, 1, 1)
+
+    def resize(self, frames: Frames, size: tuple[int, int]) -> torch.Tensor:
+        def one(x: torch.Tensor) -> torch.Tensor:
+            nchw = x.permute(0, 3, 1, 2).float()
+            out = F.interpolate(nchw, size=size, mode="bilinear", align_corners=False, antialias=False)
+            return _to_uint8(out).permute(0, 2, 3, 1)
+
+        if isinstance(frames, torch.Tensor):
+            return one(frames).contiguous()
+        return torch.cat([one(f.unsqueeze(0)) for f in frames]).contiguous()
+
+    def convert(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(torch.float32).mul_(1 / 255)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self._mean) / self._std
+
+    def reformat(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 3, 1, 2).contiguous()
+
+    def softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits.float(), dim=1)
+
+    def mask(self, probs: torch.Tensor, class_index: int) -> torch.Tensor:
+        return ((probs.argmax(dim=1) == class_index).to(torch.uint8) * 255).unsqueeze(-1)
+
+    def upscale(self, masks: torch.Tensor, frames: Frames) -> Frames:
+        sizes = frame_sizes(frames)
+
+        def one(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+            out = F.interpolate(mask.permute(0, 3, 1, 2), size=size, mode="nearest")
+            return out.permute(0, 2, 3, 1).contiguous()
+
+        if isinstance(frames, torch.Tensor):
+            return one(masks, sizes[0])
+        return [one(masks[i : i + 1], size)[0] for i, size in enumerate(sizes)]
+
+    def blur(self, frames: Frames) -> Frames:
+        k = self.blur_kernel
+
+        def one(x: torch.Tensor) -> torch.Tensor:
+            nchw = F.pad(x.permute(0, 3, 1, 2).float(), (k // 2,) * 4, mode="reflect")  # = OpenCV's REFLECT_101
+            out = F.conv2d(F.conv2d(nchw, self._blur_rows, groups=3), self._blur_cols, groups=3)
+            return _to_uint8(out).permute(0, 2, 3, 1).contiguous()
+
+        return _map(one, frames)
+
+    def overlay(self, frames: Frames, blurred: Frames, masks: Frames) -> Frames:
+        if isinstance(frames, torch.Tensor):
+            return torch.where(masks != 0, frames, blurred)
+        return [torch.where(m != 0, f, b) for f, b, m in zip(frames, blurred, masks)]
+
+    def encode(self, overlays: Frames) -> list[bytes]:
+        from torchvision.io import encode_jpeg
+
+        chw = [image.permute(2, 0, 1).contiguous() for image in per_image(overlays)]
+        return [bytes(data.cpu().numpy()) for data in encode_jpeg(chw, quality=self.jpeg_quality)]

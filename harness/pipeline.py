@@ -1,0 +1,89 @@
+"""The pipeline: one decoder, one ops engine and one backend, composed from one validated config."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import torch
+
+from harness.backends import BACKENDS
+from harness.config import Config
+from harness.decode import DECODERS
+from harness.models import CLASS_NAMES
+from harness.ops import ENGINES, Frames
+from harness.timing import StageClock
+
+
+@dataclass
+class BatchResult:
+    """What one batch produced.  Indices refer to the batch as it was given to `Pipeline.run`."""
+
+    done: list[int]  # images that went through every stage, in order
+    failed: list[tuple[int, str]]  # images that could not be decoded, with the reason
+    masks: torch.Tensor | None = None  # uint8 N x h x w x 1 at the model size, 0 or 255, for `done`
+    overlays: Frames | None = None  # uint8 RGB at the original sizes, on the pipeline's device
+    jpegs: list[bytes] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)  # per stage, plus 'total'
+
+
+def stack_if_uniform(images: list[torch.Tensor]) -> Frames:
+    """One NHWC tensor when all images share a size (the fast path for every engine), else the list."""
+    if len({tuple(image.shape) for image in images}) == 1:
+        return torch.stack(images)
+    return images
+
+
+class Pipeline:
+    def __init__(self, config: Config):
+        self.config = config = config.resolve()
+        cuda = config.device == "cuda"
+        self.device = torch.device("cuda", config.device_id) if cuda else torch.device("cpu")
+        with self._on_device():
+            self.decoder = DECODERS[config.decoder](self.device)
+            self.engine = ENGINES[config.ops](self.device, config.blur_kernel, config.blur_sigma, config.jpeg_quality)
+            self.backend = BACKENDS[config.backend](config, self.device)
+        self.class_index = CLASS_NAMES.index(config.class_name)
+
+    def _on_device(self):
+        return torch.cuda.device(self.device) if self.device.type == "cuda" else nullcontext()
+
+    def prepare(self, batch_size: int) -> None:
+        """Let the backend build and warm up for this batch size (cuDNN autotuning, engine builds)."""
+        with self._on_device():
+            self.backend.prepare(batch_size, *self.config.model_size)
+
+    def run(self, jpegs: list[bytes]) -> BatchResult:
+        """Decode through encode for one batch.  On a GPU nothing waits for the host until encode."""
+        engine, clock = self.engine, StageClock(self.device)
+        with self._on_device(), torch.inference_mode():
+            with clock.stage("decode"):
+                decoded = self.decoder(jpegs)
+                done = [i for i, d in enumerate(decoded) if isinstance(d, torch.Tensor)]
+                failed = [(i, d) for i, d in enumerate(decoded) if isinstance(d, str)]
+                if not done:
+                    return BatchResult(done, failed, timings_ms=clock.result())
+                frames = stack_if_uniform([decoded[i] for i in done])
+            with clock.stage("resize"):
+                x = engine.resize(frames, self.config.model_size)
+            with clock.stage("convert"):
+                x = engine.convert(x)
+            with clock.stage("normalize"):
+                x = engine.normalize(x)
+            with clock.stage("reformat"):
+                x = engine.reformat(x)
+            with clock.stage("inference"):
+                logits = self.backend(x)
+            with clock.stage("softmax"):
+                probs = engine.softmax(logits)
+            with clock.stage("mask"):
+                masks = engine.mask(probs, self.class_index)
+            with clock.stage("upscale"):
+                full_masks = engine.upscale(masks, frames)
+            with clock.stage("blur"):
+                blurred = engine.blur(frames)
+            with clock.stage("overlay"):
+                overlays = engine.overlay(frames, blurred, full_masks)
+            with clock.stage("encode"):
+                encoded = engine.encode(overlays)
+        return BatchResult(done, failed, masks, overlays, encoded, clock.result())

@@ -1,0 +1,53 @@
+"""Stage timing and NVTX ranges: one helper for the pipeline, the benchmarks and the tests.
+
+On a GPU each stage records a CUDA event pair on the stream the work runs on and nothing waits: the
+durations are read after the batch's single synchronization (`StageClock.result`).  On the CPU the
+host clock is read around each stage.  Every stage is also an NVTX range named after it, so Nsight
+Systems timelines use the same vocabulary.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import nvtx
+import torch
+
+
+class StageClock:
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.gpu = device.type == "cuda"
+        self._marks: list[tuple[str, object, object]] = []
+
+    def _now(self):
+        if self.gpu:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record(torch.cuda.current_stream(self.device))
+            return event
+        return time.perf_counter()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        with nvtx.annotate(name, domain="harness"):
+            start = self._now()
+            yield
+            self._marks.append((name, start, self._now()))
+
+    def result(self) -> dict[str, float]:
+        """Milliseconds per stage (summed if a stage ran twice), plus 'total' from the first start to the last
+        end.  On a GPU this waits for the last event: call it once, after the batch."""
+        if not self._marks:
+            return {"total": 0.0}
+        if self.gpu:
+            self._marks[-1][2].synchronize()
+            elapsed = lambda a, b: a.elapsed_time(b)  # noqa: E731
+        else:
+            elapsed = lambda a, b: (b - a) * 1e3  # noqa: E731
+        out: dict[str, float] = {}
+        for name, start, end in self._marks:
+            out[name] = out.get(name, 0.0) + elapsed(start, end)
+        out["total"] = elapsed(self._marks[0][1], self._marks[-1][2])
+        return out
