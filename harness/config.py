@@ -116,8 +116,8 @@ class Config:
         wants_gpu += [f"--decoder {self.decoder}"] if gpu_decoder else []
         if wants_gpu and gpus == 0:
             raise HarnessError(
-                f"{' and '.join(wants_gpu)} need a CUDA GPU and this machine has none: "
-                "drop the option or run with --device cpu"
+                f"{' and '.join(wants_gpu)}: this needs a CUDA GPU and this machine has none: "
+                "drop the option, or run on the CPU with --device cpu"
             )
         device = self.device
         if device == "auto":

@@ -95,12 +95,17 @@ def _load(module: torch.nn.Module, state: dict, what: str) -> None:
         raise HarnessError(f"{what} do not fit this model ({first}): pass weights made for it") from None
 
 
-def _uniform(seed: int, name: str, shape: tuple[int, ...], bound: float) -> torch.Tensor:
-    """Uniform(-bound, bound) from PCG64 keyed by (seed, parameter name): the same bits on every machine,
-    whatever the torch version or the order parameters are created in."""
+def _uniform(seed: int, name: str, shape: tuple[int, ...], bound: float) -> np.ndarray:
+    """Uniform(-bound, bound) in float64 from PCG64 keyed by (seed, parameter name): the same numbers on
+    every machine, whatever the torch version or the order parameters are created in.  Arithmetic on
+    them stays in NumPy float64 until the final cast, so torch's kernels never touch the values."""
     key = int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:8], "little")
     values = np.random.Generator(np.random.PCG64(key)).random(int(np.prod(shape)), dtype=np.float64)
-    return torch.from_numpy(((values * 2 - 1) * bound).astype(np.float32).reshape(shape))
+    return ((values * 2 - 1) * bound).reshape(shape)
+
+
+def _f32(values: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(values.astype(np.float32))
 
 
 def synthetic_state_dict(module: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
@@ -124,15 +129,15 @@ def synthetic_state_dict(module: torch.nn.Module, seed: int) -> dict[str, torch.
             last_in_branch = name.endswith("bn3.weight") or ".block.3." in name
             state[name] = torch.full(shape, 0.2 if last_in_branch else 1.0)
         elif value.ndim == 1:  # bias
-            state[name] = _uniform(seed, name, shape, 0.1 if shape[0] != len(CLASS_NAMES) else 0.0)
+            state[name] = _f32(_uniform(seed, name, shape, 0.1 if shape[0] != len(CLASS_NAMES) else 0.0))
         else:
             fan_in = int(np.prod(shape[1:]))
             weight = _uniform(seed, name, shape, (6.0 / fan_in) ** 0.5)
             if shape[0] == len(CLASS_NAMES):
                 # A classifier: ReLU features share a large positive mean, which would make one class win
                 # everywhere.  Zero-mean rows see only how features vary, so classes change with content.
-                weight -= weight.mean(dim=tuple(range(1, weight.ndim)), keepdim=True)
-            state[name] = weight
+                weight -= weight.mean(axis=tuple(range(1, weight.ndim)), keepdims=True)
+            state[name] = _f32(weight)
     return state
 
 

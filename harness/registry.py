@@ -37,4 +37,4 @@ class Registry(Generic[T]):
         return name in self._entries
 
     def names(self) -> list[str]:
-        return list(self._entries)
+        return sorted(self._entries)

@@ -59,12 +59,17 @@ class TorchEngine(Engine):
         return ((probs.argmax(dim=1) == class_index).to(torch.uint8) * 255).unsqueeze(-1)
 
     def upscale(self, masks: torch.Tensor, frames: Frames) -> Frames:
-        sizes = frame_sizes(frames)
+        """Nearest neighbour with the source index floor(dst * in / out) computed exactly, in integers.
+        OpenCV and CV-CUDA compute it in floating point and can land one source pixel lower where the
+        product is a whole number (see tests/tolerances.py)."""
+        h, w = masks.shape[1:3]
 
         def one(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-            out = F.interpolate(mask.permute(0, 3, 1, 2), size=size, mode="nearest")
-            return out.permute(0, 2, 3, 1).contiguous()
+            rows = torch.arange(size[0], device=mask.device) * h // size[0]
+            cols = torch.arange(size[1], device=mask.device) * w // size[1]
+            return mask[:, rows][:, :, cols]
 
+        sizes = frame_sizes(frames)
         if isinstance(frames, torch.Tensor):
             return one(masks, sizes[0])
         return [one(masks[i : i + 1], size)[0] for i, size in enumerate(sizes)]

@@ -1,0 +1,86 @@
+"""Shared fixtures: the shipped images, JPEG makers, and the gpu marker turned into skips with a reason."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests import tolerances.py
+
+from harness.config import has_module  # noqa: E402
+from harness.inputs import sample_dir  # noqa: E402
+
+
+def gpu_missing() -> str | None:
+    if not torch.cuda.is_available():
+        return "no CUDA GPU on this machine"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = gpu_missing()
+    if reason:
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def cvcuda_module():
+    if not has_module("cvcuda"):
+        pytest.skip("CV-CUDA (the cvcuda package) is not installed")
+    import cvcuda
+
+    return cvcuda
+
+
+@pytest.fixture
+def nvimgcodec_module():
+    if not has_module("nvidia.nvimgcodec"):
+        pytest.skip("nvImageCodec (nvidia-nvimgcodec) is not installed")
+    from nvidia import nvimgcodec
+
+    return nvimgcodec
+
+
+@pytest.fixture(scope="session")
+def sample_paths() -> list[Path]:
+    paths = sorted(sample_dir().glob("*.jpg"))
+    assert len(paths) == 5
+    return paths
+
+
+@pytest.fixture(scope="session")
+def sample_bytes(sample_paths) -> list[bytes]:
+    return [p.read_bytes() for p in sample_paths]
+
+
+def jpeg_bytes(array: np.ndarray, mode: str | None = None, quality: int = 90) -> bytes:
+    """Encode an array as JPEG with Pillow, optionally converting it (e.g. to 'CMYK' or 'L') first."""
+    image = Image.fromarray(array)
+    if mode:
+        image = image.convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def decode_rgb(data: bytes) -> np.ndarray:
+    return np.array(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    """A real photograph (the astronaut), RGB uint8 512x512."""
+    return decode_rgb((sample_dir() / "astronaut.jpg").read_bytes())

@@ -1,0 +1,96 @@
+"""GPU-only checks: decoders against each other, and the whole GPU pipeline with both model families.
+
+Per-stage cvcuda-vs-torch comparisons live in test_ops.py with the CPU pairs.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import jpeg_bytes
+from harness.config import Config
+from harness.decode import DECODERS
+from harness.pipeline import Pipeline
+from tolerances import DECODE_MAX_DIFF, DECODE_MEAN_ABS_DIFF, MASK_MIN_AGREEMENT, MASK_MIN_AGREEMENT_FP16
+
+pytestmark = pytest.mark.gpu
+
+
+def decoder(name: str):
+    device = torch.device("cpu") if name == "cpu" else torch.device("cuda", 0)
+    return DECODERS[name](device)
+
+
+@pytest.fixture
+def tricky_jpegs(photo):
+    """Colour, grayscale, CMYK and 4:4:4 JPEGs of one photograph."""
+    return [jpeg_bytes(photo), jpeg_bytes(photo, "L"), jpeg_bytes(photo, "CMYK")]
+
+
+@pytest.mark.parametrize("name", ["torchvision", "nvimgcodec"])
+def test_gpu_decoders_match_the_cpu_decoder(name, request, sample_bytes, tricky_jpegs):
+    if name == "nvimgcodec":
+        request.getfixturevalue("nvimgcodec_module")
+    datas = sample_bytes + tricky_jpegs
+    expected = decoder("cpu")(datas)
+    actual = decoder(name)(datas)
+    for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+        assert isinstance(a, torch.Tensor), f"image {i}: {a}"
+        assert a.device.type == "cuda" and a.dtype == torch.uint8 and a.shape == e.shape and a.shape[-1] == 3
+        diff = (a.cpu().int() - e.int()).abs()
+        assert diff.float().mean().item() <= DECODE_MEAN_ABS_DIFF, f"image {i}: mean |diff| {diff.float().mean():.3f}"
+        assert diff.max().item() <= DECODE_MAX_DIFF, f"image {i}: max |diff| {diff.max()}"
+
+
+@pytest.mark.parametrize("name", ["torchvision", "nvimgcodec"])
+def test_gpu_decoders_report_bad_images_and_keep_good_ones(name, request, sample_bytes):
+    if name == "nvimgcodec":
+        request.getfixturevalue("nvimgcodec_module")
+    junk = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8 + b"\xff\xd9"
+    out = decoder(name)([sample_bytes[0], junk, sample_bytes[1]])
+    assert isinstance(out[0], torch.Tensor) and isinstance(out[2], torch.Tensor)
+    assert isinstance(out[1], str)
+
+
+def cpu_reference(model: str, sample_bytes) -> torch.Tensor:
+    config = Config(device="cpu", ops="torch", model=model, weights="synthetic", class_name="bicycle")
+    return Pipeline(config).run(sample_bytes).masks
+
+
+@pytest.fixture(scope="module")
+def references(sample_bytes):
+    return {m: cpu_reference(m, sample_bytes) for m in ("deeplabv3_resnet101", "fcn_resnet101")}
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+@pytest.mark.parametrize("model", ["deeplabv3_resnet101", "fcn_resnet101"])
+@pytest.mark.parametrize("ops,decoder_name", [("cvcuda", "nvimgcodec"), ("torch", "torchvision")])
+def test_gpu_pipeline_matches_the_cpu_pipeline(ops, decoder_name, model, precision, request, references,
+                                               sample_bytes):
+    if ops == "cvcuda":
+        request.getfixturevalue("cvcuda_module")
+        request.getfixturevalue("nvimgcodec_module")
+    config = Config(device="cuda", ops=ops, decoder=decoder_name, model=model, weights="synthetic",
+                    precision=precision, class_name="bicycle", batch_size=5)
+    pipeline = Pipeline(config)
+    pipeline.prepare(5)
+    result = pipeline.run(sample_bytes)
+    assert result.done == [0, 1, 2, 3, 4]
+    assert result.masks.device.type == "cuda"
+    agreement = (result.masks.cpu() == references[model]).float().mean().item()
+    floor = MASK_MIN_AGREEMENT if precision == "fp32" else MASK_MIN_AGREEMENT_FP16
+    assert agreement >= floor, f"{ops}/{model}/{precision}: masks agree on {agreement:.4f} of pixels"
+    assert len(result.jpegs) == 5 and all(j[:2] == b"\xff\xd8" for j in result.jpegs)
+    print(f"{ops}/{decoder_name}/{model}/{precision}: mask agreement with CPU {agreement:.4%}, "
+          f"stage ms {({k: round(v, 3) for k, v in result.timings_ms.items()})}")
+
+
+def test_gpu_uniform_batch_with_channels_last(request, photo, cvcuda_module):
+    data = jpeg_bytes(photo)
+    config = Config(device="cuda", ops="cvcuda", model="lraspp_mobilenet_v3_large", weights="synthetic",
+                    channels_last=True, batch_size=4)
+    result = Pipeline(config).run([data] * 4)
+    assert result.done == [0, 1, 2, 3]
+    assert isinstance(result.overlays, torch.Tensor) and result.overlays.shape == (4, 512, 512, 3)
+    assert torch.equal(result.masks[0], result.masks[3])

@@ -1,0 +1,75 @@
+"""Model registry and the weights policy."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harness import HarnessError
+from harness.models import CLASS_NAMES, MODELS, build_model, state_digest
+
+SMALL = "lraspp_mobilenet_v3_large"
+# sha256 of lraspp_mobilenet_v3_large's synthetic weights for seed 0.  The same on every machine and
+# torch version: a change here means the generator changed and every stored golden output is void.
+SMALL_SEED0_DIGEST = "8466d87ec6e081c224300005fe59a0cbdc536df94d6f483ad1834c54ce195af0"
+
+
+def test_registry_has_the_required_models():
+    assert {"deeplabv3_resnet101", "fcn_resnet101", SMALL} <= set(MODELS.names())
+    assert len(CLASS_NAMES) == 21 and CLASS_NAMES[15] == "person"
+
+
+def test_synthetic_weights_are_deterministic():
+    a, b = build_model(SMALL, "synthetic", seed=0), build_model(SMALL, "synthetic", seed=0)
+    assert a.weights_digest == b.weights_digest == SMALL_SEED0_DIGEST
+    for (name, x), (_, y) in zip(a.module.state_dict().items(), b.module.state_dict().items()):
+        assert torch.equal(x, y), name
+    assert build_model(SMALL, "synthetic", seed=1).weights_digest != a.weights_digest
+
+
+@pytest.mark.parametrize("name", [SMALL, pytest.param("deeplabv3_resnet101", marks=pytest.mark.slow),
+                                  pytest.param("fcn_resnet101", marks=pytest.mark.slow)])
+def test_synthetic_models_give_finite_logits_and_several_classes(name, photo):
+    model = build_model(name, "synthetic", seed=0)
+    assert getattr(model.module, "aux_classifier", None) is None
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
+    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear")
+    with torch.inference_mode():
+        logits = model.module(x)["out"]
+    assert logits.shape == (1, 21, 224, 224)
+    assert torch.isfinite(logits).all()
+    assert logits.abs().max() < 1e4  # far inside fp16's range: fp16 runs cannot overflow
+    shares = torch.bincount(logits.argmax(1).flatten(), minlength=21).float() / (224 * 224)
+    assert (shares >= 0.01).sum() >= 3, f"masks would be trivial: class shares {shares.tolist()}"
+
+
+def test_state_dict_file_round_trip_and_errors(tmp_path):
+    model = build_model(SMALL, "synthetic", seed=3)
+    path = tmp_path / "weights.pt"
+    torch.save(model.module.state_dict(), path)
+    loaded = build_model(SMALL, str(path))
+    assert loaded.weights_digest == model.weights_digest == state_digest(loaded.module)
+    with pytest.raises(HarnessError, match="no such file"):
+        build_model(SMALL, str(tmp_path / "missing.pt"))
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(HarnessError, match="not a readable PyTorch state dict"):
+        build_model(SMALL, str(tmp_path / "junk.pt"))
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(HarnessError, match="do not fit this model"):
+        build_model(SMALL, str(tmp_path / "other.pt"))
+
+
+def test_auto_weights_fall_back_to_synthetic_with_a_warning(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
+    spec = MODELS[SMALL]
+    try:
+        spec.weights.get_state_dict(progress=False)
+        pytest.skip("pretrained weights are downloadable from this machine; the fallback cannot be shown")
+    except Exception:
+        pass
+    model = build_model(SMALL, "auto", seed=0)
+    assert model.weights == "synthetic(seed=0)"
+    assert "masks are not meaningful" in capsys.readouterr().err
+    with pytest.raises(HarnessError, match="cannot obtain pretrained weights"):
+        build_model(SMALL, "pretrained")

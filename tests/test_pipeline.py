@@ -1,0 +1,81 @@
+"""The whole pipeline on the CPU with the small model, on the shipped images."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import decode_rgb, jpeg_bytes
+from harness import STAGES, HarnessError
+from harness.config import Config
+from harness.pipeline import Pipeline
+from tolerances import MASK_MIN_AGREEMENT
+
+SMALL = dict(model="lraspp_mobilenet_v3_large", weights="synthetic", class_name="motorbike")
+
+
+@pytest.fixture(scope="module")
+def pipelines():
+    return {ops: Pipeline(Config(device="cpu", ops=ops, batch_size=5, **SMALL)) for ops in ("opencv", "torch")}
+
+
+@pytest.mark.parametrize("ops", ["opencv", "torch"])
+def test_cpu_pipeline_on_shipped_images(pipelines, ops, sample_bytes):
+    result = pipelines[ops].run(sample_bytes)
+    assert result.done == [0, 1, 2, 3, 4] and result.failed == []
+    assert result.masks.shape == (5, 224, 224, 1) and set(result.masks.unique().tolist()) <= {0, 255}
+    kept = (result.masks > 0).float().mean().item()
+    assert 0.0 < kept < 1.0, "the mask should keep some pixels and blur others"
+    for data, original in zip(result.jpegs, sample_bytes):
+        assert decode_rgb(data).shape == decode_rgb(original).shape  # original size, RGB even for grayscale
+    assert set(result.timings_ms) == set(STAGES) | {"total"}
+    assert all(t >= 0 for t in result.timings_ms.values())
+    assert sum(result.timings_ms[s] for s in STAGES) <= result.timings_ms["total"] * 1.01 + 0.1
+
+
+def test_engines_agree_on_masks(pipelines, sample_bytes):
+    a, b = (pipelines[ops].run(sample_bytes).masks for ops in ("opencv", "torch"))
+    assert (a == b).float().mean().item() >= MASK_MIN_AGREEMENT
+
+
+def test_uniform_and_variable_batches_agree(pipelines, sample_bytes):
+    """An image gives the same mask alone (uniform batch of one) and inside a mixed-size batch."""
+    mixed = pipelines["torch"].run(sample_bytes)
+    for index in (0, 3):
+        alone = pipelines["torch"].run([sample_bytes[index]])
+        assert torch.equal(alone.masks[0], mixed.masks[index])
+
+
+def test_a_corrupt_image_costs_only_itself(pipelines, sample_bytes, photo):
+    broken = jpeg_bytes(photo)
+    broken = broken[:600] + bytes(len(broken) - 602) + b"\xff\xd9"  # header intact, scan data zeroed
+    result = pipelines["opencv"].run([sample_bytes[0], broken, sample_bytes[2]])
+    assert result.done in ([0, 2], [0, 1, 2])  # libjpeg may decode zeroed scan data as grey blocks
+    assert len(result.jpegs) == len(result.done)
+
+
+def test_cpu_and_cmyk_and_grayscale_decode_to_rgb(pipelines, photo):
+    result = pipelines["torch"].run([jpeg_bytes(photo, "CMYK"), jpeg_bytes(photo, "L")])
+    assert result.done == [0, 1]
+    for overlay in result.overlays:
+        assert overlay.shape == (512, 512, 3)
+
+
+def test_config_errors_are_one_clear_line():
+    cases = {
+        "-th/--target_img_height is 0": dict(target_img_height=0),
+        "-b/--batch_size is 0": dict(batch_size=0),
+        "unknown class 'unicorn': choose one of __background__, aeroplane": dict(class_name="unicorn"),
+        "unknown backend (-bk) 'tflite'": dict(backend="tflite"),
+        "unknown model 'resnet'": dict(model="resnet"),
+        "--blur_kernel is 4": dict(blur_kernel=4),
+        "--precision fp16 needs a GPU": dict(device="cpu", precision="fp16"),
+    }
+    if torch.cuda.is_available():
+        cases["--ops opencv is the CPU baseline"] = dict(device="cuda", ops="opencv")
+    else:
+        cases["--device cuda: this needs a CUDA GPU and this machine has none"] = dict(device="cuda")
+    for message, changes in cases.items():
+        with pytest.raises(HarnessError) as error:
+            Config(**changes).resolve()
+        assert message in str(error.value) and "\n" not in str(error.value)
