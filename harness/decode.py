@@ -91,14 +91,13 @@ class NvImageCodecDecoder(Decoder):
         from nvidia import nvimgcodec
 
         self._decoder = nvimgcodec.Decoder(device_id=device.index or 0)
-        self._params = nvimgcodec.DecodeParams(
-            color_spec=nvimgcodec.ColorSpec.RGB, allow_any_depth=False, apply_exif_orientation=False
-        )
+        rgb = getattr(nvimgcodec.ColorSpec, "RGB", None) or nvimgcodec.ColorSpec.SRGB  # renamed in 0.9
+        self._params = nvimgcodec.DecodeParams(color_spec=rgb, allow_any_depth=False, apply_exif_orientation=False)
 
     def __call__(self, datas: list[bytes]) -> list[Decoded]:
         stream = torch.cuda.current_stream(self.device)
         images = self._decoder.decode(datas, params=self._params, cuda_stream=stream.cuda_stream)
         return [
-            torch.as_tensor(image, device=self.device) if image is not None else "cannot be decoded by nvImageCodec"
+            torch.as_tensor(image, device=self.device).contiguous() if image is not None else "cannot be decoded by nvImageCodec"
             for image in images
         ]

@@ -12,7 +12,7 @@ from conftest import jpeg_bytes
 from harness.config import Config
 from harness.decode import DECODERS
 from harness.pipeline import Pipeline
-from tolerances import DECODE_MAX_DIFF, DECODE_MEAN_ABS_DIFF, MASK_MIN_AGREEMENT, MASK_MIN_AGREEMENT_FP16
+from tolerances import DECODE_MEAN_ABS_DIFF, DECODE_P999_DIFF, MASK_MIN_AGREEMENT, MASK_MIN_AGREEMENT_FP16
 
 pytestmark = pytest.mark.gpu
 
@@ -38,9 +38,10 @@ def test_gpu_decoders_match_the_cpu_decoder(name, request, sample_bytes, tricky_
     for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
         assert isinstance(a, torch.Tensor), f"image {i}: {a}"
         assert a.device.type == "cuda" and a.dtype == torch.uint8 and a.shape == e.shape and a.shape[-1] == 3
-        diff = (a.cpu().int() - e.int()).abs()
-        assert diff.float().mean().item() <= DECODE_MEAN_ABS_DIFF, f"image {i}: mean |diff| {diff.float().mean():.3f}"
-        assert diff.max().item() <= DECODE_MAX_DIFF, f"image {i}: max |diff| {diff.max()}"
+        diff = (a.cpu().int() - e.int()).abs().float()
+        mean, p999 = diff.mean().item(), diff.flatten().quantile(0.999).item()
+        print(f"{name} image {i}: mean |diff| {mean:.3f}, p99.9 {p999:.0f}, max {diff.max().item():.0f}")
+        assert mean <= DECODE_MEAN_ABS_DIFF and p999 <= DECODE_P999_DIFF, f"image {i}: mean {mean:.3f}, p99.9 {p999}"
 
 
 @pytest.mark.parametrize("name", ["torchvision", "nvimgcodec"])

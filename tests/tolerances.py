@@ -30,10 +30,12 @@ FLOAT_ATOL = {
     "softmax": 1e-6,  # exp and a sum in float32, in different orders
 }
 
-# Decoders: nvJPEG and libjpeg-turbo differ in IDCT and chroma upsampling. Mean |a - b| over all pixels
-# stays well under one grey level on photographs; single pixels at sharp chroma edges differ more.
+# Decoders: nvJPEG and libjpeg-turbo differ in IDCT and chroma upsampling ("fancy" upsampling in
+# libjpeg-turbo, none in nvJPEG).  Mean |a - b| over all pixels stays under one grey level on photographs;
+# single pixels at sharp colour edges differ by up to 57 levels (rocket.jpg, torchvision's nvJPEG on an
+# H100), so the bound is on the 99.9th percentile, not the maximum.
 DECODE_MEAN_ABS_DIFF = 1.0
-DECODE_MAX_DIFF = 40
+DECODE_P999_DIFF = 24
 
 # Encoders at quality 90: decoding an encoded overlay gives back the overlay to within this PSNR (dB).
 ENCODE_MIN_PSNR_DB = 35.0
