@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--weights", default=DEFAULTS.weights,
                      help="auto (pretrained if obtainable, else synthetic), pretrained, synthetic, or a state-dict path")
     own.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the synthetic weights")
-    own.add_argument("--precision", default=DEFAULTS.precision, help="fp32 or fp16 (GPU)")
+    own.add_argument("--precision", default=DEFAULTS.precision, help="fp32 (IEEE), tf32 (TF32 convolutions, GPU) or fp16 (GPU)")
     own.add_argument("--channels_last", action="store_true", help="run the model in channels-last memory format")
     own.add_argument("--ops", default=DEFAULTS.ops, help="ops engine: auto, cvcuda, torch or opencv")
     own.add_argument("--decoder", default=DEFAULTS.decoder, help="JPEG decoder: auto, nvimgcodec, torchvision or cpu")
@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     paths = find_jpegs(args.input_path, config.batch_size)
     directory_run = Path(args.input_path).is_dir()
     print(f"Read a total of {len(paths)} JPEG images.")
+    if not directory_run:
+        read_jpeg(paths[0])  # a bad single file is fatal: say so before loading a model
     out_dir = prepare_output_dir(args.output_dir)
     pipeline = Pipeline(config)
     print(f"Using {config.device} (ops {config.ops}, decoder {config.decoder}, backend {config.backend}, "

@@ -13,7 +13,7 @@ MAX_SIDE = 8192  # the largest model input side we accept; larger is a typo, not
 MIN_SIDE = 16  # the models downsample by 8 and need a few pixels left over
 
 DEVICES = ("auto", "cuda", "cpu")
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "tf32", "fp16")  # tf32: fp32 tensors, TF32 tensor-core convolutions
 
 #: The sample's blur: a 27x27 Gaussian kernel with sigma 25.  The kernel is cut off at half a
 #: sigma, so it acts close to a 27-pixel box filter (standard deviation about 7.6 px): clearly
@@ -154,8 +154,8 @@ class Config:
             )
         if device == "cpu" and DECODERS[decoder].gpu:
             raise HarnessError(f"--decoder {decoder} decodes on the GPU: use --device cuda, or --decoder cpu")
-        if device == "cpu" and self.precision == "fp16":
-            raise HarnessError("--precision fp16 needs a GPU: use fp32 on the CPU")
+        if device == "cpu" and self.precision != "fp32":
+            raise HarnessError(f"--precision {self.precision} needs a GPU: use fp32 on the CPU")
         if self.backend == "tensorrt" and device == "cpu":
             raise HarnessError("-bk tensorrt needs a CUDA GPU: use -bk pytorch on the CPU")
         model = self.model or BACKENDS[self.backend].default_model

@@ -32,6 +32,19 @@ class Decoder:
     def __call__(self, datas: list[bytes]) -> list[Decoded]:
         raise NotImplementedError
 
+    def _on_cpu(self, data: bytes, gpu_error: str) -> Decoded:
+        """GPU decoders hand what they cannot decode (CMYK for nvJPEG, say) to libjpeg-turbo, so that every
+        valid JPEG decodes; only what the CPU cannot decode either is reported."""
+        decoded = CpuDecoder(torch.device("cpu"))([data])[0]
+        if isinstance(decoded, str):
+            return f"{decoded}; on the GPU: {gpu_error}"
+        return decoded.to(self.device)
+
+
+def _first_line(error: Exception) -> str:
+    """Library errors can carry a C++ stack trace; one line is what a user needs."""
+    return str(error).strip().splitlines()[0]
+
 
 def _as_uint8(data: bytes) -> torch.Tensor:
     return torch.frombuffer(bytearray(data), dtype=torch.uint8)
@@ -53,7 +66,7 @@ class CpuDecoder(Decoder):
             try:
                 out.append(_hwc(decode_jpeg(_as_uint8(data), mode=ImageReadMode.RGB)).to(self.device))
             except RuntimeError as error:
-                out.append(f"cannot be decoded ({error})")
+                out.append(f"cannot be decoded ({_first_line(error)})")
         return out
 
 
@@ -72,11 +85,11 @@ class TorchvisionDecoder(Decoder):
             return [_hwc(chw) for chw in decode_jpeg(tensors, mode=ImageReadMode.RGB, device=self.device)]
         except RuntimeError:
             out: list[Decoded] = []
-            for tensor in tensors:
+            for data, tensor in zip(datas, tensors):
                 try:
                     out.append(_hwc(decode_jpeg(tensor, mode=ImageReadMode.RGB, device=self.device)))
                 except RuntimeError as error:
-                    out.append(f"cannot be decoded on the GPU ({error})")
+                    out.append(self._on_cpu(data, f"nvJPEG: {_first_line(error)}"))
             return out
 
 
@@ -98,6 +111,7 @@ class NvImageCodecDecoder(Decoder):
         stream = torch.cuda.current_stream(self.device)
         images = self._decoder.decode(datas, params=self._params, cuda_stream=stream.cuda_stream)
         return [
-            torch.as_tensor(image, device=self.device).contiguous() if image is not None else "cannot be decoded by nvImageCodec"
-            for image in images
+            torch.as_tensor(image, device=self.device).contiguous() if image is not None
+            else self._on_cpu(data, "nvImageCodec could not decode it")
+            for data, image in zip(datas, images)
         ]

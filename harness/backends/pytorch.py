@@ -1,4 +1,9 @@
-"""The PyTorch backend: torchvision's segmentation models in eval and inference mode, fp32 or fp16."""
+"""The PyTorch backend: torchvision's segmentation models in eval and inference mode.
+
+Precision: fp32 is IEEE float32 throughout (cuDNN's TF32 convolutions, on by default in PyTorch, are
+switched off so that fp32 means what it says); tf32 keeps float32 tensors but lets cuDNN use TF32 tensor
+cores; fp16 runs the model in half precision.  Logits come back as float32 in every case.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ class PytorchBackend(Backend):
         super().__init__(config, device)
         self.model = build_model(config.model or self.default_model, config.weights, config.seed)
         self.dtype = torch.float16 if config.precision == "fp16" else torch.float32
+        self.allow_tf32 = config.precision == "tf32"
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.module = self.model.module.to(device=device, dtype=self.dtype, memory_format=self.memory_format)
 
@@ -24,7 +30,9 @@ class PytorchBackend(Backend):
         self(torch.zeros(batch_size, 3, height, width, device=self.device))
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
+        cudnn = torch.backends.cudnn
+        with torch.inference_mode(), cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                                                 deterministic=cudnn.deterministic, allow_tf32=self.allow_tf32):
             x = batch.to(dtype=self.dtype, memory_format=self.memory_format)
             return self.module(x)["out"].float()
 

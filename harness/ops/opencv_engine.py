@@ -58,7 +58,7 @@ class OpencvEngine(Engine):
 
     def upscale(self, masks: torch.Tensor, frames: Frames) -> Frames:
         out = [
-            cv2.resize(_np(m)[..., 0], (w, h), interpolation=cv2.INTER_NEAREST)[..., None]
+            cv2.resize(_np(m)[..., 0], (w, h), interpolation=cv2.INTER_NEAREST_EXACT)[..., None]
             for m, (h, w) in zip(masks, frame_sizes(frames))
         ]
         return _like(frames, out)

@@ -59,14 +59,14 @@ class TorchEngine(Engine):
         return ((probs.argmax(dim=1) == class_index).to(torch.uint8) * 255).unsqueeze(-1)
 
     def upscale(self, masks: torch.Tensor, frames: Frames) -> Frames:
-        """Nearest neighbour with the source index floor(dst * in / out) computed exactly, in integers.
-        OpenCV and CV-CUDA compute it in floating point and can land one source pixel lower where the
-        product is a whole number (see tests/tolerances.py)."""
+        """Nearest neighbour by pixel centres, as CV-CUDA's NEAREST and OpenCV's INTER_NEAREST_EXACT do:
+        source index floor((dst + 0.5) * in / out), computed exactly in integers here.  The others compute it
+        in floating point and can land one source pixel off where the product is whole (tests/tolerances.py)."""
         h, w = masks.shape[1:3]
 
         def one(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-            rows = torch.arange(size[0], device=mask.device) * h // size[0]
-            cols = torch.arange(size[1], device=mask.device) * w // size[1]
+            rows = (2 * torch.arange(size[0], device=mask.device) + 1) * h // (2 * size[0])
+            cols = (2 * torch.arange(size[1], device=mask.device) + 1) * w // (2 * size[1])
             return mask[:, rows][:, :, cols]
 
         sizes = frame_sizes(frames)

@@ -1,0 +1,140 @@
+"""The command line through a subprocess: the default run, the sample's messages, and every bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import decode_rgb, jpeg_bytes
+from harness.config import has_module
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--model", "lraspp_mobilenet_v3_large", "--weights", "synthetic"]
+
+
+def harness(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=600)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, result.stderr
+    for word in words:
+        assert word in errors[0], errors[0]
+
+
+def test_default_run_segments_the_shipped_images(tmp_path):
+    """No options but the output directory: shipped images, default model, weights 'auto'."""
+    result = harness("-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Read a total of 5 JPEG images."
+    assert "Processing batch 1 of 5" in lines and any(l.startswith("Processing batch 5 of 5") for l in lines)
+    saved = [l.strip() for l in lines if "Saving the overlay result" in l]
+    assert saved[0] == f"Saving the overlay result for person class to: {tmp_path / 'out_astronaut.jpg'}"
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["out_astronaut.jpg", "out_camera.jpg", "out_chelsea.jpg", "out_coffee.jpg", "out_rocket.jpg"]
+    assert decode_rgb((tmp_path / "out_chelsea.jpg").read_bytes()).shape == (300, 451, 3)
+    if "synthetic" in result.stdout:
+        assert "masks are not meaningful" in result.stderr
+
+
+def test_replicated_file_gets_distinct_outputs_and_a_partial_last_batch(tmp_path, sample_paths):
+    result = harness("-i", str(sample_paths[2]), "-o", str(tmp_path), "-b", "3", "-c", "motorbike", *FAST)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out_chelsea.jpg", "out_chelsea_1.jpg", "out_chelsea_2.jpg"]
+    result = harness("-i", str(ROOT / "harness" / "data"), "-o", str(tmp_path / "d"), "-b", "2", *FAST)
+    assert result.returncode == 0 and "Processing batch 3 of 3" in result.stdout
+    assert len(list((tmp_path / "d").iterdir())) == 5
+
+
+@pytest.fixture
+def mixed_dir(tmp_path, sample_bytes, photo):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a_good.jpg").write_bytes(sample_bytes[0])
+    (folder / "b_empty.jpg").write_bytes(b"")
+    (folder / "c_truncated.jpg").write_bytes(jpeg_bytes(photo)[:5000])
+    (folder / "d_png.jpg").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    (folder / "e_text.jpeg").write_text("not an image\n")
+    (folder / "f_good.JPG").write_bytes(sample_bytes[2])
+    return folder
+
+
+def test_directory_run_skips_bad_files_and_processes_the_rest(mixed_dir, tmp_path):
+    result = harness("-i", str(mixed_dir), "-o", str(tmp_path / "out"), "-b", "4", *FAST)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["out_a_good.jpg", "out_f_good.jpg"]
+    skipped = [l for l in result.stderr.splitlines() if l.startswith("Skipping")]
+    assert len(skipped) == 4
+    assert "skipped 4 bad file(s)" in result.stdout
+
+
+def test_strict_makes_a_bad_file_fatal(mixed_dir, tmp_path):
+    result = harness("-i", str(mixed_dir), "-o", str(tmp_path / "out"), "--strict", *FAST)
+    assert_one_line_error(result, "b_empty.jpg is empty")
+
+
+@pytest.mark.parametrize("content,words", [
+    (b"", ["is empty"]),
+    (b"\xff\xd8\xff\xe0" + bytes(3000), ["truncated"]),
+    (b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9", ["is corrupt"]),
+    (b"\x89PNG\r\n\x1a\n" + bytes(100), ["is a PNG image"]),
+    (b"plain text\n", ["not a JPEG image"]),
+], ids=["empty", "truncated", "corrupt", "png", "text"])
+def test_bad_single_files(tmp_path, content, words):
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(content)
+    assert_one_line_error(harness("-i", str(path), "-o", str(tmp_path / "out"), *FAST), *words)
+    assert not (tmp_path / "out" / "out_bad.jpg").exists()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["-i", "/nonexistent/pictures"], ["input path not found", "/nonexistent/pictures"]),
+    (["-c", "unicorn"], ["unknown class 'unicorn'", "person", "dog"]),
+    (["-th", "0"], ["-th/--target_img_height is 0"]),
+    (["-tw", "-5"], ["-tw/--target_img_width is -5"]),
+    (["-th", "100000"], ["-th/--target_img_height is 100000", "8192"]),
+    (["-b", "0"], ["-b/--batch_size is 0"]),
+    (["-b", "two"], ["-b/--batch_size", "invalid int value"]),
+    (["-d", "99"], ["-d/--device_id 99 does not exist"]),
+    (["-bk", "tflite"], ["unknown backend (-bk) 'tflite'", "pytorch"]),
+    (["--model", "unet"], ["unknown model 'unet'", "fcn_resnet101"]),
+    (["--ops", "vpi"], ["unknown ops engine (--ops) 'vpi'", "cvcuda"]),
+    (["--decoder", "dali"], ["unknown decoder (--decoder) 'dali'", "nvimgcodec"]),
+], ids=["missing", "class", "height0", "width-neg", "huge", "batch0", "batch-text", "device", "backend", "model",
+        "ops", "decoder"])
+def test_bad_options(tmp_path, args, words):
+    assert_one_line_error(harness(*FAST, *args, "-o", str(tmp_path)), *words)
+
+
+def test_directory_without_jpegs(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    assert_one_line_error(harness("-i", str(tmp_path), "-o", str(tmp_path / "o"), *FAST), "no .jpg/.jpeg files")
+
+
+def test_output_directory_not_writable(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert_one_line_error(harness("-o", str(blocker / "out"), *FAST), "is not writable")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU, so GPU options are valid here")
+@pytest.mark.parametrize("option", [["--ops", "cvcuda"], ["--decoder", "nvimgcodec"], ["--device", "cuda"],
+                                    ["--precision", "fp16"]])
+def test_gpu_options_without_a_gpu(tmp_path, option):
+    assert_one_line_error(harness(*option, "-o", str(tmp_path), *FAST), "GPU")
+
+
+@pytest.mark.skipif(has_module("tensorrt"), reason="TensorRT is installed here")
+def test_tensorrt_where_it_is_not_installed(tmp_path):
+    assert_one_line_error(harness("-bk", "tensorrt", "-o", str(tmp_path)), "TensorRT", "not installed")
