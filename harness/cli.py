@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-b", "--batch_size", type=int, default=DEFAULTS.batch_size, help="images per batch")
     sample.add_argument("-d", "--device_id", type=int, default=DEFAULTS.device_id, help="CUDA device index")
     sample.add_argument("-bk", "--backend", default=DEFAULTS.backend, help="inference backend: pytorch or tensorrt")
+    from harness import __version__
+
+    p.add_argument("--version", action="version", version=f"harness {__version__}")
     own = p.add_argument_group("harness options")
     own.add_argument("--model", default=None, help="deeplabv3_resnet101 (pytorch's default), fcn_resnet101 "
                      "(tensorrt's default) or lraspp_mobilenet_v3_large (small, for quick runs)")

@@ -1,4 +1,4 @@
-"""Shared fixtures: the shipped images, JPEG makers, and the gpu marker turned into skips with a reason."""
+"""Shared fixtures: the shipped images, JPEG makers, and skips for missing GPU libraries."""
 
 from __future__ import annotations
 
@@ -15,20 +15,6 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests import tolerances.py
 
 from harness.config import has_module  # noqa: E402
 from harness.inputs import sample_dir  # noqa: E402
-
-
-def gpu_missing() -> str | None:
-    if not torch.cuda.is_available():
-        return "no CUDA GPU on this machine"
-    return None
-
-
-def pytest_collection_modifyitems(config, items):
-    reason = gpu_missing()
-    if reason:
-        for item in items:
-            if "gpu" in item.keywords:
-                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture

@@ -95,3 +95,29 @@ def test_gpu_uniform_batch_with_channels_last(request, photo, cvcuda_module):
     assert result.done == [0, 1, 2, 3]
     assert isinstance(result.overlays, torch.Tensor) and result.overlays.shape == (4, 512, 512, 3)
     assert torch.equal(result.masks[0], result.masks[3])
+
+
+@pytest.mark.parametrize("ops", ["cvcuda", "torch"])
+@pytest.mark.parametrize("uniform", [True, False], ids=["uniform", "variable"])
+def test_gpu_stages_never_wait_for_the_host(ops, uniform, request, sample_bytes):
+    """Between decode and encode nothing synchronizes: PyTorch's sync debug mode turns any synchronizing
+    call it makes (.item(), host copies, ...) into an error.  (CV-CUDA calls are asynchronous by contract.)"""
+    if ops == "cvcuda":
+        request.getfixturevalue("cvcuda_module")
+    config = Config(device="cuda", ops=ops, decoder="torchvision", model="lraspp_mobilenet_v3_large",
+                    weights="synthetic", batch_size=3)
+    pipeline = Pipeline(config)
+    pipeline.prepare(3)
+    datas = [sample_bytes[0]] * 3 if uniform else sample_bytes[:3]
+    frames = [f for f in pipeline.decoder(datas)]
+    frames = torch.stack(frames) if uniform else frames
+    engine = pipeline.engine
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        x = engine.reformat(engine.normalize(engine.convert(engine.resize(frames, (224, 224)))))
+        masks = engine.mask(engine.softmax(pipeline.backend(x)), 15)
+        overlays = engine.overlay(frames, engine.blur(frames), engine.upscale(masks, frames))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert len(engine.encode(overlays)) == 3
