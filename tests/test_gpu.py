@@ -121,3 +121,12 @@ def test_gpu_stages_never_wait_for_the_host(ops, uniform, request, sample_bytes)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert len(engine.encode(overlays)) == 3
+
+
+def test_gpu_encoders_honour_jpeg_quality(cvcuda_module, photo):
+    from harness.ops import ENGINES
+
+    frames = torch.from_numpy(photo)[None].cuda()
+    for name in ("cvcuda", "torch"):
+        sizes = [len(ENGINES[name](torch.device("cuda", 0), 27, 25.0, q).encode(frames)[0]) for q in (30, 95)]
+        assert sizes[0] < sizes[1] * 0.7, f"{name}: quality 30 gave {sizes[0]} bytes, 95 gave {sizes[1]}"

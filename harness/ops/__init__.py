@@ -54,11 +54,6 @@ class Engine:
         self.blur_sigma = float(blur_sigma)
         self.jpeg_quality = jpeg_quality
 
-    def stages(self) -> dict:
-        from harness import STAGES
-
-        return {name: getattr(self, name) for name in STAGES if name not in ("decode", "inference")}
-
 
 # Import the engines so that they register themselves.
 from harness.ops import cvcuda_engine, opencv_engine, torch_engine  # noqa: E402,F401

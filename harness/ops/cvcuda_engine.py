@@ -123,7 +123,9 @@ class CvcudaEngine(TorchEngine):
         codec = self._nvimgcodec
         if self._encoder is None:
             self._encoder = codec.Encoder(device_id=self.device.index or 0)
-            self._encode_params = codec.EncodeParams(quality_value=float(self.jpeg_quality))
+            quality = getattr(codec.QualityType, "QUALITY", None)  # without it the value may be ignored
+            extra = {"quality_type": quality} if quality is not None else {}
+            self._encode_params = codec.EncodeParams(quality_value=float(self.jpeg_quality), **extra)
         stream = torch.cuda.current_stream(self.device).cuda_stream
         images = [codec.as_image(image, cuda_stream=stream) for image in per_image(overlays)]
         return [bytes(data) for data in self._encoder.encode(images, "jpeg", params=self._encode_params,
