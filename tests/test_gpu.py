@@ -5,6 +5,8 @@ Per-stage cvcuda-vs-torch comparisons live in test_ops.py with the CPU pairs.
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -113,8 +115,10 @@ def test_gpu_stages_never_wait_for_the_host(ops, uniform, request, sample_bytes)
     frames = torch.stack(frames) if uniform else frames
     engine = pipeline.engine
     torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
     try:
+        with warnings.catch_warnings():  # "sync debug mode is a prototype feature"
+            warnings.simplefilter("ignore", UserWarning)
+            torch.cuda.set_sync_debug_mode("error")
         x = engine.reformat(engine.normalize(engine.convert(engine.resize(frames, (224, 224)))))
         masks = engine.mask(engine.softmax(pipeline.backend(x)), 15)
         overlays = engine.overlay(frames, engine.blur(frames), engine.upscale(masks, frames))
