@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model input width")
     sample.add_argument("-b", "--batch_size", type=int, default=DEFAULTS.batch_size, help="images per batch")
     sample.add_argument("-d", "--device_id", type=int, default=DEFAULTS.device_id, help="CUDA device index")
-    sample.add_argument("-bk", "--backend", default=DEFAULTS.backend, help="inference backend: pytorch or tensorrt")
+    sample.add_argument("-bk", "--backend", default=DEFAULTS.backend, help="inference backend: pytorch, tensorrt or onnxruntime")
     from harness import __version__
 
     p.add_argument("--version", action="version", version=f"harness {__version__}")
@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--blur_kernel", type=int, default=DEFAULTS.blur_kernel, help="Gaussian kernel size (odd)")
     own.add_argument("--blur_sigma", type=float, default=DEFAULTS.blur_sigma, help="Gaussian sigma")
     own.add_argument("--jpeg_quality", type=int, default=DEFAULTS.jpeg_quality, help="quality of the overlays")
+    own.add_argument("--partial_batch", default=DEFAULTS.partial_batch,
+                     help="a last batch smaller than -b: 'dynamic' runs it as it is, 'pad' pads it with zeros")
+    own.add_argument("--ort_provider", default=DEFAULTS.ort_provider,
+                     help="ONNX Runtime execution provider: auto, cpu, cuda or tensorrt")
+    own.add_argument("--cache_dir", default=None,
+                     help="where ONNX exports and TensorRT engines are cached (default $HARNESS_CACHE or ~/.cache/harness)")
     own.add_argument("--strict", action="store_true",
                      help="stop at the first bad input file instead of reporting and skipping it")
     return p
@@ -65,6 +71,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         backend=args.backend, model=args.model, weights=args.weights, seed=args.seed, precision=args.precision,
         channels_last=args.channels_last, ops=args.ops, decoder=args.decoder, device=args.device,
         blur_kernel=args.blur_kernel, blur_sigma=args.blur_sigma, jpeg_quality=args.jpeg_quality,
+        partial_batch=args.partial_batch, ort_provider=args.ort_provider, cache_dir=args.cache_dir,
     )
 
 

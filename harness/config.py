@@ -57,6 +57,9 @@ class Config:
     blur_kernel: int = DEFAULT_BLUR_KERNEL
     blur_sigma: float = DEFAULT_BLUR_SIGMA
     jpeg_quality: int = 90
+    partial_batch: str = "dynamic"  # dynamic | pad: how a backend runs a batch smaller than it was built for
+    ort_provider: str = "auto"  # auto | cpu | cuda | tensorrt: ONNX Runtime's execution provider
+    cache_dir: Optional[str] = None  # ONNX files and TensorRT engines; None: $HARNESS_CACHE or ~/.cache/harness
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -93,6 +96,8 @@ class Config:
             raise HarnessError(f"--blur_kernel is {self.blur_kernel}: give an odd size between 1 and 255")
         if not self.blur_sigma > 0:
             raise HarnessError(f"--blur_sigma is {self.blur_sigma}: give a positive number")
+        _check_choice("partial batch mode (--partial_batch)", self.partial_batch, ("dynamic", "pad"))
+        _check_choice("ONNX Runtime provider (--ort_provider)", self.ort_provider, ("auto", "cpu", "cuda", "tensorrt"))
         if not 1 <= self.jpeg_quality <= 100:
             raise HarnessError(f"--jpeg_quality is {self.jpeg_quality}: give 1 to 100")
         return self

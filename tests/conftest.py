@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests import tolerances.py
 
 from harness.config import has_module  # noqa: E402
 from harness.inputs import sample_dir  # noqa: E402

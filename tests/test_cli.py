@@ -138,3 +138,20 @@ def test_gpu_options_without_a_gpu(tmp_path, option):
 @pytest.mark.skipif(has_module("tensorrt"), reason="TensorRT is installed here")
 def test_tensorrt_where_it_is_not_installed(tmp_path):
     assert_one_line_error(harness("-bk", "tensorrt", "-o", str(tmp_path)), "TensorRT", "not installed")
+
+
+def test_onnxruntime_backend_from_the_command_line(tmp_path):
+    cache = tmp_path / "cache"
+    result = harness(*FAST, "-bk", "onnxruntime", "--device", "cpu", "--cache_dir", str(cache), "-b", "2",
+                     "--partial_batch", "pad", "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "backend onnxruntime" in result.stdout
+    assert len(list((tmp_path / "out").iterdir())) == 5
+    assert len(list((cache / "onnx").glob("*.onnx"))) == 1
+
+
+def test_onnxruntime_refuses_reduced_precision(tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("fp16 is refused earlier on a machine without a GPU (test_gpu_options_without_a_gpu)")
+    assert_one_line_error(harness(*FAST, "-bk", "onnxruntime", "--precision", "fp16", "-o", str(tmp_path)),
+                          "runs the fp32 graph")

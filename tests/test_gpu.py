@@ -14,7 +14,7 @@ from conftest import jpeg_bytes
 from harness.config import Config
 from harness.decode import DECODERS
 from harness.pipeline import Pipeline
-from tolerances import DECODE_MEAN_ABS_DIFF, DECODE_P999_DIFF, MASK_MIN_AGREEMENT, MASK_MIN_AGREEMENT_REDUCED
+from harness.tolerances import DECODE_MEAN_ABS_DIFF, DECODE_P999_DIFF, MASK_MIN_AGREEMENT, MASK_MIN_AGREEMENT_REDUCED
 
 pytestmark = pytest.mark.gpu
 

@@ -12,7 +12,7 @@ import torch
 
 from conftest import decode_rgb, psnr
 from harness.ops import ENGINES, gaussian_kernel1d, per_image
-from tolerances import ENCODE_MIN_PSNR_DB, FLOAT_ATOL, UINT8_MAX_DIFF, UPSCALE_MAX_MISMATCH
+from harness.tolerances import ENCODE_MIN_PSNR_DB, FLOAT_ATOL, UINT8_MAX_DIFF, UPSCALE_MAX_MISMATCH
 
 BLUR = dict(blur_kernel=27, blur_sigma=25.0, jpeg_quality=90)
 CLASS = 15

@@ -9,7 +9,7 @@ from conftest import decode_rgb, jpeg_bytes
 from harness import STAGES, HarnessError
 from harness.config import Config
 from harness.pipeline import Pipeline
-from tolerances import MASK_MIN_AGREEMENT
+from harness.tolerances import MASK_MIN_AGREEMENT
 
 SMALL = dict(model="lraspp_mobilenet_v3_large", weights="synthetic", class_name="motorbike")
 

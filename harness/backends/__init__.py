@@ -1,13 +1,21 @@
-"""Inference backends behind one small interface: construct from a config, prepare for a shape, run.
+"""Inference backends behind one small interface.
 
-A backend takes a float32 NCHW batch on the pipeline's device and returns float32 logits
-(N x classes x h x w) on the same device, on the pipeline's current stream.
+Life of a backend: construct from a resolved config (builds or loads the model on the CPU), `prepare` for a
+batch size and model input size (export, engine build, warm-up call), then call it with float32 NCHW
+batches on the pipeline's device; it answers float32 logits N x 21 x h x w on the same device, on the
+pipeline's current stream.  A call with a new input size or a larger batch prepares again.  The logits
+may live in a buffer that the next call reuses (TensorRT's preallocated output): copy them to keep them.
+
+A batch smaller than the prepared batch size (the last, partial batch of a run) is run as it is where the
+backend has a dynamic batch axis (partial_batch="dynamic"), or padded with zeros to the prepared size and
+the padded results dropped (partial_batch="pad", what CV-CUDA's sample did for TensorRT).
 """
 
 from __future__ import annotations
 
 import torch
 
+from harness.models import LoadedModel, build_model
 from harness.registry import Registry
 
 BACKENDS: Registry[type["Backend"]] = Registry("backend")
@@ -16,20 +24,45 @@ BACKENDS: Registry[type["Backend"]] = Registry("backend")
 class Backend:
     name = ""
     default_model = ""
+    precisions: tuple[str, ...] = ("fp32", "tf32", "fp16")
 
     def __init__(self, config, device: torch.device):
         self.config = config
         self.device = device
+        self.model: LoadedModel = build_model(config.model or self.default_model, config.weights, config.seed)
+        self.batch_size = 0  # what prepare() last built for
+        self.size: tuple[int, int] | None = None
 
     def prepare(self, batch_size: int, height: int, width: int) -> None:
-        """Build or compile for this shape and run once, so that no later call pays for set-up."""
+        """Build for this shape, then run once so that no later call pays for set-up."""
+        self._build(batch_size, height, width)
+        self.batch_size, self.size = batch_size, (height, width)
+        self(torch.zeros(batch_size, 3, height, width, device=self.device))
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        n, _, h, w = batch.shape
+        if self.size != (h, w) or n > self.batch_size:
+            self.prepare(max(n, self.batch_size), h, w)
+        if n < self.batch_size and self.config.partial_batch == "pad":
+            padding = batch.new_zeros((self.batch_size - n, *batch.shape[1:]))
+            return self._infer(torch.cat([batch, padding]))[:n]
+        return self._infer(batch)
 
     def identity(self) -> dict:
-        """What produced the logits: model, weights, precision, library versions."""
+        """What produces the logits: enough to tell two runs' outputs apart."""
+        return {
+            "backend": self.name,
+            "model": self.model.name,
+            "weights": self.model.weights,
+            "weights_sha256": self.model.weights_digest,
+            "precision": self.config.precision,
+        }
+
+    def _build(self, batch_size: int, height: int, width: int) -> None:
+        """Backend-specific set-up for a shape (nothing for eager PyTorch)."""
+
+    def _infer(self, batch: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
 
-from harness.backends import pytorch, tensorrt  # noqa: E402,F401  (they register themselves)
+from harness.backends import onnxruntime, pytorch, tensorrt  # noqa: E402,F401  (they register themselves)

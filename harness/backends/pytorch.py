@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 
 from harness.backends import BACKENDS, Backend
-from harness.models import build_model
 
 
 @BACKENDS.register("pytorch")
@@ -20,16 +19,12 @@ class PytorchBackend(Backend):
 
     def __init__(self, config, device: torch.device):
         super().__init__(config, device)
-        self.model = build_model(config.model or self.default_model, config.weights, config.seed)
         self.dtype = torch.float16 if config.precision == "fp16" else torch.float32
         self.allow_tf32 = config.precision == "tf32"
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.module = self.model.module.to(device=device, dtype=self.dtype, memory_format=self.memory_format)
 
-    def prepare(self, batch_size: int, height: int, width: int) -> None:
-        self(torch.zeros(batch_size, 3, height, width, device=self.device))
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+    def _infer(self, batch: torch.Tensor) -> torch.Tensor:
         cudnn = torch.backends.cudnn
         with torch.inference_mode(), cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
                                                  deterministic=cudnn.deterministic, allow_tf32=self.allow_tf32):
@@ -37,12 +32,4 @@ class PytorchBackend(Backend):
             return self.module(x)["out"].float()
 
     def identity(self) -> dict:
-        return {
-            "backend": self.name,
-            "model": self.model.name,
-            "weights": self.model.weights,
-            "weights_sha256": self.model.weights_digest,
-            "precision": self.config.precision,
-            "channels_last": self.config.channels_last,
-            "torch": torch.__version__,
-        }
+        return {**super().identity(), "channels_last": self.config.channels_last, "torch": torch.__version__}

@@ -1,0 +1,99 @@
+"""ONNX export with a disk cache: the graph that ONNX Runtime and TensorRT run.
+
+The exported graph has one input `input` (float32 N x 3 x H x W, N dynamic) and one output `logits`
+(the segmentation head only; the auxiliary head is never built).  Files are cached under a key made of
+everything that changes the graph: model, weights digest, input size, opset and exporter (torch version).
+Each file has a sidecar `.json` with its key and SHA-256; a file whose hash or key does not match, or
+that onnx.checker rejects, is rebuilt, never trusted.  Writes go to a temporary file and are renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+
+from harness.inputs import write_atomic
+from harness.models import LoadedModel
+
+OPSET = 18  # supported by ONNX Runtime >= 1.14 and TensorRT 10's ONNX parser
+INPUT, OUTPUT = "input", "logits"
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(os.environ.get("HARNESS_CACHE", Path(base) / "harness"))
+
+
+class _LogitsOnly(torch.nn.Module):
+    def __init__(self, module: torch.nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)["out"]
+
+
+def export_key(model: LoadedModel, height: int, width: int, opset: int = OPSET) -> dict:
+    return {"model": model.name, "weights_sha256": model.weights_digest, "height": height, "width": width,
+            "opset": opset, "exporter": f"torch {torch.__version__} torchscript"}
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def cached_onnx(model: LoadedModel, height: int, width: int, cache_dir: Path | None = None,
+                opset: int = OPSET) -> Path:
+    """The ONNX file for this model and size: from the cache when it is intact, otherwise exported anew."""
+    key = export_key(model, height, width, opset)
+    digest = _sha256(json.dumps(key, sort_keys=True).encode())[:16]
+    folder = Path(cache_dir or default_cache_dir()) / "onnx"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{model.name}-{height}x{width}-opset{opset}-{digest}.onnx"
+    meta = path.with_suffix(".json")
+    if _intact(path, meta, key):
+        return path
+    data = export_onnx(model, height, width, opset)
+    write_atomic(path, data)
+    write_atomic(meta, json.dumps({"key": key, "sha256": _sha256(data)}, indent=1, sort_keys=True).encode())
+    return path
+
+
+def _intact(path: Path, meta: Path, key: dict) -> bool:
+    try:
+        recorded = json.loads(meta.read_text())
+        data = path.read_bytes()
+    except (OSError, ValueError):
+        return False
+    if recorded.get("key") != key or recorded.get("sha256") != _sha256(data):
+        return False
+    try:
+        onnx.checker.check_model(onnx.load_from_string(data))
+    except Exception:
+        return False
+    return True
+
+
+def export_onnx(model: LoadedModel, height: int, width: int, opset: int = OPSET) -> bytes:
+    """Export on the CPU in float32 (TensorRT makes its own fp16), checked by onnx.checker."""
+    # eval() on the wrapper itself: the exporter puts the wrapper's training flag back afterwards, and
+    # train(True) on a wrapper would switch the model's batch norms to batch statistics.
+    wrapper = _LogitsOnly(model.module).eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # torch >= 2.9 prefers its torch.export-based exporter, which needs onnxscript; the TorchScript
+        # exporter is still supported and handles these convolutional models completely.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(wrapper, (torch.zeros(1, 3, height, width),), buffer, dynamo=False, opset_version=opset,
+                          input_names=[INPUT], output_names=[OUTPUT],
+                          dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
+    data = buffer.getvalue()
+    onnx.checker.check_model(onnx.load_from_string(data))
+    return data

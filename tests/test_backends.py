@@ -1,0 +1,106 @@
+"""One contract for every inference backend available here, and each backend against PyTorch on the
+shipped images at two resolutions (logits and masks, with Polygraphy-style reports on failure)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harness.backends import BACKENDS
+from harness.compare import compare_logits, compare_masks, save_mask_diff
+from harness.config import Config, has_module
+from harness.inputs import sample_dir
+from harness.models import CLASS_NAMES, build_model
+from harness.ops import ENGINES
+from harness.tolerances import LOGITS_TOLERANCE, MASK_TOLERANCE
+
+SMALL = "lraspp_mobilenet_v3_large"
+CLASS = CLASS_NAMES.index("person")
+
+
+def ort_has(provider: str) -> bool:
+    if not has_module("onnxruntime"):
+        return False
+    import onnxruntime
+
+    return provider in onnxruntime.get_available_providers()
+
+
+needs_trt = pytest.mark.skipif(not has_module("tensorrt"), reason="TensorRT (the tensorrt package) is not installed")
+needs_ort_cuda = pytest.mark.skipif(not ort_has("CUDAExecutionProvider"),
+                                    reason="onnxruntime-gpu (ONNX Runtime's CUDA provider) is not installed")
+CASES = [
+    pytest.param("pytorch", "cpu", "fp32", id="pytorch-cpu-fp32"),
+    pytest.param("onnxruntime", "cpu", "fp32", id="onnxruntime-cpu-fp32"),
+    pytest.param("pytorch", "cuda", "fp32", id="pytorch-cuda-fp32", marks=pytest.mark.gpu),
+    pytest.param("pytorch", "cuda", "tf32", id="pytorch-cuda-tf32", marks=pytest.mark.gpu),
+    pytest.param("pytorch", "cuda", "fp16", id="pytorch-cuda-fp16", marks=pytest.mark.gpu),
+    pytest.param("onnxruntime", "cuda", "fp32", id="onnxruntime-cuda-fp32", marks=[pytest.mark.gpu, needs_ort_cuda]),
+    pytest.param("tensorrt", "cuda", "fp32", id="tensorrt-cuda-fp32", marks=[pytest.mark.gpu, needs_trt]),
+    pytest.param("tensorrt", "cuda", "fp16", id="tensorrt-cuda-fp16", marks=[pytest.mark.gpu, needs_trt]),
+]
+
+
+def make_backend(backend: str, device: str, precision: str, cache: str, **changes):
+    config = Config(backend=backend, device=device, precision=precision, model=SMALL, weights="synthetic",
+                    cache_dir=cache, ops="torch", **changes).resolve()
+    return BACKENDS[backend](config, torch.device("cuda", 0) if device == "cuda" else torch.device("cpu"))
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("harness-cache"))
+
+
+@pytest.fixture(scope="session")
+def batches():
+    """The shipped images preprocessed once on the CPU (torch engine), at the two model sizes."""
+    engine = ENGINES["torch"](torch.device("cpu"), 27, 25.0, 90)
+    from harness.decode import CpuDecoder
+
+    frames = CpuDecoder(torch.device("cpu"))([p.read_bytes() for p in sorted(sample_dir().glob("*.jpg"))])
+    return {size: engine.reformat(engine.normalize(engine.convert(engine.resize(frames, size))))
+            for size in ((224, 224), (520, 520))}
+
+
+@pytest.mark.parametrize("backend,device,precision", CASES)
+def test_backend_contract(backend, device, precision, cache, batches):
+    x = batches[(224, 224)][:4].to("cuda" if device == "cuda" else "cpu")
+    runner = make_backend(backend, device, precision, cache)
+    identity = runner.identity()
+    assert identity["backend"] == backend and identity["precision"] == precision
+    assert identity["weights_sha256"] == build_model(SMALL, "synthetic").weights_digest
+    runner.prepare(4, 224, 224)
+    full = runner(x).clone()
+    assert full.shape == (4, 21, 224, 224) and full.dtype == torch.float32 and full.device.type == device
+    assert torch.isfinite(full).all()
+    assert torch.equal(runner(x), full), "the same input must give the same logits"
+    tolerance = LOGITS_TOLERANCE[precision]
+    partial = runner(x[:3]).clone()  # the last, partial batch of a run, with a dynamic batch axis
+    assert partial.shape[0] == 3 and compare_logits(partial, full[:3], **tolerance).passed
+    padded_runner = make_backend(backend, device, precision, cache, partial_batch="pad")
+    padded_runner.prepare(4, 224, 224)
+    padded = padded_runner(x[:3])  # padded with zeros to 4, the padding's results dropped
+    assert padded.shape[0] == 3 and compare_logits(padded, full[:3], **tolerance).passed
+    other = runner(batches[(520, 520)][:1].to(x.device))  # a new size prepares again
+    assert other.shape == (1, 21, 520, 520)
+
+
+@pytest.mark.parametrize("size", [(224, 224), (520, 520)], ids=["224", "520"])
+@pytest.mark.parametrize("backend,device,precision", [c for c in CASES if c.id != "pytorch-cpu-fp32"])
+def test_backend_agrees_with_pytorch(backend, device, precision, size, cache, batches, tmp_path):
+    """Candidates on the GPU are compared with ONNX Runtime on the CPU, ONNX graphs with PyTorch on the CPU."""
+    x = batches[size]
+    reference_backend = "onnxruntime" if backend == "pytorch" else "pytorch"
+    reference = make_backend(reference_backend, "cpu", "fp32", cache)(x).clone()
+    candidate = make_backend(backend, device, precision, cache)(x.to(device if device == "cpu" else "cuda")).cpu()
+    stats = compare_logits(candidate, reference, **LOGITS_TOLERANCE[precision])
+    masks = [(logits.argmax(1) == CLASS).to(torch.uint8) for logits in (candidate, reference)]
+    mask_stats = compare_masks(*masks)
+    limits = MASK_TOLERANCE[precision]
+    report = f"{backend}/{device}/{precision} against {reference_backend}/cpu/fp32 at {size}:\n{stats.report()}\n{mask_stats.report()}"
+    print(report)
+    masks_ok = mask_stats.agreement >= limits["agreement"] and mask_stats.iou >= limits["iou"]
+    if not (stats.passed and masks_ok):
+        diff = save_mask_diff(tmp_path / "mask-diff.png", *masks)
+        pytest.fail(f"{report}\n[E] mask disagreement picture (red: candidate only, blue: reference only): {diff}")
