@@ -25,11 +25,17 @@ class PytorchBackend(Backend):
         self.module = self.model.module.to(device=device, dtype=self.dtype, memory_format=self.memory_format)
 
     def _infer(self, batch: torch.Tensor) -> torch.Tensor:
+        # Only cuDNN's TF32 switch is set, and put back afterwards: cudnn.flags() resets every cuDNN flag,
+        # and on torch 2.11 later IEEE-fp32 runs in the same process gave different results after it.
         cudnn = torch.backends.cudnn
-        with torch.inference_mode(), cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
-                                                 deterministic=cudnn.deterministic, allow_tf32=self.allow_tf32):
-            x = batch.to(dtype=self.dtype, memory_format=self.memory_format)
-            return self.module(x)["out"].float()
+        previous = cudnn.allow_tf32
+        cudnn.allow_tf32 = self.allow_tf32
+        try:
+            with torch.inference_mode():
+                x = batch.to(dtype=self.dtype, memory_format=self.memory_format)
+                return self.module(x)["out"].float()
+        finally:
+            cudnn.allow_tf32 = previous
 
     def identity(self) -> dict:
         return {**super().identity(), "channels_last": self.config.channels_last, "torch": torch.__version__}
