@@ -82,7 +82,11 @@ class TorchvisionDecoder(Decoder):
 
         tensors = [_as_uint8(d) for d in datas]
         try:
-            return [_hwc(chw) for chw in decode_jpeg(tensors, mode=ImageReadMode.RGB, device=self.device)]
+            decoded = decode_jpeg(tensors, mode=ImageReadMode.RGB, device=self.device)
+            # torchvision decodes on a private CUDA stream that callers cannot order their work against; on
+            # the H100 later work in the same process read corrupted data without this wait (see README).
+            torch.cuda.synchronize(self.device)
+            return [_hwc(chw) for chw in decoded]
         except RuntimeError:
             out: list[Decoded] = []
             for data, tensor in zip(datas, tensors):
