@@ -72,11 +72,14 @@ class CpuDecoder(Decoder):
 
 @DECODERS.register("torchvision")
 class TorchvisionDecoder(Decoder):
-    """nvJPEG through torchvision's decode_jpeg(device='cuda'), one image per call.
+    """nvJPEG through torchvision's batched decode_jpeg(device='cuda').
 
-    torchvision's batched call (a list of images) returned wrong pixels for one image of a mixed-size
-    batch on the H100 (torchvision 0.26, after other GPU work in the process; mean error 37-57 grey levels,
-    reproducible), while one image per call was right every time.  Correct results come first.
+    torchvision decodes on a private CUDA stream into memory from PyTorch's caching allocator, which hands
+    out blocks in the order of the *current* stream.  Without waiting, a block just freed by work still
+    queued on the current stream (the previous batch's inference, say) can be written by the decoder while
+    that work runs: on the H100 this corrupted decoded images and other batches' activations, depending
+    on what ran before.  So this decoder waits for the device before decoding and after: the only host
+    waits inside a GPU batch, and only on this decoder (nvImageCodec decodes on the pipeline's stream).
     """
 
     gpu = True
@@ -84,13 +87,19 @@ class TorchvisionDecoder(Decoder):
     def __call__(self, datas: list[bytes]) -> list[Decoded]:
         from torchvision.io import ImageReadMode, decode_jpeg
 
-        out: list[Decoded] = []
-        for data in datas:
-            try:
-                out.append(_hwc(decode_jpeg(_as_uint8(data), mode=ImageReadMode.RGB, device=self.device)))
-            except RuntimeError as error:
-                out.append(self._on_cpu(data, f"nvJPEG: {_first_line(error)}"))
-        return out
+        tensors = [_as_uint8(d) for d in datas]
+        torch.cuda.synchronize(self.device)
+        try:
+            decoded = decode_jpeg(tensors, mode=ImageReadMode.RGB, device=self.device)
+        except RuntimeError:
+            decoded = []
+            for data, tensor in zip(datas, tensors):  # find the image the batch call failed on
+                try:
+                    decoded.append(decode_jpeg(tensor, mode=ImageReadMode.RGB, device=self.device))
+                except RuntimeError as error:
+                    decoded.append(f"nvJPEG: {_first_line(error)}")
+        torch.cuda.synchronize(self.device)
+        return [_hwc(d) if isinstance(d, torch.Tensor) else self._on_cpu(data, d) for data, d in zip(datas, decoded)]
 
 
 @DECODERS.register("nvimgcodec")
