@@ -69,12 +69,14 @@ MASK_TOLERANCE = {
 }
 
 # Stored golden outputs against a fresh pipeline run.  Unlike the backend comparisons above, a fresh run
-# may use another engine or decoder, so its model input differs by resize rounding or JPEG decoding: the
-# OpenCV engine on the CPU measured 99.59% mask agreement at worst, IoU 0.966 (camera.jpg, whose person
-# mask is small) and overlay PSNR 43 dB.  An overlay pixel differs only where its mask does, by
-# |original - blurred|: 1% of mask pixels flipped costs about 34 dB.
+# may use another engine or decoder, so its model input differs by resize rounding or JPEG decoding.
+# Measured worst cases: the OpenCV engine on the CPU, 99.59% mask agreement, IoU 0.966 (camera.jpg, whose
+# person mask is small), overlay 43 dB; torchvision's nvJPEG decoder on the H100 (under one grey level
+# from libjpeg-turbo on average), 98.69% agreement, IoU 0.873 (rocket.jpg at 520), overlay 36.0 dB, the
+# same in fp32 and fp16.  nvImageCodec (bit-exact decoding there) with CV-CUDA: 99.995% and 61 dB or more
+# in fp32.  An overlay pixel differs only where its mask does, by |original - blurred|.
 GOLDEN_TOLERANCE = {
-    "fp32": {"agreement": 0.99, "iou": 0.95, "overlay_psnr_db": 30.0},
-    "tf32": {"agreement": 0.97, "iou": 0.85, "overlay_psnr_db": 25.0},
-    "fp16": {"agreement": 0.97, "iou": 0.85, "overlay_psnr_db": 25.0},
+    "fp32": {"agreement": 0.98, "iou": 0.85, "overlay_psnr_db": 30.0},
+    "tf32": {"agreement": 0.97, "iou": 0.80, "overlay_psnr_db": 25.0},
+    "fp16": {"agreement": 0.97, "iou": 0.80, "overlay_psnr_db": 25.0},
 }
