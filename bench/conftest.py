@@ -1,1 +1,108 @@
-"""Fixtures of the benchmark suites.  The full per-stage and end-to-end suites arrive with issue 4."""
+"""Options, parametrization and metadata of the benchmark suites.
+
+Every axis can be narrowed from the command line or the environment (the option wins):
+
+    --bench-batches 1,8        HARNESS_BENCH_BATCHES      batch sizes
+    --bench-model-sizes 224    HARNESS_BENCH_MODEL_SIZES  square model input sides
+    --bench-sources 640x480    HARNESS_BENCH_SOURCES      source image sizes (real photographs, scaled)
+    --bench-precisions fp16    HARNESS_BENCH_PRECISIONS   inference precisions
+    --bench-models fcn_resnet101  HARNESS_BENCH_MODELS    models for inference and end-to-end cases
+    --bench-engines cvcuda     HARNESS_BENCH_ENGINES      cvcuda, torch-cuda, torch-cpu, opencv
+    --bench-l2 cold            HARNESS_BENCH_L2           hot (default) or cold L2 before each GPU round
+    --bench-rounds 30          HARNESS_BENCH_ROUNDS       timed rounds per case
+    --bench-quick              HARNESS_BENCH_QUICK=1      the first value of each axis only (the first
+                                                          engine this machine can run)
+
+Defaults: on a GPU machine the full matrix of the benchmark issue; without a GPU, small CPU cases
+(batch 1 and 4, 224, 640x480, fp32, the small model) that finish in minutes on 2 cores.  GPU cases
+are still collected there and skip with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from harness.env import fingerprint, gpu_state
+
+GPU = torch.cuda.is_available()
+AXES = {
+    "batches": ("1,8,32,64", "1,4"),
+    "model-sizes": ("224,520", "224"),
+    "sources": ("640x480,1920x1080", "640x480"),
+    "precisions": ("fp32,fp16", "fp32"),
+    "models": ("deeplabv3_resnet101,fcn_resnet101", "lraspp_mobilenet_v3_large"),
+    "engines": ("cvcuda,torch-cuda,torch-cpu,opencv", "cvcuda,torch-cuda,torch-cpu,opencv"),
+    "l2": ("hot", "hot"),
+    "rounds": ("20", "3"),
+}
+ENGINE_DEVICES = {"cvcuda": ("cvcuda", "cuda"), "torch-cuda": ("torch", "cuda"), "torch-cpu": ("torch", "cpu"),
+                  "opencv": ("opencv", "cpu")}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("harness benchmarks")
+    for axis in AXES:
+        group.addoption(f"--bench-{axis}", default=None, help=f"comma-separated {axis} (see bench/conftest.py)")
+    group.addoption("--bench-quick", action="store_true", default=None, help="only the first value of each axis")
+
+
+def setting(config, axis: str) -> list[str]:
+    value = config.getoption(f"--bench-{axis}") or os.environ.get(f"HARNESS_BENCH_{axis.upper().replace('-', '_')}")
+    values = (value or AXES[axis][0 if GPU else 1]).split(",")
+    quick = config.getoption("--bench-quick") or os.environ.get("HARNESS_BENCH_QUICK") == "1"
+    if quick and axis == "engines" and not GPU:
+        values = [v for v in values if ENGINE_DEVICES[v][1] == "cpu"] or values  # the first one that can run
+    return values[:1] if quick else values
+
+
+def pytest_generate_tests(metafunc):
+    config = metafunc.config
+    gpu = pytest.mark.gpu
+    if "batch_size" in metafunc.fixturenames:
+        metafunc.parametrize("batch_size", [int(b) for b in setting(config, "batches")], ids=lambda b: f"b{b}")
+    if "model_size" in metafunc.fixturenames:
+        metafunc.parametrize("model_size", [(int(s), int(s)) for s in setting(config, "model-sizes")],
+                             ids=lambda s: f"m{s[0]}")
+    if "source" in metafunc.fixturenames:
+        metafunc.parametrize("source", setting(config, "sources"))
+    if "engine" in metafunc.fixturenames:
+        engines = [pytest.param(ENGINE_DEVICES[e], id=e, marks=gpu if ENGINE_DEVICES[e][1] == "cuda" else ())
+                   for e in setting(config, "engines")]
+        metafunc.parametrize("engine", engines)
+    if "model" in metafunc.fixturenames:
+        metafunc.parametrize("model", setting(config, "models"))
+    if "precision" in metafunc.fixturenames:
+        metafunc.parametrize("precision", setting(config, "precisions"))
+
+
+@pytest.fixture(scope="session")
+def bench_settings(pytestconfig) -> dict:
+    return {"l2": setting(pytestconfig, "l2")[0], "rounds": int(setting(pytestconfig, "rounds")[0])}
+
+
+_STATE = {}
+
+
+def pytest_sessionstart(session):
+    _STATE["gpu_before"] = gpu_state() if GPU else None
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """The environment fingerprint and the GPU's state before and after the run (NVML)."""
+    machine_info["harness"] = fingerprint()
+    machine_info["harness"]["gpu_state_before"] = _STATE.get("gpu_before")
+    machine_info["harness"]["gpu_state_after"] = gpu_state() if GPU else None
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    """Flag the run when the clocks were pulled down by heat or power, and each noisy case."""
+    from harness.env import BAD_THROTTLES
+
+    states = [output_json["machine_info"].get("harness", {}).get(k) for k in ("gpu_state_before", "gpu_state_after")]
+    reasons = sorted({r for s in states if s for r in (s.get("throttle_reasons") or []) if r in BAD_THROTTLES})
+    output_json["machine_info"].setdefault("harness", {})["throttled"] = reasons
+    for bench in output_json["benchmarks"]:
+        bench["extra_info"]["throttled"] = bool(reasons)

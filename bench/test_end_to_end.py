@@ -1,39 +1,72 @@
-"""End-to-end time of one batch, decode through encode, on the shipped images.
-
-Pipeline.run returns only after encode has copied the JPEGs to the host, so the host clock that
-pytest-benchmark reads around it measures the GPU work, not just its launch.  The per-stage CUDA-event
-(GPU) or host-clock (CPU) times of the last round go into extra_info.
-"""
+"""End to end: one batch from JPEG bytes to JPEG bytes, with the per-stage breakdown taken inside the same
+iteration (CUDA events on the pipeline's stream, one synchronization per iteration), and throughput over
+a run of consecutive batches (images / wall time, not 1 / latency)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import torch
 
+from harness import STAGES
+from harness.benchkit import SOURCE_SIZES, Case, measure, photographs
 from harness.config import Config, has_module
-from harness.inputs import sample_dir
 from harness.pipeline import Pipeline
 
-CASES = [
-    pytest.param("cpu", "opencv", "lraspp_mobilenet_v3_large", id="cpu-opencv-lraspp"),
-    pytest.param("cuda", "torch", "deeplabv3_resnet101", id="cuda-torch-deeplabv3", marks=pytest.mark.gpu),
-    pytest.param("cuda", "cvcuda", "deeplabv3_resnet101", id="cuda-cvcuda-deeplabv3", marks=pytest.mark.gpu),
-]
+THROUGHPUT_BATCHES = 10
 
 
-@pytest.mark.parametrize("batch_size", [1, 4])
-@pytest.mark.parametrize("device,ops,model", CASES)
-def test_batch_end_to_end(benchmark, device, ops, model, batch_size):
-    if ops == "cvcuda" and not has_module("cvcuda"):
+def pipeline_for(engine, model, precision, batch_size, model_size) -> Pipeline:
+    name, device = engine
+    if name == "cvcuda" and not has_module("cvcuda"):
         pytest.skip("CV-CUDA (the cvcuda package) is not installed")
-    config = Config(device=device, ops=ops, model=model, weights="synthetic", batch_size=batch_size)
+    if device == "cpu" and precision != "fp32":
+        pytest.skip(f"{precision} inference needs a GPU")
+    if device == "cpu":
+        decoder = "cpu"
+    else:
+        decoder = "nvimgcodec" if name == "cvcuda" and has_module("nvidia.nvimgcodec") else "torchvision"
+    config = Config(device=device, ops=name, decoder=decoder, model=model, weights="synthetic", precision=precision,
+                    batch_size=batch_size, target_img_height=model_size[0], target_img_width=model_size[1])
     pipeline = Pipeline(config)
-    jpeg = (sample_dir() / "astronaut.jpg").read_bytes()
-    batch = [jpeg] * batch_size
     pipeline.prepare(batch_size)
-    result = benchmark.pedantic(pipeline.run, args=(batch,), rounds=5, warmup_rounds=1)
-    assert result.done == list(range(batch_size))
+    return pipeline
+
+
+def test_end_to_end(benchmark, bench_settings, engine, model, precision, batch_size, model_size, source):
+    pipeline = pipeline_for(engine, model, precision, batch_size, model_size)
+    datas = photographs(source, batch_size)
+    timings: list[dict] = []
+    warmup = 2
+    info = measure(benchmark, lambda: timings.append(pipeline.run(datas).timings_ms), pipeline.device, bench_settings,
+                   Case("end_to_end", f"{engine[0]}+{pipeline.config.decoder}+pytorch:{model}", engine[1], precision,
+                        batch_size, model_size, source), warmup=warmup)
+    measured = timings[warmup:]
+    stage_ms = {s: float(np.median([t[s] for t in measured])) for s in STAGES}
+    stage_sum = sum(stage_ms.values())
+    clock_total = float(np.median([t["total"] for t in measured]))
+    end_to_end = benchmark.stats.stats.median * 1e3
     benchmark.extra_info.update(
-        device=device, ops=ops, decoder=pipeline.config.decoder, model=model, batch_size=batch_size,
-        model_size=list(config.model_size), source_size=[512, 512], timer="host clock around a synchronizing call",
-        stage_ms=result.timings_ms,
+        stage_ms=stage_ms, stage_sum_ms=stage_sum, clock_total_ms=clock_total, end_to_end_ms=end_to_end,
+        unattributed_ms=end_to_end - stage_sum, unattributed_fraction=(end_to_end - stage_sum) / end_to_end,
+        stage_fraction={s: v / end_to_end for s, v in stage_ms.items()},
     )
+    assert info["images_per_s"] > 0
+
+
+def test_throughput(benchmark, bench_settings, engine, model, precision, batch_size, model_size, source, pytestconfig):
+    pipeline = pipeline_for(engine, model, precision, batch_size, model_size)
+    datas = photographs(source, batch_size)
+    count = 3 if pipeline.device.type == "cpu" else THROUGHPUT_BATCHES
+
+    def run():
+        for _ in range(count):
+            pipeline.run(datas)
+
+    measure(benchmark, run, pipeline.device, {**bench_settings, "rounds": max(3, bench_settings["rounds"] // 4)},
+            Case("throughput", f"{engine[0]}+{pipeline.config.decoder}+pytorch:{model}", engine[1], precision,
+                 batch_size, model_size, source), warmup=1)
+    seconds = benchmark.stats.stats.median
+    height, width = SOURCE_SIZES[source]
+    images = batch_size * count / seconds
+    benchmark.extra_info.update(batches=count, images_per_s=images, megapixels_per_s=images * height * width / 1e6)

@@ -1,0 +1,116 @@
+"""What the benchmark suites share: inputs made from real photographs, GPU-honest timing, and the flat
+metadata every JSON entry carries (so that reports need no parsing)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from harness.inputs import sample_dir
+
+SOURCE_SIZES = {"640x480": (480, 640), "1920x1080": (1080, 1920)}  # name: (height, width)
+NOISE_THRESHOLD = 0.05  # relative IQR above which a result is flagged "noisy"
+TIMER_NOTE = ("host perf_counter around each round; torch.cuda.synchronize() in the untimed setup before and "
+              "at the end of the timed call, so a GPU round's time is the GPU work plus launch, not the launch alone")
+
+
+def photographs(source: str, count: int) -> list[bytes]:
+    """`count` JPEGs (quality 90) of the shipped photographs scaled to the source size, cycling through them."""
+    height, width = SOURCE_SIZES[source]
+    photos = [p for p in sorted(sample_dir().glob("*.jpg")) if p.stem != "camera"]
+    encoded = []
+    for path in photos:
+        image = Image.open(path).convert("RGB").resize((width, height), Image.Resampling.BICUBIC)
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=90)
+        encoded.append(buffer.getvalue())
+    return [encoded[i % len(encoded)] for i in range(count)]
+
+
+def synchronizer(device: torch.device):
+    """A no-op on the CPU, a device synchronize on a GPU."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+class L2Flusher:
+    """Writes a buffer twice the size of the GPU's L2 cache, so that the next round starts with a cold L2."""
+
+    def __init__(self, device: torch.device):
+        l2 = getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 50 << 20) if device.type == "cuda" else 0
+        self.buffer = torch.empty(max(2 * l2, 1), dtype=torch.uint8, device=device)
+
+    def __call__(self) -> None:
+        self.buffer.fill_(0)
+
+
+def relative_iqr(samples: list[float]) -> float:
+    q1, median, q3 = np.percentile(samples, [25, 50, 75])
+    return float((q3 - q1) / median) if median > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case: the fields every JSON entry carries in extra_info."""
+
+    stage: str  # a stage name, or "end_to_end" / "throughput"
+    engine: str  # ops engine, decoder or backend name
+    device: str
+    precision: str
+    batch_size: int
+    model_size: tuple[int, int]
+    source: str
+
+    def info(self) -> dict:
+        height, width = SOURCE_SIZES[self.source]
+        return {"stage": self.stage, "engine": self.engine, "device": self.device, "precision": self.precision,
+                "batch_size": self.batch_size, "model_height": self.model_size[0], "model_width": self.model_size[1],
+                "source": self.source, "source_height": height, "source_width": width}
+
+    def throughput(self, seconds: float) -> dict:
+        """images/s and source megapixels/s for one batch taking `seconds`."""
+        height, width = SOURCE_SIZES[self.source]
+        images = self.batch_size / seconds
+        return {"images_per_s": images, "megapixels_per_s": images * height * width / 1e6}
+
+
+def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, warmup: int = 2) -> dict:
+    """Time `fn` with pytest-benchmark in pedantic mode and record the case, the throughput at the median,
+    the noise, the L2 state and, on a GPU, the CUDA-event duration of each timed round."""
+    sync = synchronizer(device)
+    cold = settings["l2"] == "cold" and device.type == "cuda"
+    flush = L2Flusher(device) if cold else None
+    events: list[tuple] = []
+
+    def setup():
+        if flush is not None:
+            flush()
+        sync()
+
+    def target():
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            events.append((start, end))
+        else:
+            fn()
+        sync()
+
+    benchmark.pedantic(target, setup=setup, rounds=settings["rounds"], warmup_rounds=warmup, iterations=1)
+    stats = benchmark.stats.stats
+    info = {**case.info(), **case.throughput(stats.median), "timer": TIMER_NOTE,
+            "l2": ("cold" if cold else "hot") if device.type == "cuda" else None,
+            "noise_rel_iqr": relative_iqr(stats.data), "rounds": settings["rounds"], "warmup_rounds": warmup}
+    info["noisy"] = info["noise_rel_iqr"] > NOISE_THRESHOLD
+    if events:
+        gpu_ms = [start.elapsed_time(end) for start, end in events[warmup:]]
+        info.update(cuda_event_ms=gpu_ms, cuda_event_median_ms=float(np.median(gpu_ms)))
+    benchmark.extra_info.update(info)
+    return info

@@ -1,0 +1,136 @@
+"""Environment fingerprint: what a benchmark number depends on, recorded next to it.
+
+Library versions are read without importing the heavy GPU packages where a distribution lookup is
+enough.  GPU state (clocks, temperature, power, throttle reasons) comes from NVML through nvidia-ml-py;
+where there is no GPU or no NVML each field is None and `nvml_error` says why.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+PACKAGES = {
+    "torch": ("torch",), "torchvision": ("torchvision",),
+    "cvcuda": ("cvcuda-cu13", "cvcuda-cu12", "cvcuda"),
+    "nvimgcodec": ("nvidia-nvimgcodec-cu13", "nvidia-nvimgcodec-cu12", "nvidia-nvimgcodec"),
+    "onnxruntime": ("onnxruntime-gpu", "onnxruntime"), "tensorrt": ("tensorrt", "tensorrt-cu12", "tensorrt-cu13"),
+    "opencv": ("opencv-python-headless", "opencv-python"), "numpy": ("numpy",), "pytest-benchmark": ("pytest-benchmark",),
+}
+
+
+def package_version(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def git_state(root: Path | None = None) -> dict:
+    root = root or Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return {"git_commit": None, "git_dirty": None}
+    if commit.returncode != 0:
+        return {"git_commit": None, "git_dirty": None}
+    return {"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
+
+
+def fingerprint(device_index: int = 0) -> dict:
+    """Software and hardware identity of this run (no GPU state: see gpu_state)."""
+    info = {"python": platform.python_version(), "platform": platform.platform(), "cpu": platform.processor() or None,
+            "cpu_count": os.cpu_count()}
+    info.update({name: package_version(names) for name, names in PACKAGES.items()})
+    info["cuda"] = torch.version.cuda
+    info["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(device_index)
+        info.update(gpu_name=props.name, gpu_compute_capability=f"{props.major}.{props.minor}",
+                    gpu_memory_bytes=props.total_memory, gpu_multiprocessors=props.multi_processor_count,
+                    gpu_l2_bytes=getattr(props, "L2_cache_size", None), gpu_uuid=str(getattr(props, "uuid", "")) or None)
+    else:
+        info.update(gpu_name=None, gpu_compute_capability=None, gpu_memory_bytes=None, gpu_multiprocessors=None,
+                    gpu_l2_bytes=None, gpu_uuid=None)
+    info["driver"] = _driver()
+    info.update(git_state())
+    return info
+
+
+_STATE_KEYS = ("sm_clock_mhz", "mem_clock_mhz", "max_sm_clock_mhz", "temperature_c", "power_w",
+               "power_limit_w", "throttle_reasons", "nvml_error")
+
+
+def gpu_state(device_index: int = 0) -> dict:
+    """Clocks, temperature, power and active throttle reasons now, through NVML."""
+    state: dict = {key: None for key in _STATE_KEYS}
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
+            state.update(
+                sm_clock_mhz=pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
+                mem_clock_mhz=pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_MEM),
+                max_sm_clock_mhz=pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_SM),
+                temperature_c=pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU),
+                power_w=pynvml.nvmlDeviceGetPowerUsage(handle) / 1000,
+                power_limit_w=pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000,
+                throttle_reasons=throttle_names(_reasons_mask(pynvml, handle)),
+            )
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception as error:  # no NVML library, no GPU, or a driver that refuses a query
+        state["nvml_error"] = f"{type(error).__name__}: {error}"
+    return state
+
+
+# Reasons that mean the clocks were pulled down by something other than idleness or the application.
+BAD_THROTTLES = ("hw_slowdown", "sw_thermal", "hw_thermal", "hw_power_brake", "sw_power_cap")
+
+
+_REASONS = {  # our name: NVML's constant suffix (nvmlClocksEventReason* now, nvmlClocksThrottleReason* before)
+    "gpu_idle": "GpuIdle", "applications_clocks": "ApplicationsClocksSetting", "sw_power_cap": "SwPowerCap",
+    "hw_slowdown": "HwSlowdown", "sync_boost": "SyncBoost", "sw_thermal": "SwThermalSlowdown",
+    "hw_thermal": "HwThermalSlowdown", "hw_power_brake": "HwPowerBrakeSlowdown",
+}
+
+
+def throttle_names(mask: int) -> list[str]:
+    import pynvml
+
+    out = []
+    for name, suffix in _REASONS.items():
+        bit = getattr(pynvml, f"nvmlClocksEventReason{suffix}", None) or getattr(pynvml, f"nvmlClocksThrottleReason{suffix}", 0)
+        if mask & bit:
+            out.append(name)
+    return out
+
+
+def _reasons_mask(pynvml, handle) -> int:
+    query = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or pynvml.nvmlDeviceGetCurrentClocksThrottleReasons
+    return query(handle)
+
+
+def _driver() -> str | None:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            version = pynvml.nvmlSystemGetDriverVersion()
+            return version.decode() if isinstance(version, bytes) else version
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:
+        return None

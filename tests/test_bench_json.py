@@ -1,0 +1,59 @@
+"""The benchmark suites in quick mode, run as a user runs them, and the JSON they leave behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CASE_FIELDS = {"stage", "engine", "device", "precision", "batch_size", "model_height", "model_width", "source",
+               "source_height", "source_width", "images_per_s", "megapixels_per_s", "timer", "l2",
+               "noise_rel_iqr", "noisy", "throttled"}
+FINGERPRINT_FIELDS = {"gpu_name", "gpu_uuid", "gpu_compute_capability", "gpu_memory_bytes", "driver", "cuda", "cudnn",
+                      "torch", "torchvision", "cvcuda", "nvimgcodec", "onnxruntime", "tensorrt", "python",
+                      "git_commit", "git_dirty", "gpu_state_before", "gpu_state_after", "throttled"}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "out.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HARNESS_BENCH_QUICK="1")
+    result = subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
+                             "--benchmark-json", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_every_entry_carries_its_case_and_timing(quick_run):
+    benchmarks = quick_run["benchmarks"]
+    stages = {b["extra_info"]["stage"] for b in benchmarks}
+    assert {"decode", "resize", "convert", "normalize", "reformat", "inference", "softmax", "mask", "upscale", "blur",
+            "overlay", "encode", "end_to_end", "throughput"} <= stages
+    for bench in benchmarks:
+        info = bench["extra_info"]
+        assert CASE_FIELDS <= set(info), f"{bench['name']} lacks {CASE_FIELDS - set(info)}"
+        assert info["images_per_s"] > 0 and bench["stats"]["median"] > 0
+        assert len(bench["stats"]["data"]) == bench["stats"]["rounds"]  # raw samples are kept
+
+
+def test_end_to_end_breakdown_adds_up(quick_run):
+    for bench in quick_run["benchmarks"]:
+        info = bench["extra_info"]
+        if info["stage"] != "end_to_end":
+            continue
+        assert set(info["stage_ms"]) == {"decode", "resize", "convert", "normalize", "reformat", "inference",
+                                         "softmax", "mask", "upscale", "blur", "overlay", "encode"}
+        assert info["stage_sum_ms"] == pytest.approx(sum(info["stage_ms"].values()))
+        assert 0 <= info["stage_sum_ms"] <= info["end_to_end_ms"] * 1.05
+
+
+def test_machine_info_has_the_fingerprint(quick_run):
+    harness = quick_run["machine_info"]["harness"]
+    assert FINGERPRINT_FIELDS <= set(harness)
+    assert harness["torch"] and harness["python"]
