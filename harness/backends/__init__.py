@@ -24,7 +24,6 @@ BACKENDS: Registry[type["Backend"]] = Registry("backend")
 class Backend:
     name = ""
     default_model = ""
-    precisions: tuple[str, ...] = ("fp32", "tf32", "fp16")
 
     def __init__(self, config, device: torch.device):
         self.config = config

@@ -25,7 +25,6 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "te
 class OnnxruntimeBackend(Backend):
     name = "onnxruntime"
     default_model = "fcn_resnet101"
-    precisions = ("fp32",)
 
     def __init__(self, config, device: torch.device):
         import onnxruntime as ort
