@@ -54,6 +54,16 @@ def test_end_to_end(benchmark, bench_settings, engine, model, precision, batch_s
     assert info["images_per_s"] > 0
 
 
+def test_end_to_end_uninstrumented(benchmark, bench_settings, engine, model, precision, batch_size, model_size,
+                                   source):
+    """The same batch without stage events or NVTX ranges: what the instrumentation costs."""
+    pipeline = pipeline_for(engine, model, precision, batch_size, model_size)
+    datas = photographs(source, batch_size)
+    measure(benchmark, lambda: pipeline.run(datas, instrumented=False), pipeline.device, bench_settings,
+            Case("end_to_end", f"{engine[0]}+{pipeline.config.decoder}+pytorch:{model}", engine[1], precision,
+                 batch_size, model_size, source, variant="uninstrumented"))
+
+
 def test_throughput(benchmark, bench_settings, engine, model, precision, batch_size, model_size, source, pytestconfig):
     pipeline = pipeline_for(engine, model, precision, batch_size, model_size)
     datas = photographs(source, batch_size)

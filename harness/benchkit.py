@@ -65,10 +65,12 @@ class Case:
     batch_size: int
     model_size: tuple[int, int]
     source: str
+    variant: str = ""  # e.g. the blur mode, or "uninstrumented" for an end-to-end run without stage timing
 
     def info(self) -> dict:
         height, width = SOURCE_SIZES[self.source]
-        return {"stage": self.stage, "engine": self.engine, "device": self.device, "precision": self.precision,
+        return {"stage": self.stage, "engine": self.engine, "variant": self.variant, "device": self.device,
+                "precision": self.precision,
                 "batch_size": self.batch_size, "model_height": self.model_size[0], "model_width": self.model_size[1],
                 "source": self.source, "source_height": height, "source_width": width}
 

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--device", default=DEFAULTS.device, help="auto, cuda or cpu (cpu runs everything on the CPU)")
     own.add_argument("--blur_kernel", type=int, default=DEFAULTS.blur_kernel, help="Gaussian kernel size (odd)")
     own.add_argument("--blur_sigma", type=float, default=DEFAULTS.blur_sigma, help="Gaussian sigma")
+    own.add_argument("--blur_mode", default=DEFAULTS.blur_mode,
+                     help="exact (the Gaussian at full size) or downscaled (the same look at 1/N the size: faster)")
+    own.add_argument("--blur_downscale", type=int, default=DEFAULTS.blur_downscale, help="N for --blur_mode downscaled")
     own.add_argument("--jpeg_quality", type=int, default=DEFAULTS.jpeg_quality, help="quality of the overlays")
     own.add_argument("--partial_batch", default=DEFAULTS.partial_batch,
                      help="a last batch smaller than -b: 'dynamic' runs it as it is, 'pad' pads it with zeros")
@@ -70,7 +73,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         target_img_width=args.target_img_width, batch_size=args.batch_size, device_id=args.device_id,
         backend=args.backend, model=args.model, weights=args.weights, seed=args.seed, precision=args.precision,
         channels_last=args.channels_last, ops=args.ops, decoder=args.decoder, device=args.device,
-        blur_kernel=args.blur_kernel, blur_sigma=args.blur_sigma, jpeg_quality=args.jpeg_quality,
+        blur_kernel=args.blur_kernel, blur_sigma=args.blur_sigma, blur_mode=args.blur_mode,
+        blur_downscale=args.blur_downscale, jpeg_quality=args.jpeg_quality,
         partial_batch=args.partial_batch, ort_provider=args.ort_provider, cache_dir=args.cache_dir,
     )
 

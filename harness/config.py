@@ -56,6 +56,8 @@ class Config:
     device: str = "auto"  # auto | cuda | cpu: where decode, stages and inference run
     blur_kernel: int = DEFAULT_BLUR_KERNEL
     blur_sigma: float = DEFAULT_BLUR_SIGMA
+    blur_mode: str = "exact"  # exact | downscaled (see harness/ops/__init__.py)
+    blur_downscale: int = 4  # the downscaled blur's factor
     jpeg_quality: int = 90
     partial_batch: str = "dynamic"  # dynamic | pad: how a backend runs a batch smaller than it was built for
     ort_provider: str = "auto"  # auto | cpu | cuda | tensorrt: ONNX Runtime's execution provider
@@ -96,6 +98,9 @@ class Config:
             raise HarnessError(f"--blur_kernel is {self.blur_kernel}: give an odd size between 1 and 255")
         if not self.blur_sigma > 0:
             raise HarnessError(f"--blur_sigma is {self.blur_sigma}: give a positive number")
+        _check_choice("blur mode (--blur_mode)", self.blur_mode, ("exact", "downscaled"))
+        if not 2 <= self.blur_downscale <= 16:
+            raise HarnessError(f"--blur_downscale is {self.blur_downscale}: give 2 to 16")
         _check_choice("partial batch mode (--partial_batch)", self.partial_batch, ("dynamic", "pad"))
         _check_choice("ONNX Runtime provider (--ort_provider)", self.ort_provider, ("auto", "cpu", "cuda", "tensorrt"))
         if not 1 <= self.jpeg_quality <= 100:

@@ -12,7 +12,7 @@ from harness.config import Config
 from harness.decode import DECODERS
 from harness.models import CLASS_NAMES
 from harness.ops import ENGINES, Frames
-from harness.timing import StageClock
+from harness.timing import NullClock, StageClock
 
 
 @dataclass
@@ -41,7 +41,8 @@ class Pipeline:
         self.device = torch.device("cuda", config.device_id) if cuda else torch.device("cpu")
         with self._on_device():
             self.decoder = DECODERS[config.decoder](self.device)
-            self.engine = ENGINES[config.ops](self.device, config.blur_kernel, config.blur_sigma, config.jpeg_quality)
+            self.engine = ENGINES[config.ops](self.device, config.blur_kernel, config.blur_sigma, config.jpeg_quality,
+                                              blur_mode=config.blur_mode, blur_downscale=config.blur_downscale)
             self.backend = BACKENDS[config.backend](config, self.device)
         self.class_index = CLASS_NAMES.index(config.class_name)
 
@@ -53,9 +54,10 @@ class Pipeline:
         with self._on_device():
             self.backend.prepare(batch_size, *self.config.model_size)
 
-    def run(self, jpegs: list[bytes]) -> BatchResult:
-        """Decode through encode for one batch.  On a GPU nothing waits for the host until encode."""
-        engine, clock = self.engine, StageClock(self.device)
+    def run(self, jpegs: list[bytes], instrumented: bool = True) -> BatchResult:
+        """Decode through encode for one batch.  On a GPU nothing waits for the host until encode.
+        instrumented=False skips the stage events and NVTX ranges (timings_ms is then empty)."""
+        engine, clock = self.engine, (StageClock if instrumented else NullClock)(self.device)
         with self._on_device(), torch.inference_mode():
             with clock.stage("decode"):
                 decoded = self.decoder(jpegs)

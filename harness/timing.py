@@ -51,3 +51,17 @@ class StageClock:
             out[name] = out.get(name, 0.0) + elapsed(start, end)
         out["total"] = elapsed(self._marks[0][1], self._marks[-1][2])
         return out
+
+
+class NullClock:
+    """The same interface, recording nothing: for measuring what StageClock itself costs."""
+
+    def __init__(self, device: torch.device | None = None):
+        pass
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        yield
+
+    def result(self) -> dict[str, float]:
+        return {}

@@ -12,7 +12,8 @@ import torch
 
 from conftest import decode_rgb, psnr
 from harness.ops import ENGINES, gaussian_kernel1d, per_image
-from harness.tolerances import ENCODE_MIN_PSNR_DB, FLOAT_ATOL, UINT8_MAX_DIFF, UPSCALE_MAX_MISMATCH
+from harness.tolerances import (DOWNSCALED_BLUR_MIN_PSNR_DB, ENCODE_MIN_PSNR_DB, FLOAT_ATOL, UINT8_MAX_DIFF,
+                                UPSCALE_MAX_MISMATCH)
 
 BLUR = dict(blur_kernel=27, blur_sigma=25.0, jpeg_quality=90)
 CLASS = 15
@@ -23,8 +24,8 @@ PAIRS = [
 ]
 
 
-def make_engine(name: str, device: str):
-    return ENGINES[name](torch.device(device), **BLUR)
+def make_engine(name: str, device: str, **changes):
+    return ENGINES[name](torch.device(device), **{**BLUR, **changes})
 
 
 def to(frames, device):
@@ -77,7 +78,7 @@ def stage_inputs(frames, model_size=(224, 224)):
     return dict(
         resize=(frames, model_size), convert=(resized,), normalize=(converted,), reformat=(normalized,),
         softmax=(logits,), mask=(probs, CLASS), upscale=(masks, frames), blur=(frames,),
-        overlay=(frames, blurred, full),
+        blur_downscaled=(frames,), overlay=(frames, blurred, full),
     )
 
 
@@ -94,16 +95,18 @@ def run_checked(engine, stage, args):
 
 
 @pytest.mark.parametrize("stage", ["resize", "convert", "normalize", "reformat", "softmax", "mask", "upscale",
-                                   "blur", "overlay"])
+                                   "blur", "blur_downscaled", "overlay"])
 @pytest.mark.parametrize("engine_name,device", PAIRS)
 def test_stage_matches_reference(engine_name, device, stage, frames, request):
     if engine_name == "cvcuda":
         request.getfixturevalue("cvcuda_module")
     inputs = stage_inputs(frames)[stage]
-    expected = run_checked(make_engine("torch", "cpu"), stage, inputs)
-    engine = make_engine(engine_name, device)
+    mode = {"blur_mode": "downscaled"} if stage == "blur_downscaled" else {}
+    method = "blur" if stage == "blur_downscaled" else stage
+    expected = run_checked(make_engine("torch", "cpu", **mode), method, inputs)
+    engine = make_engine(engine_name, device, **mode)
     moved = tuple(to(a, device) if isinstance(a, (torch.Tensor, list)) else a for a in inputs)
-    actual = run_checked(engine, stage, moved)
+    actual = run_checked(engine, method, moved)
     assert isinstance(actual, torch.Tensor) == isinstance(expected, torch.Tensor), "batch structure changed"
     for a, e in zip(per_image(actual), per_image(expected), strict=True):
         a = a.cpu()
@@ -195,3 +198,12 @@ def test_engine_registry_rejects_duplicates_and_names_choices():
         ENGINES.register("torch")(object)
     with pytest.raises(HarnessError, match="choose one of cvcuda, opencv, torch"):
         ENGINES["nope"]
+
+
+def test_downscaled_blur_looks_like_the_exact_blur(uniform_frames, cpu_engine):
+    """The cheaper blur must give the same visible effect: far closer to the exact blur than the exact blur
+    is to the original image."""
+    exact = cpu_engine.blur(uniform_frames)
+    cheap = make_engine(cpu_engine.name, "cpu", blur_mode="downscaled").blur(uniform_frames)
+    assert psnr(cheap.numpy(), exact.numpy()) >= DOWNSCALED_BLUR_MIN_PSNR_DB
+    assert psnr(exact.numpy(), uniform_frames.numpy()) < DOWNSCALED_BLUR_MIN_PSNR_DB - 15

@@ -33,6 +33,12 @@ def test_cpu_pipeline_on_shipped_images(pipelines, ops, sample_bytes):
     assert sum(result.timings_ms[s] for s in STAGES) <= result.timings_ms["total"] * 1.01 + 0.1
 
 
+def test_uninstrumented_run_gives_the_same_outputs(pipelines, sample_bytes):
+    timed = pipelines["torch"].run(sample_bytes)
+    bare = pipelines["torch"].run(sample_bytes, instrumented=False)
+    assert bare.timings_ms == {} and torch.equal(bare.masks, timed.masks) and bare.jpegs == timed.jpegs
+
+
 def test_engines_agree_on_masks(pipelines, sample_bytes):
     a, b = (pipelines[ops].run(sample_bytes).masks for ops in ("opencv", "torch"))
     assert (a == b).float().mean().item() >= MASK_MIN_AGREEMENT

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.ops import ENGINES, IMAGENET_MEAN, IMAGENET_STD, Frames, frame_sizes, per_image
+from harness.ops import ENGINES, IMAGENET_MEAN, IMAGENET_STD, Frames, frame_sizes, per_image, small_size
 from harness.ops.torch_engine import TorchEngine
 
 
@@ -94,13 +94,26 @@ class CvcudaEngine(TorchEngine):
         return outs
 
     def blur(self, frames: Frames) -> Frames:
-        k, s = self.blur_kernel, self.blur_sigma
         border = self.cv.Border.REFLECT101
 
-        def one(x: torch.Tensor) -> torch.Tensor:
+        def gaussian(x: torch.Tensor, k: int, s: float) -> torch.Tensor:
             out = torch.empty_like(x)
             self.cv.gaussian_into(self._t(out), self._t(x), (k, k), (s, s), border, stream=self._stream())
             return out
+
+        def exact(x: torch.Tensor) -> torch.Tensor:
+            return gaussian(x, self.blur_kernel, self.blur_sigma)
+
+        def downscaled(x: torch.Tensor) -> torch.Tensor:
+            n, height, width, c = x.shape
+            small = self._empty(n, *small_size(height, width, self.blur_downscale), c)
+            self.cv.resize_into(self._t(small), self._t(x), self.cv.Interp.AREA, stream=self._stream())
+            small = gaussian(small, self.small_kernel, self.small_sigma)
+            out = torch.empty_like(x)
+            self.cv.resize_into(self._t(out), self._t(small), self.cv.Interp.LINEAR, stream=self._stream())
+            return out
+
+        one = downscaled if self.blur_mode == "downscaled" else exact
 
         if isinstance(frames, torch.Tensor):
             return one(frames)

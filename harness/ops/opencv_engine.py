@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import torch
 
-from harness.ops import ENGINES, IMAGENET_MEAN, IMAGENET_STD, Engine, Frames, frame_sizes, per_image
+from harness.ops import ENGINES, IMAGENET_MEAN, IMAGENET_STD, Engine, Frames, frame_sizes, per_image, small_size
 
 _MEAN = np.array(IMAGENET_MEAN, dtype=np.float32)
 _INV_STD = (1 / np.array(IMAGENET_STD, dtype=np.float64)).astype(np.float32)
@@ -64,12 +64,22 @@ class OpencvEngine(Engine):
         return _like(frames, out)
 
     def blur(self, frames: Frames) -> Frames:
-        k = self.blur_kernel
-        out = [
-            cv2.GaussianBlur(_np(f), (k, k), self.blur_sigma, borderType=cv2.BORDER_REFLECT_101)
-            for f in per_image(frames)
-        ]
-        return _like(frames, out)
+        reflect = cv2.BORDER_REFLECT_101
+
+        def exact(image: np.ndarray) -> np.ndarray:
+            k = self.blur_kernel
+            return cv2.GaussianBlur(image, (k, k), self.blur_sigma, borderType=reflect)
+
+        def downscaled(image: np.ndarray) -> np.ndarray:
+            height, width = image.shape[:2]
+            small_h, small_w = small_size(height, width, self.blur_downscale)
+            small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
+            k = self.small_kernel
+            small = cv2.GaussianBlur(small, (k, k), self.small_sigma, borderType=reflect)
+            return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+        one = downscaled if self.blur_mode == "downscaled" else exact
+        return _like(frames, [one(_np(f)) for f in per_image(frames)])
 
     def overlay(self, frames: Frames, blurred: Frames, masks: Frames) -> Frames:
         out = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.ops import ENGINES, IMAGENET_MEAN, IMAGENET_STD, Engine, Frames, frame_sizes, gaussian_kernel1d, per_image
+from harness.ops import ENGINES, IMAGENET_MEAN, IMAGENET_STD, Engine, Frames, frame_sizes, gaussian_kernel1d, per_image, small_size
 
 
 def _map(fn, frames: Frames) -> Frames:
@@ -28,10 +28,19 @@ class TorchEngine(Engine):
         # Constants go to the device once, here: a host-to-device copy inside a batch would synchronize.
         self._mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).to(self.device)
         self._std = torch.tensor(IMAGENET_STD, dtype=torch.float32).to(self.device)
-        k = self.blur_kernel
-        g = torch.tensor(gaussian_kernel1d(k, self.blur_sigma), dtype=torch.float32).to(self.device)
-        self._blur_rows = g.view(1, 1, k, 1).repeat(3, 1, 1, 1)
-        self._blur_cols = g.view(1, 1, 1, k).repeat(3, 1, 1, 1)
+        self._blur_taps = self._separable(self.blur_kernel, self.blur_sigma)
+        self._small_taps = self._separable(self.small_kernel, self.small_sigma)
+
+    def _separable(self, k: int, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.tensor(gaussian_kernel1d(k, sigma), dtype=torch.float32).to(self.device)
+        return g.view(1, 1, k, 1).repeat(3, 1, 1, 1), g.view(1, 1, 1, k).repeat(3, 1, 1, 1)
+
+    @staticmethod
+    def _gaussian(nchw: torch.Tensor, taps: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Separable Gaussian on float NCHW with OpenCV's REFLECT_101 border (torch's 'reflect')."""
+        k = taps[0].shape[2]
+        padded = F.pad(nchw, (k // 2,) * 4, mode="reflect")
+        return F.conv2d(F.conv2d(padded, taps[0], groups=3), taps[1], groups=3)
 
     def resize(self, frames: Frames, size: tuple[int, int]) -> torch.Tensor:
         def one(x: torch.Tensor) -> torch.Tensor:
@@ -75,14 +84,19 @@ class TorchEngine(Engine):
         return [one(masks[i : i + 1], size)[0] for i, size in enumerate(sizes)]
 
     def blur(self, frames: Frames) -> Frames:
-        k = self.blur_kernel
-
-        def one(x: torch.Tensor) -> torch.Tensor:
-            nchw = F.pad(x.permute(0, 3, 1, 2).float(), (k // 2,) * 4, mode="reflect")  # = OpenCV's REFLECT_101
-            out = F.conv2d(F.conv2d(nchw, self._blur_rows, groups=3), self._blur_cols, groups=3)
+        def exact(x: torch.Tensor) -> torch.Tensor:
+            out = self._gaussian(x.permute(0, 3, 1, 2).float(), self._blur_taps)
             return _to_uint8(out).permute(0, 2, 3, 1).contiguous()
 
-        return _map(one, frames)
+        def downscaled(x: torch.Tensor) -> torch.Tensor:
+            size = x.shape[1:3]
+            small = F.interpolate(x.permute(0, 3, 1, 2).float(), size=small_size(*size, self.blur_downscale),
+                                  mode="area")
+            small = self._gaussian(small, self._small_taps)
+            out = F.interpolate(small, size=size, mode="bilinear", align_corners=False, antialias=False)
+            return _to_uint8(out).permute(0, 2, 3, 1).contiguous()
+
+        return _map(downscaled if self.blur_mode == "downscaled" else exact, frames)
 
     def overlay(self, frames: Frames, blurred: Frames, masks: Frames) -> Frames:
         if isinstance(frames, torch.Tensor):
