@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CASE_FIELDS = {"stage", "engine", "device", "precision", "batch_size", "model_height", "model_width", "source",
+CASE_FIELDS = {"stage", "engine", "variant", "device", "precision", "batch_size", "model_height", "model_width", "source",
                "source_height", "source_width", "images_per_s", "megapixels_per_s", "timer", "l2",
                "noise_rel_iqr", "noisy", "throttled"}
 FINGERPRINT_FIELDS = {"gpu_name", "gpu_uuid", "gpu_compute_capability", "gpu_memory_bytes", "driver", "cuda", "cudnn",
@@ -45,12 +45,22 @@ def test_every_entry_carries_its_case_and_timing(quick_run):
 def test_end_to_end_breakdown_adds_up(quick_run):
     for bench in quick_run["benchmarks"]:
         info = bench["extra_info"]
-        if info["stage"] != "end_to_end":
+        if info["stage"] != "end_to_end" or info["variant"] == "uninstrumented":
             continue
         assert set(info["stage_ms"]) == {"decode", "resize", "convert", "normalize", "reformat", "inference",
                                          "softmax", "mask", "upscale", "blur", "overlay", "encode"}
         assert info["stage_sum_ms"] == pytest.approx(sum(info["stage_ms"].values()))
         assert 0 <= info["stage_sum_ms"] <= info["end_to_end_ms"] * 1.05
+
+
+def test_uninstrumented_twin_of_every_end_to_end_case(quick_run):
+    variants = {}
+    for bench in quick_run["benchmarks"]:
+        info = bench["extra_info"]
+        if info["stage"] == "end_to_end":
+            key = (info["engine"], info["batch_size"], info["source"], info["model_height"], info["precision"])
+            variants.setdefault(key, set()).add(info["variant"])
+    assert variants and all(v == {"", "uninstrumented"} for v in variants.values())
 
 
 def test_machine_info_has_the_fingerprint(quick_run):
