@@ -68,3 +68,20 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def photo() -> np.ndarray:
     """A real photograph (the astronaut), RGB uint8 512x512."""
     return decode_rgb((sample_dir() / "astronaut.jpg").read_bytes())
+
+
+@pytest.fixture(scope="session")
+def quick_run_path(tmp_path_factory) -> Path:
+    """The benchmark suites run in quick mode as a user runs them (CPU cases here), once per session."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path_factory.mktemp("bench") / "out.json"
+    env = dict(os.environ, PYTHONPATH=str(root), HARNESS_BENCH_QUICK="1")
+    result = subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
+                             "--benchmark-json", str(out)], cwd=root, env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out

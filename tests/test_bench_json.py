@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
 CASE_FIELDS = {"stage", "engine", "variant", "device", "precision", "batch_size", "model_height", "model_width", "source",
                "source_height", "source_width", "images_per_s", "megapixels_per_s", "timer", "l2",
                "noise_rel_iqr", "noisy", "throttled"}
@@ -20,14 +14,8 @@ FINGERPRINT_FIELDS = {"gpu_name", "gpu_uuid", "gpu_compute_capability", "gpu_mem
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("bench") / "out.json"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HARNESS_BENCH_QUICK="1")
-    result = subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
-                             "--benchmark-json", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return json.loads(out.read_text())
+def quick_run(quick_run_path) -> dict:
+    return json.loads(quick_run_path.read_text())
 
 
 def test_every_entry_carries_its_case_and_timing(quick_run):
