@@ -50,7 +50,7 @@ def load_file(path: str | Path) -> pd.DataFrame:
 
 
 def load(paths) -> pd.DataFrame:
-    """All files in one table (an empty one when there are no files)."""
+    """All files in one table."""
     frames = [load_file(p) for p in paths]
     if not frames:
         raise ReportError("no benchmark files given")
