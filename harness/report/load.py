@@ -11,7 +11,7 @@ from harness.report import CASE_KEY, ReportError
 
 STATS = ("min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "rounds")
 INFO = ("images_per_s", "megapixels_per_s", "noise_rel_iqr", "noisy", "throttled", "l2", "timer",
-        "cuda_event_median_ms", "end_to_end_ms", "stage_sum_ms", "unattributed_fraction")
+        "cuda_event_median_ms", "end_to_end_ms", "stage_sum_ms", "unattributed_fraction", "stage_ms")
 
 
 def load_file(path: str | Path) -> pd.DataFrame:

@@ -1,0 +1,51 @@
+"""python -m harness.report report FILES... -o DIR | compare A B | gate BASELINE CANDIDATE ..."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.report import ReportError
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["gate"]:
+        from harness.report.gate import main as gate
+
+        return gate(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    report = commands.add_parser("report", help="Markdown, HTML and PNG plots from benchmark files")
+    report.add_argument("files", nargs="+", type=Path)
+    report.add_argument("-o", "--output", type=Path, default=Path("report"))
+    compare = commands.add_parser("compare", help="the same cases from two runs side by side")
+    compare.add_argument("a", type=Path)
+    compare.add_argument("b", type=Path)
+    commands.add_parser("gate", help="regression gate (see python -m harness.report.gate --help)")
+    args = parser.parse_args(argv)
+    from harness.report.load import load
+
+    try:
+        if args.command == "report":
+            from harness.report.render import write_report
+
+            for name, path in write_report(load(args.files), args.output).items():
+                print(f"{name}: {path}")
+            return 0
+        from harness.report.compare import side_by_side
+
+        table, only_a, only_b = side_by_side(load([args.a]), load([args.b]))
+    except ReportError as error:
+        print(f"harness.report: error: {error}", file=sys.stderr)
+        return 2
+    print(table.to_markdown(index=False, floatfmt=".4g"))
+    for title, cases in ((f"only in {args.a}", only_a), (f"only in {args.b}", only_b)):
+        if cases:
+            print(f"\n{title}:\n" + "\n".join(f"- {c}" for c in cases))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
