@@ -33,14 +33,20 @@ def pipeline_for(engine, model, precision, batch_size, model_size) -> Pipeline:
     return pipeline
 
 
+def case(stage: str, pipeline: Pipeline, engine, model, precision, batch_size, model_size, source,
+         variant: str = "") -> Case:
+    label = f"{engine[0]}+{pipeline.config.decoder}+pytorch:{model}"
+    return Case(stage, label, engine[1], precision, batch_size, model_size, source, variant)
+
+
 def test_end_to_end(benchmark, bench_settings, engine, model, precision, batch_size, model_size, source):
     pipeline = pipeline_for(engine, model, precision, batch_size, model_size)
     datas = photographs(source, batch_size)
     timings: list[dict] = []
     warmup = 2
     info = measure(benchmark, lambda: timings.append(pipeline.run(datas).timings_ms), pipeline.device, bench_settings,
-                   Case("end_to_end", f"{engine[0]}+{pipeline.config.decoder}+pytorch:{model}", engine[1], precision,
-                        batch_size, model_size, source), warmup=warmup)
+                   case("end_to_end", pipeline, engine, model, precision, batch_size, model_size, source),
+                   warmup=warmup)
     measured = timings[warmup:]
     stage_ms = {s: float(np.median([t[s] for t in measured])) for s in STAGES}
     stage_sum = sum(stage_ms.values())
@@ -60,8 +66,7 @@ def test_end_to_end_uninstrumented(benchmark, bench_settings, engine, model, pre
     pipeline = pipeline_for(engine, model, precision, batch_size, model_size)
     datas = photographs(source, batch_size)
     measure(benchmark, lambda: pipeline.run(datas, instrumented=False), pipeline.device, bench_settings,
-            Case("end_to_end", f"{engine[0]}+{pipeline.config.decoder}+pytorch:{model}", engine[1], precision,
-                 batch_size, model_size, source, variant="uninstrumented"))
+            case("end_to_end", pipeline, engine, model, precision, batch_size, model_size, source, "uninstrumented"))
 
 
 def test_throughput(benchmark, bench_settings, engine, model, precision, batch_size, model_size, source, pytestconfig):
@@ -74,8 +79,7 @@ def test_throughput(benchmark, bench_settings, engine, model, precision, batch_s
             pipeline.run(datas)
 
     measure(benchmark, run, pipeline.device, {**bench_settings, "rounds": max(3, bench_settings["rounds"] // 4)},
-            Case("throughput", f"{engine[0]}+{pipeline.config.decoder}+pytorch:{model}", engine[1], precision,
-                 batch_size, model_size, source), warmup=1)
+            case("throughput", pipeline, engine, model, precision, batch_size, model_size, source), warmup=1)
     seconds = benchmark.stats.stats.median
     height, width = SOURCE_SIZES[source]
     images = batch_size * count / seconds

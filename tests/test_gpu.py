@@ -26,7 +26,7 @@ def decoder(name: str):
 
 @pytest.fixture
 def tricky_jpegs(photo):
-    """Colour, grayscale, CMYK and 4:4:4 JPEGs of one photograph."""
+    """Colour, grayscale and CMYK JPEGs of one photograph."""
     return [jpeg_bytes(photo), jpeg_bytes(photo, "L"), jpeg_bytes(photo, "CMYK")]
 
 

@@ -1,5 +1,7 @@
 """Turning pytest-benchmark JSON into answers: one tidy table, comparisons and regression gates."""
 
+import pandas as pd
+
 from harness import HarnessError
 
 #: The columns that identify a case: two rows with equal values measured the same work.
@@ -8,3 +10,17 @@ CASE_KEY = ("stage", "engine", "variant", "device", "precision", "batch_size", "
 
 class ReportError(HarnessError):
     """A benchmark file that cannot be used; the message names the file and the problem."""
+
+
+def case_name(row) -> str:
+    """A case's key values joined with '/', empty ones left out."""
+    parts = [str(row[k]) for k in CASE_KEY if row.get(k) not in (None, "") and not pd.isna(row[k])]
+    return "/".join(parts)
+
+
+def pair_cases(a, b, suffixes: tuple[str, str]):
+    """Rows of `a` and `b` merged on CASE_KEY: (the pairs, names of cases only in a, only in b)."""
+    merged = a.merge(b, on=list(CASE_KEY), how="outer", suffixes=suffixes, indicator=True)
+    names = {side: [case_name(r) for _, r in merged[merged["_merge"] == side].iterrows()]
+             for side in ("left_only", "right_only")}
+    return merged[merged["_merge"] == "both"], names["left_only"], names["right_only"]

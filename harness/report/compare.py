@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.report import CASE_KEY
-from harness.report.gate import case_name
+from harness.report import case_name, pair_cases
 
 
 def side_by_side(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
-    key = list(CASE_KEY)
-    merged = a.merge(b, on=key, how="outer", suffixes=("_a", "_b"), indicator=True)
-    both = merged[merged["_merge"] == "both"]
+    both, only_a, only_b = pair_cases(a, b, ("_a", "_b"))
     table = pd.DataFrame({
         "case": [case_name(r) for _, r in both.iterrows()],
         "a_ms": both["median_a"].to_numpy() * 1e3,
         "b_ms": both["median_b"].to_numpy() * 1e3,
         "speedup_b_over_a": (both["median_a"] / both["median_b"]).to_numpy(),  # above 1: b is faster
     })
-    only_a = [case_name(r) for _, r in merged[merged["_merge"] == "left_only"].iterrows()]
-    only_b = [case_name(r) for _, r in merged[merged["_merge"] == "right_only"].iterrows()]
     return table.sort_values("speedup_b_over_a").reset_index(drop=True), only_a, only_b

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.stats import mannwhitneyu
 
 from harness.inputs import write_atomic
-from harness.report import CASE_KEY, ReportError
+from harness.report import ReportError, case_name, pair_cases
 from harness.report.load import load
 
 MUST_MATCH = ("hardware",)
@@ -38,11 +38,6 @@ class Verdict:
     verdict: str  # slower | faster | same | ambiguous
 
 
-def case_name(row) -> str:
-    parts = [str(row[k]) for k in CASE_KEY if row.get(k) not in (None, "") and not pd.isna(row[k])]
-    return "/".join(parts)
-
-
 def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, threshold: float = 0.05, alpha: float = 0.01):
     """Verdicts for the cases both runs have, the cases only one has, and environment differences."""
     for column in MUST_MATCH:
@@ -56,10 +51,9 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, threshold: float = 
             a, b = set(baseline[column].dropna()), set(candidate[column].dropna())
             if a != b:
                 env_diffs[column] = (sorted(map(str, a)), sorted(map(str, b)))
-    key = list(CASE_KEY)
-    merged = baseline.merge(candidate, on=key, how="outer", suffixes=("_base", "_cand"), indicator=True)
+    pairs, only_base, only_cand = pair_cases(baseline, candidate, ("_base", "_cand"))
     verdicts = []
-    for _, row in merged[merged["_merge"] == "both"].iterrows():
+    for _, row in pairs.iterrows():
         base, cand = row["samples_base"], row["samples_cand"]
         ratio = row["median_cand"] / row["median_base"]
         p_slower = mannwhitneyu(cand, base, alternative="greater").pvalue
@@ -72,8 +66,6 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, threshold: float = 
             verdict = "same"
         verdicts.append(Verdict(case_name(row), row["median_base"] * 1e3, row["median_cand"] * 1e3, ratio,
                                 float(p_slower), float(p_faster), verdict))
-    only_base = [case_name(r) for _, r in merged[merged["_merge"] == "left_only"].iterrows()]
-    only_cand = [case_name(r) for _, r in merged[merged["_merge"] == "right_only"].iterrows()]
     return verdicts, only_base, only_cand, env_diffs
 
 
