@@ -47,6 +47,8 @@ def test_end_to_end(benchmark, bench_settings, engine, model, precision, batch_s
     info = measure(benchmark, lambda: timings.append(pipeline.run(datas).timings_ms), pipeline.device, bench_settings,
                    case("end_to_end", pipeline, engine, model, precision, batch_size, model_size, source),
                    warmup=warmup)
+    if not info:
+        return  # benchmarks disabled
     measured = timings[warmup:]
     stage_ms = {s: float(np.median([t[s] for t in measured])) for s in STAGES}
     stage_sum = sum(stage_ms.values())
@@ -80,6 +82,8 @@ def test_throughput(benchmark, bench_settings, engine, model, precision, batch_s
 
     measure(benchmark, run, pipeline.device, {**bench_settings, "rounds": max(3, bench_settings["rounds"] // 4)},
             case("throughput", pipeline, engine, model, precision, batch_size, model_size, source), warmup=1)
+    if benchmark.stats is None:
+        return  # benchmarks disabled
     seconds = benchmark.stats.stats.median
     height, width = SOURCE_SIZES[source]
     images = batch_size * count / seconds

@@ -91,7 +91,8 @@ class Case:
 
 def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, warmup: int = 2) -> dict:
     """Time `fn` with pytest-benchmark in pedantic mode and record the case, the throughput at the median,
-    the noise, the L2 state and, on a GPU, the CUDA-event duration of each timed round."""
+    the noise, the L2 state and, on a GPU, the CUDA-event duration of each timed round.  Returns that
+    record, or {} under --benchmark-disable."""
     sync = synchronizer(device)
     cold = settings["l2"] == "cold" and device.type == "cuda"
     flush = L2Flusher(device) if cold else None
@@ -114,6 +115,8 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
         sync()
 
     benchmark.pedantic(target, setup=setup, rounds=settings["rounds"], warmup_rounds=warmup, iterations=1)
+    if benchmark.stats is None:  # --benchmark-disable: the case ran once, as a smoke test; nothing was timed
+        return {}
     stats = benchmark.stats.stats
     info = {**case.info(), **case.throughput(stats.median), "timer": TIMER_NOTE,
             "l2": ("cold" if cold else "hot") if device.type == "cuda" else None,

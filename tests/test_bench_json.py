@@ -55,3 +55,16 @@ def test_machine_info_has_the_fingerprint(quick_run):
     harness = quick_run["machine_info"]["harness"]
     assert FINGERPRINT_FIELDS <= set(harness)
     assert harness["torch"] and harness["python"]
+
+
+def test_suites_run_as_a_smoke_test_with_benchmarks_disabled():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root), HARNESS_BENCH_QUICK="1")
+    result = subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
+                             "--benchmark-disable"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:]
