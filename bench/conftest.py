@@ -9,13 +9,16 @@ Every axis can be narrowed from the command line or the environment (the option 
     --bench-models fcn_resnet101  HARNESS_BENCH_MODELS    models for inference and end-to-end cases
     --bench-engines cvcuda     HARNESS_BENCH_ENGINES      cvcuda, torch-cuda, torch-cpu, opencv
     --bench-l2 cold            HARNESS_BENCH_L2           hot (default) or cold L2 before each GPU round
-    --bench-rounds 30          HARNESS_BENCH_ROUNDS       timed rounds per case
+    --bench-rounds 30          HARNESS_BENCH_ROUNDS       timed rounds per GPU case
+    --bench-cpu-rounds 5       HARNESS_BENCH_CPU_ROUNDS   timed rounds per CPU case (long, steadier rounds)
     --bench-quick              HARNESS_BENCH_QUICK=1      the first value of each axis only (the first
                                                           engine this machine can run)
 
 Defaults: on a GPU machine the full matrix of the benchmark issue; without a GPU, small CPU cases
 (batch 1 and 4, 224, 640x480, fp32, the small model) that finish in minutes on 2 cores.  GPU cases
-are still collected there and skip with the reason.
+are still collected there and skip with the reason.  On a GPU machine the CPU engines run the per-stage
+cases (the baselines of the speed-ups) but not inference or end to end, whose CPU ResNet-101 runs take
+seconds per image: name a CPU engine in --bench-engines to get those too.
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ AXES = {
     "model-sizes": ("224,520", "224"),
     "sources": ("640x480,1920x1080", "640x480"),
     "precisions": ("fp32,fp16", "fp32"),
-    "models": ("deeplabv3_resnet101,fcn_resnet101", "lraspp_mobilenet_v3_large"),
-    "engines": ("cvcuda,torch-cuda,torch-cpu,opencv", "cvcuda,torch-cuda,torch-cpu,opencv"),
+    "models": ("deeplabv3_resnet101", "lraspp_mobilenet_v3_large"),  # the pytorch backend's model
+    "engines": ("cvcuda,torch-cuda,opencv", "cvcuda,torch-cuda,torch-cpu,opencv"),  # torch-cpu: the tests' reference
     "l2": ("hot", "hot"),
     "rounds": ("20", "3"),
+    "cpu-rounds": ("5", "3"),
 }
 ENGINE_DEVICES = {"cvcuda": ("cvcuda", "cuda"), "torch-cuda": ("torch", "cuda"), "torch-cpu": ("torch", "cpu"),
                   "opencv": ("opencv", "cpu")}
@@ -49,8 +53,13 @@ def pytest_addoption(parser):
     group.addoption("--bench-quick", action="store_true", default=None, help="only the first value of each axis")
 
 
+def chosen(config, axis: str) -> str | None:
+    """The value given on the command line or in the environment, or None."""
+    return config.getoption(f"--bench-{axis}") or os.environ.get(f"HARNESS_BENCH_{axis.upper().replace('-', '_')}")
+
+
 def setting(config, axis: str) -> list[str]:
-    value = config.getoption(f"--bench-{axis}") or os.environ.get(f"HARNESS_BENCH_{axis.upper().replace('-', '_')}")
+    value = chosen(config, axis)
     values = (value or AXES[axis][0 if GPU else 1]).split(",")
     quick = config.getoption("--bench-quick") or os.environ.get("HARNESS_BENCH_QUICK") == "1"
     if quick and axis == "engines" and not GPU:
@@ -68,10 +77,22 @@ def pytest_generate_tests(metafunc):
                              ids=lambda s: f"m{s[0]}")
     if "source" in metafunc.fixturenames:
         metafunc.parametrize("source", setting(config, "sources"))
-    if "engine" in metafunc.fixturenames:
-        engines = [pytest.param(ENGINE_DEVICES[e], id=e, marks=gpu if ENGINE_DEVICES[e][1] == "cuda" else ())
-                   for e in setting(config, "engines")]
-        metafunc.parametrize("engine", engines)
+    engines = setting(config, "engines")
+    if "model" in metafunc.fixturenames and GPU and not chosen(config, "engines"):
+        engines = [e for e in engines if ENGINE_DEVICES[e][1] == "cuda"]  # no CPU ResNet-101 by default here
+    if "gpu_engine" in metafunc.fixturenames:  # cases about GPU memory bandwidth
+        engines = [e for e in engines if ENGINE_DEVICES[e][1] == "cuda"]
+    for fixture in ("engine", "gpu_engine"):
+        if fixture in metafunc.fixturenames:
+            metafunc.parametrize(fixture, [pytest.param(ENGINE_DEVICES[e], id=e,
+                                                        marks=gpu if ENGINE_DEVICES[e][1] == "cuda" else ())
+                                           for e in engines])
+    if "device_kind" in metafunc.fixturenames:  # inference alone, on the GPU and (by default not on GPU machines) CPU
+        kinds = {ENGINE_DEVICES[e][1] for e in engines} if chosen(config, "engines") else {"cuda", "cpu"}
+        if GPU and not chosen(config, "engines"):
+            kinds = {"cuda"}
+        metafunc.parametrize("device_kind", [pytest.param(k, id=k, marks=gpu if k == "cuda" else ())
+                                             for k in ("cpu", "cuda") if k in kinds])
     if "model" in metafunc.fixturenames:
         metafunc.parametrize("model", setting(config, "models"))
     if "precision" in metafunc.fixturenames:
@@ -80,7 +101,8 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def bench_settings(pytestconfig) -> dict:
-    return {"l2": setting(pytestconfig, "l2")[0], "rounds": int(setting(pytestconfig, "rounds")[0])}
+    return {"l2": setting(pytestconfig, "l2")[0], "rounds": int(setting(pytestconfig, "rounds")[0]),
+            "cpu_rounds": int(setting(pytestconfig, "cpu-rounds")[0])}
 
 
 _STATE = {}

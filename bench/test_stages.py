@@ -6,10 +6,12 @@ described in harness.benchkit.TIMER_NOTE; CUDA-event durations of the same round
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
-from harness.benchkit import Case, measure, photographs
+from harness.benchkit import SOURCE_SIZES, Case, flops_per_image, gpu_seconds, measure, photographs
 from harness.config import Config, has_module
 from harness.decode import DECODERS
 from harness.ops import ENGINES
@@ -29,26 +31,57 @@ def need(engine_name: str) -> None:
 
 
 class StageInputs:
-    """Every stage's input for one engine, batch and size, produced by that engine itself."""
+    """Every stage's input for one engine, batch and size, produced by that engine itself, each made the
+    first time a case asks for it (a CPU engine's full-size blur is not computed for a resize case)."""
 
     def __init__(self, engine_name: str, device: str, source: str, batch_size: int, model_size=(224, 224),
                  blur_mode: str = "exact"):
         need(engine_name)
         self.device = device_of(device)
-        self.engine = e = ENGINES[engine_name](self.device, 27, 25.0, 90, blur_mode=blur_mode)
-        decoded = DECODERS["cpu"](torch.device("cpu"))(photographs(source, batch_size))
-        self.frames = stack_if_uniform(decoded).to(self.device)
-        self.model_size = model_size
-        self.resized = e.resize(self.frames, model_size)
-        self.converted = e.convert(self.resized)
-        self.normalized = e.normalize(self.converted)
+        self.engine = ENGINES[engine_name](self.device, 27, 25.0, 90, blur_mode=blur_mode)
+        self.source, self.batch_size, self.model_size = source, batch_size, model_size
+
+    @functools.cached_property
+    def frames(self):
+        decoded = DECODERS["cpu"](torch.device("cpu"))(photographs(self.source, self.batch_size))
+        return stack_if_uniform(decoded).to(self.device)
+
+    @functools.cached_property
+    def resized(self):
+        return self.engine.resize(self.frames, self.model_size)
+
+    @functools.cached_property
+    def converted(self):
+        return self.engine.convert(self.resized)
+
+    @functools.cached_property
+    def normalized(self):
+        return self.engine.normalize(self.converted)
+
+    @functools.cached_property
+    def logits(self):
         generator = torch.Generator().manual_seed(0)
-        self.logits = (torch.randn(batch_size, 21, *model_size, generator=generator) * 3).to(self.device)
-        self.probs = e.softmax(self.logits)
-        self.masks = e.mask(self.probs, CLASS)
-        self.full_masks = e.upscale(self.masks, self.frames)
-        self.blurred = e.blur(self.frames)
-        self.overlays = e.overlay(self.frames, self.blurred, self.full_masks)
+        return (torch.randn(self.batch_size, 21, *self.model_size, generator=generator) * 3).to(self.device)
+
+    @functools.cached_property
+    def probs(self):
+        return self.engine.softmax(self.logits)
+
+    @functools.cached_property
+    def masks(self):
+        return self.engine.mask(self.probs, CLASS)
+
+    @functools.cached_property
+    def full_masks(self):
+        return self.engine.upscale(self.masks, self.frames)
+
+    @functools.cached_property
+    def blurred(self):
+        return self.engine.blur(self.frames)
+
+    @functools.cached_property
+    def overlays(self):
+        return self.engine.overlay(self.frames, self.blurred, self.full_masks)
 
     def call(self, stage: str):
         e = self.engine
@@ -65,12 +98,35 @@ class StageInputs:
             "encode": lambda: e.encode(self.overlays),
         }[stage]
 
+    def preprocess(self, fused: bool):
+        """Resize through reformat: the four stages, or CV-CUDA's fused kernel plus the normalization."""
+        e, size = self.engine, self.model_size
+        if fused:
+            return lambda: e.fused_preprocess(self.frames, size)
+        return lambda: e.reformat(e.normalize(e.convert(e.resize(self.frames, size))))
+
+    def postprocess(self):
+        """Softmax through overlay, as the pipeline runs them."""
+        e = self.engine
+
+        def run():
+            full_masks = e.upscale(e.mask(e.softmax(self.logits), CLASS), self.frames)
+            return e.overlay(self.frames, e.blur(self.frames), full_masks)
+
+        return run
+
+
+@functools.lru_cache(maxsize=2)
+def stage_inputs(*args) -> StageInputs:
+    """Consecutive cases share their inputs (the stage parameter varies fastest); two are kept."""
+    return StageInputs(*args)
+
 
 @pytest.mark.parametrize("stage", ["resize", "convert", "normalize", "reformat", "upscale"])
 def test_stage_at_model_size(benchmark, bench_settings, stage, engine, batch_size, source, model_size):
     """Stages whose cost depends on the model input size (and the source size, for resize and upscale)."""
     name, device = engine
-    inputs = StageInputs(name, device, source, batch_size, model_size)
+    inputs = stage_inputs(name, device, source, batch_size, model_size, "exact")
     measure(benchmark, inputs.call(stage), inputs.device, bench_settings,
             Case(stage, name, device, "fp32", batch_size, model_size, source))
 
@@ -78,7 +134,7 @@ def test_stage_at_model_size(benchmark, bench_settings, stage, engine, batch_siz
 @pytest.mark.parametrize("stage", ["softmax", "mask"])
 def test_stage_on_logits(benchmark, bench_settings, stage, engine, batch_size, model_size):
     name, device = engine
-    inputs = StageInputs(name, device, "640x480", batch_size, model_size)
+    inputs = stage_inputs(name, device, "640x480", batch_size, model_size, "exact")
     measure(benchmark, inputs.call(stage), inputs.device, bench_settings,
             Case(stage, name, device, "fp32", batch_size, model_size, "640x480"))
 
@@ -86,7 +142,7 @@ def test_stage_on_logits(benchmark, bench_settings, stage, engine, batch_size, m
 @pytest.mark.parametrize("stage", ["overlay", "encode"])
 def test_stage_at_source_size(benchmark, bench_settings, stage, engine, batch_size, source):
     name, device = engine
-    inputs = StageInputs(name, device, source, batch_size)
+    inputs = stage_inputs(name, device, source, batch_size, (224, 224), "exact")
     measure(benchmark, inputs.call(stage), inputs.device, bench_settings,
             Case(stage, name, device, "fp32", batch_size, (224, 224), source))
 
@@ -95,7 +151,7 @@ def test_stage_at_source_size(benchmark, bench_settings, stage, engine, batch_si
 def test_blur(benchmark, bench_settings, blur_mode, engine, batch_size, source):
     """The sample's 27x27 Gaussian, and the downscaled blur that gives the same look (tests/test_ops.py)."""
     name, device = engine
-    inputs = StageInputs(name, device, source, batch_size, blur_mode=blur_mode)
+    inputs = stage_inputs(name, device, source, batch_size, (224, 224), blur_mode)
     measure(benchmark, inputs.call("blur"), inputs.device, bench_settings,
             Case("blur", name, device, "fp32", batch_size, (224, 224), source, variant=blur_mode))
 
@@ -118,8 +174,6 @@ def test_decode(benchmark, bench_settings, decoder, batch_size, source):
             Case("decode", decoder, device.type, "fp32", batch_size, (224, 224), source))
 
 
-@pytest.mark.parametrize("device_kind", [pytest.param("cpu", id="cpu"),
-                                         pytest.param("cuda", id="cuda", marks=pytest.mark.gpu)])
 def test_inference(benchmark, bench_settings, device_kind, model, precision, batch_size, model_size):
     from harness.backends import BACKENDS
 
@@ -131,5 +185,55 @@ def test_inference(benchmark, bench_settings, device_kind, model, precision, bat
     backend = BACKENDS["pytorch"](config, device)
     backend.prepare(batch_size, *model_size)
     x = torch.randn(batch_size, 3, *model_size, generator=torch.Generator().manual_seed(0)).to(device)
-    measure(benchmark, lambda: backend(x), device, bench_settings,
-            Case("inference", f"pytorch:{model}", device_kind, precision, batch_size, model_size, "640x480"))
+    info = measure(benchmark, lambda: backend(x), device, bench_settings,
+                   Case("inference", f"pytorch:{model}", device_kind, precision, batch_size, model_size, "640x480"))
+    if info:  # what the report sets against the GPU's tensor-core (or FP32) peak
+        flops = flops_per_image(model, *model_size) * batch_size
+        benchmark.extra_info.update(flops=flops, tflops_per_s=flops / gpu_seconds(info) / 1e12)
+
+
+def floor_info(benchmark, info: dict, floor_bytes: int) -> None:
+    """The bytes a stage chain cannot avoid moving, and the bandwidth it achieved on them: the report
+    divides by the copy bandwidth of the same run (test_copy_bandwidth) for the fraction of the floor."""
+    if info:
+        benchmark.extra_info.update(floor_bytes=floor_bytes, floor_gb_per_s=floor_bytes / gpu_seconds(info) / 1e9)
+
+
+@pytest.mark.parametrize("variant", ["staged", "fused"])
+def test_preprocess_chain(benchmark, bench_settings, variant, gpu_engine, batch_size, source, model_size):
+    """Resize through reformat.  Floor: read the decoded frames once, write the float32 NCHW batch once."""
+    name, device = gpu_engine
+    if variant == "fused" and name != "cvcuda":
+        pytest.skip("the fused preprocessing is CV-CUDA's operator")
+    inputs = stage_inputs(name, device, source, batch_size, model_size, "exact")
+    info = measure(benchmark, inputs.preprocess(variant == "fused"), inputs.device, bench_settings,
+                   Case("preprocess", name, device, "fp32", batch_size, model_size, source, variant))
+    height, width = SOURCE_SIZES[source]
+    floor_info(benchmark, info, batch_size * (height * width * 3 + 3 * model_size[0] * model_size[1] * 4))
+
+
+@pytest.mark.parametrize("blur_mode", ["exact", "downscaled"])
+def test_postprocess_chain(benchmark, bench_settings, blur_mode, gpu_engine, batch_size, source, model_size):
+    """Softmax through overlay.  Floor: read the float32 logits and the frames once, write the overlays once."""
+    name, device = gpu_engine
+    inputs = stage_inputs(name, device, source, batch_size, model_size, blur_mode)
+    info = measure(benchmark, inputs.postprocess(), inputs.device, bench_settings,
+                   Case("postprocess", name, device, "fp32", batch_size, model_size, source, blur_mode))
+    height, width = SOURCE_SIZES[source]
+    floor_info(benchmark, info, batch_size * (21 * model_size[0] * model_size[1] * 4 + 2 * height * width * 3))
+
+
+COPY_BYTES = 1 << 30
+
+
+@pytest.mark.gpu
+def test_copy_bandwidth(benchmark, bench_settings):
+    """Device-to-device copy of 1 GiB: the memory bandwidth the floors are measured against (bytes read
+    plus bytes written, per second)."""
+    device = device_of("cuda")
+    src = torch.ones(COPY_BYTES, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    info = measure(benchmark, lambda: dst.copy_(src), device, bench_settings,
+                   Case("d2d_copy", "torch", "cuda", "", 1, (0, 0), ""))
+    if info:
+        benchmark.extra_info.update(bytes_moved=2 * COPY_BYTES, copy_gb_per_s=2 * COPY_BYTES / gpu_seconds(info) / 1e9)

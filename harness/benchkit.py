@@ -72,11 +72,11 @@ class Case:
     precision: str
     batch_size: int
     model_size: tuple[int, int]
-    source: str
+    source: str  # a SOURCE_SIZES name, or "" where no image is involved (the copy-bandwidth case)
     variant: str = ""  # e.g. the blur mode, or "uninstrumented" for an end-to-end run without stage timing
 
     def info(self) -> dict:
-        height, width = SOURCE_SIZES[self.source]
+        height, width = SOURCE_SIZES.get(self.source, (None, None))
         return {"stage": self.stage, "engine": self.engine, "variant": self.variant, "device": self.device,
                 "precision": self.precision,
                 "batch_size": self.batch_size, "model_height": self.model_size[0], "model_width": self.model_size[1],
@@ -84,7 +84,7 @@ class Case:
 
     def throughput(self, seconds: float) -> dict:
         """images/s and source megapixels/s for one batch taking `seconds`."""
-        height, width = SOURCE_SIZES[self.source]
+        height, width = SOURCE_SIZES.get(self.source, (0, 0))
         images = self.batch_size / seconds
         return {"images_per_s": images, "megapixels_per_s": images * height * width / 1e6}
 
@@ -114,16 +114,40 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
             fn()
         sync()
 
-    benchmark.pedantic(target, setup=setup, rounds=settings["rounds"], warmup_rounds=warmup, iterations=1)
+    rounds = settings["rounds"] if device.type == "cuda" else settings.get("cpu_rounds", settings["rounds"])
+    benchmark.pedantic(target, setup=setup, rounds=rounds, warmup_rounds=warmup, iterations=1)
     if benchmark.stats is None:  # --benchmark-disable: the case ran once, as a smoke test; nothing was timed
         return {}
     stats = benchmark.stats.stats
-    info = {**case.info(), **case.throughput(stats.median), "timer": TIMER_NOTE,
+    info = {**case.info(), **case.throughput(stats.median), "timer": TIMER_NOTE, "median_s": stats.median,
             "l2": ("cold" if cold else "hot") if device.type == "cuda" else None,
-            "noise_rel_iqr": relative_iqr(stats.data), "rounds": settings["rounds"], "warmup_rounds": warmup}
+            "noise_rel_iqr": relative_iqr(stats.data), "rounds": rounds, "warmup_rounds": warmup}
     info["noisy"] = info["noise_rel_iqr"] > NOISE_THRESHOLD
     if events:
         gpu_ms = [start.elapsed_time(end) for start, end in events[warmup:]]
         info.update(cuda_event_ms=gpu_ms, cuda_event_median_ms=float(np.median(gpu_ms)))
     benchmark.extra_info.update(info)
     return info
+
+
+def gpu_seconds(info: dict) -> float:
+    """The median CUDA-event time of a GPU case in seconds (the host-clock median where there is none)."""
+    return info["cuda_event_median_ms"] / 1e3 if "cuda_event_median_ms" in info else info["median_s"]
+
+
+@functools.lru_cache(maxsize=None)
+def flops_per_image(model: str, height: int, width: int, aux_head: bool = False) -> int:
+    """Floating-point operations (2 per multiply-add) of one forward pass at this size, counted by
+    PyTorch's FlopCounterMode on the meta device: no memory, no time, exact for the convolutions."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from harness.models import CLASS_NAMES, MODELS
+
+    with torch.device("meta"):
+        module = MODELS[model].build(weights=None, weights_backbone=None, num_classes=len(CLASS_NAMES),
+                                     aux_loss=aux_head).eval()
+        x = torch.empty(1, 3, height, width)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        module(x)
+    return int(counter.get_total_flops())

@@ -56,6 +56,8 @@ class Config:
     device: str = "auto"  # auto | cuda | cpu: where decode, stages and inference run
     blur_kernel: int = DEFAULT_BLUR_KERNEL
     blur_sigma: float = DEFAULT_BLUR_SIGMA
+    preprocess: str = "staged"  # staged | fused: resize, convert, normalize, reformat as four ops or one (cvcuda)
+    aux_head: bool = False  # compute the auxiliary FCN head as the sample's pretrained model does (pytorch)
     blur_mode: str = "exact"  # exact | downscaled (see harness/ops/__init__.py)
     blur_downscale: int = 4  # the downscaled blur's factor
     jpeg_quality: int = 90
@@ -98,6 +100,9 @@ class Config:
             raise HarnessError(f"--blur_kernel is {self.blur_kernel}: give an odd size between 1 and 255")
         if not self.blur_sigma > 0:
             raise HarnessError(f"--blur_sigma is {self.blur_sigma}: give a positive number")
+        _check_choice("preprocessing (--preprocess)", self.preprocess, ("staged", "fused"))
+        if self.aux_head and self.backend != "pytorch":
+            raise HarnessError(f"--aux_head is for -bk pytorch (the ONNX export has no auxiliary head): drop it for -bk {self.backend}")
         _check_choice("blur mode (--blur_mode)", self.blur_mode, ("exact", "downscaled"))
         if not 2 <= self.blur_downscale <= 16:
             raise HarnessError(f"--blur_downscale is {self.blur_downscale}: give 2 to 16")
@@ -164,6 +169,8 @@ class Config:
             )
         if device == "cpu" and DECODERS[decoder].gpu:
             raise HarnessError(f"--decoder {decoder} decodes on the GPU: use --device cuda, or --decoder cpu")
+        if self.preprocess == "fused" and ops != "cvcuda":
+            raise HarnessError(f"--preprocess fused is CV-CUDA's fused operator: use it with --ops cvcuda, not {ops}")
         if device == "cpu" and self.precision != "fp32":
             raise HarnessError(f"--precision {self.precision} needs a GPU: use fp32 on the CPU")
         if self.backend == "tensorrt" and device == "cpu":

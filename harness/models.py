@@ -42,14 +42,18 @@ class LoadedModel:
     weights_digest: str  # sha256 of the parameters and buffers: the weights' identity
 
 
-def build_model(name: str, weights: str = "auto", seed: int = 0) -> LoadedModel:
-    """An eval-mode model on the CPU, without the auxiliary head, with the weights the policy asks for."""
+def build_model(name: str, weights: str = "auto", seed: int = 0, aux_head: bool = False) -> LoadedModel:
+    """An eval-mode model on the CPU with the weights the policy asks for.  aux_head=True keeps the
+    auxiliary FCN head (computed, its output unused), as in the pretrained models CV-CUDA's sample runs:
+    the same work, for like-with-like comparisons."""
     spec = MODELS[name]
-    module = spec.build(weights=None, weights_backbone=None, num_classes=len(CLASS_NAMES), aux_loss=False)
+    if aux_head and name == "lraspp_mobilenet_v3_large":
+        raise HarnessError("lraspp_mobilenet_v3_large has no auxiliary head: drop --aux_head")
+    module = spec.build(weights=None, weights_backbone=None, num_classes=len(CLASS_NAMES), aux_loss=aux_head)
     if weights in ("auto", "pretrained"):
         state = _pretrained_state(spec, required=weights == "pretrained")
         if state is not None:
-            _load(module, state, f"torchvision's pretrained {name} weights")
+            _load(module, state, f"torchvision's pretrained {name} weights", aux_head)
             label = "pretrained"
         else:
             print(f"warning: pretrained {name} weights cannot be obtained here; using synthetic weights "
@@ -67,7 +71,7 @@ def build_model(name: str, weights: str = "auto", seed: int = 0) -> LoadedModel:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:
             raise HarnessError(f"--weights {weights} is not a readable PyTorch state dict ({error})") from None
-        _load(module, state, str(path))
+        _load(module, state, str(path), aux_head)
         label = str(path)
     module.eval()
     return LoadedModel(name, module, label, state_digest(module))
@@ -86,8 +90,9 @@ def _pretrained_state(spec: ModelSpec, required: bool) -> dict | None:
         return None
 
 
-def _load(module: torch.nn.Module, state: dict, what: str) -> None:
-    state = {k: v for k, v in state.items() if not k.startswith("aux_classifier.")}  # drop the auxiliary head
+def _load(module: torch.nn.Module, state: dict, what: str, aux_head: bool = False) -> None:
+    if not aux_head:
+        state = {k: v for k, v in state.items() if not k.startswith("aux_classifier.")}
     try:
         module.load_state_dict(state)
     except RuntimeError as error:

@@ -66,14 +66,18 @@ class Pipeline:
                 if not done:
                     return BatchResult(done, failed, timings_ms=clock.result())
                 frames = stack_if_uniform([decoded[i] for i in done])
-            with clock.stage("resize"):
-                x = engine.resize(frames, self.config.model_size)
-            with clock.stage("convert"):
-                x = engine.convert(x)
-            with clock.stage("normalize"):
-                x = engine.normalize(x)
-            with clock.stage("reformat"):
-                x = engine.reformat(x)
+            if self.config.preprocess == "fused":  # one stage: the fused kernel and the normalization
+                with clock.stage("resize"):
+                    x = engine.fused_preprocess(frames, self.config.model_size)
+            else:
+                with clock.stage("resize"):
+                    x = engine.resize(frames, self.config.model_size)
+                with clock.stage("convert"):
+                    x = engine.convert(x)
+                with clock.stage("normalize"):
+                    x = engine.normalize(x)
+                with clock.stage("reformat"):
+                    x = engine.reformat(x)
             with clock.stage("inference"):
                 logits = self.backend(x)
             with clock.stage("softmax"):

@@ -73,3 +73,16 @@ def test_auto_weights_fall_back_to_synthetic_with_a_warning(tmp_path, monkeypatc
     assert "masks are not meaningful" in capsys.readouterr().err
     with pytest.raises(HarnessError, match="cannot obtain pretrained weights"):
         build_model(SMALL, "pretrained")
+
+
+def test_aux_head_is_computed_and_leaves_the_logits_alone():
+    """--aux_head builds the sample's auxiliary FCN head (more work) without changing the main output."""
+    plain = build_model("fcn_resnet101", "synthetic")
+    with_aux = build_model("fcn_resnet101", "synthetic", aux_head=True)
+    assert with_aux.module.aux_classifier is not None and plain.module.aux_classifier is None
+    x = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        out, both = plain.module(x), with_aux.module(x)
+    assert set(both) == {"out", "aux"} and torch.equal(out["out"], both["out"])
+    with pytest.raises(HarnessError, match="no auxiliary head"):
+        build_model("lraspp_mobilenet_v3_large", "synthetic", aux_head=True)

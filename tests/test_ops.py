@@ -207,3 +207,20 @@ def test_downscaled_blur_looks_like_the_exact_blur(uniform_frames, cpu_engine):
     cheap = make_engine(cpu_engine.name, "cpu", blur_mode="downscaled").blur(uniform_frames)
     assert psnr(cheap.numpy(), exact.numpy()) >= DOWNSCALED_BLUR_MIN_PSNR_DB
     assert psnr(exact.numpy(), uniform_frames.numpy()) < DOWNSCALED_BLUR_MIN_PSNR_DB - 15
+
+
+@pytest.mark.gpu
+def test_fused_preprocess_matches_the_staged_reference(frames, cvcuda_module):
+    """CV-CUDA's resize_crop_convert_reformat plus the NCHW normalization against the reference's four
+    stages: the fused kernel rounds its interpolation to uint8 as the staged resize does, so the results
+    differ only where the two resizes' roundings do (one level: 1/255/std after normalization)."""
+    from harness.ops import IMAGENET_STD
+
+    ref = make_engine("torch", "cpu")
+    expected = ref.reformat(ref.normalize(ref.convert(ref.resize(frames, (224, 224)))))
+    actual = make_engine("cvcuda", "cuda").fused_preprocess(to(frames, "cuda"), (224, 224)).cpu()
+    assert actual.shape == expected.shape and actual.dtype == torch.float32
+    level = UINT8_MAX_DIFF["resize"] / 255 / min(IMAGENET_STD)
+    worst = (actual - expected).abs().max().item()
+    assert worst <= level + 1e-5, f"fused preprocess: max |diff| {worst:.3g}"
+    assert (actual - expected).abs().mean().item() < level / 20  # almost every value equal

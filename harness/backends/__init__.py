@@ -28,7 +28,8 @@ class Backend:
     def __init__(self, config, device: torch.device):
         self.config = config
         self.device = device
-        self.model: LoadedModel = build_model(config.model or self.default_model, config.weights, config.seed)
+        self.model: LoadedModel = build_model(config.model or self.default_model, config.weights, config.seed,
+                                                    aux_head=config.aux_head)
         self.batch_size = 0  # what prepare() last built for
         self.size: tuple[int, int] | None = None
 

@@ -31,6 +31,8 @@ class CvcudaEngine(TorchEngine):
         self._cv_mean = cvcuda.as_tensor(mean, "NHWC")
         self._cv_std = cvcuda.as_tensor(std, "NHWC")
         self._keep = (mean, std)  # the CV-CUDA tensors borrow this memory
+        self._nchw_inv_std = (1 / std).reshape(1, 3, 1, 1)
+        self._nchw_shift = (-mean / std).reshape(1, 3, 1, 1)
         self._encoder = None
         try:
             from nvidia import nvimgcodec
@@ -80,6 +82,17 @@ class CvcudaEngine(TorchEngine):
         out = self._empty(n, c, h, w, dtype=x.dtype)
         self.cv.reformat_into(self._t(out, "NCHW"), self._t(x), stream=self._stream())
         return out
+
+    def fused_preprocess(self, frames: Frames, size: tuple[int, int]) -> torch.Tensor:
+        """resize + convert + reformat in one CV-CUDA kernel (resize_crop_convert_reformat, uint8 NHWC in,
+        float32 NCHW scaled to [0, 1] out, interpolation rounded to uint8 first as the staged path does),
+        then the per-channel normalization in place on the NCHW result: two passes instead of four."""
+        height, width = size
+        out = self._empty(len(frame_sizes(frames)), 3, height, width, dtype=torch.float32)
+        src = self._t(frames) if isinstance(frames, torch.Tensor) else self._images(frames)
+        self.cv.resize_crop_convert_reformat_into(self._t(out, "NCHW"), src, (width, height), self.cv.Interp.LINEAR,
+                                                  (0, 0), scale=1 / 255, stream=self._stream())
+        return torch.addcmul(self._nchw_shift, out, self._nchw_inv_std, out=out)
 
     def upscale(self, masks: torch.Tensor, frames: Frames) -> Frames:
         sizes = frame_sizes(frames)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The recorded GPU run of the benchmark suites: the default GPU matrix of bench/ in parts, each part its
+# own --benchmark-json file (python -m harness.report reads them together).  A part that would outlast
+# the time it is given is stopped and says so; the others still run.
+#
+#   bash tools/record_gpu_run.sh OUTDIR PART...     PART: check stages e2e inference sample repeat
+#
+#   check      the GPU tests of the ops engines (CV-CUDA and torch-cuda against the CPU reference)
+#   stages     bench/test_stages.py except inference: every stage of every engine, the pre- and
+#              post-processing chains against their bandwidth floors, the copy bandwidth
+#   e2e        bench/test_end_to_end.py: per batch with the stage breakdown, uninstrumented, throughput
+#   inference  inference alone, DeepLabV3 and FCN, fp32 and fp16
+#   sample     bench/test_sample_workload.py: the work CV-CUDA's sample was measured on
+#   repeat     one end-to-end slice twice in a row (repeat-1.json, repeat-2.json): repeatability
+#
+# Set HARNESS_GIT_COMMIT where the copy has no .git (the fingerprint then still names the commit).
+set -uo pipefail
+out=${1:?usage: record_gpu_run.sh OUTDIR PART...}
+shift
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+bench() {  # name, seconds, pytest arguments...
+    local name=$1 seconds=$2
+    shift 2
+    echo "== $name ($(date -u +%T), at most ${seconds}s)"
+    timeout "$seconds" python3 -m pytest -q -p no:cacheprovider -rs --benchmark-json "$out/$name.json" "$@" \
+        > "$out/$name.log" 2>&1
+    local rc=$?
+    [ $rc -eq 124 ] && echo "   stopped after ${seconds}s: $name.json was not written"
+    tail -1 "$out/$name.log"
+    [ -f "$out/$name.json" ] && python3 tools/bench_summary.py "$out/$name.json" > "$out/$name.txt"
+}
+for part in "$@"; do
+    case $part in
+        check) timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_ops.py -m gpu 2>&1 | tail -3 ;;
+        stages) bench stages 470 bench/test_stages.py -k "not inference" ;;
+        e2e) bench e2e 560 bench/test_end_to_end.py ;;
+        inference) bench inference 200 bench/test_stages.py -k inference --bench-models deeplabv3_resnet101,fcn_resnet101 ;;
+        sample) bench sample 240 bench/test_sample_workload.py ;;
+        repeat)
+            for i in 1 2; do
+                bench "repeat-$i" 100 bench/test_end_to_end.py -k "test_end_to_end and not uninstrumented" \
+                    --bench-engines cvcuda --bench-batches 32 --bench-model-sizes 520 --bench-sources 1920x1080 \
+                    --bench-precisions fp16
+            done ;;
+        *) echo "unknown part $part"; exit 2 ;;
+    esac
+done
+nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw,clocks_throttle_reasons.active \
+    --format=csv > "$out/gpu-after.csv" 2>&1
