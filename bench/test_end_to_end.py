@@ -4,6 +4,8 @@ a run of consecutive batches (images / wall time, not 1 / latency)."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +19,15 @@ THROUGHPUT_BATCHES = 10
 
 
 def pipeline_for(engine, model, precision, batch_size, model_size) -> Pipeline:
+    """A pipeline prepared for this batch size.  Pipelines are kept across cases (building a ResNet-101
+    with synthetic weights takes seconds; the three tests of a case and every batch size share one)."""
+    pipeline = _pipeline(engine, model, precision, model_size)
+    pipeline.prepare(batch_size)
+    return pipeline
+
+
+@functools.lru_cache(maxsize=None)
+def _pipeline(engine, model, precision, model_size) -> Pipeline:
     name, device = engine
     if name == "cvcuda" and not has_module("cvcuda"):
         pytest.skip("CV-CUDA (the cvcuda package) is not installed")
@@ -27,10 +38,8 @@ def pipeline_for(engine, model, precision, batch_size, model_size) -> Pipeline:
     else:
         decoder = "nvimgcodec" if name == "cvcuda" and has_module("nvidia.nvimgcodec") else "torchvision"
     config = Config(device=device, ops=name, decoder=decoder, model=model, weights="synthetic", precision=precision,
-                    batch_size=batch_size, target_img_height=model_size[0], target_img_width=model_size[1])
-    pipeline = Pipeline(config)
-    pipeline.prepare(batch_size)
-    return pipeline
+                    target_img_height=model_size[0], target_img_width=model_size[1])
+    return Pipeline(config)
 
 
 def case(stage: str, pipeline: Pipeline, engine, model, precision, batch_size, model_size, source,
@@ -80,7 +89,7 @@ def test_throughput(benchmark, bench_settings, engine, model, precision, batch_s
         for _ in range(count):
             pipeline.run(datas)
 
-    measure(benchmark, run, pipeline.device, {**bench_settings, "rounds": max(3, bench_settings["rounds"] // 4)},
+    measure(benchmark, run, pipeline.device, {**bench_settings, "rounds": 3, "cpu_rounds": 3},
             case("throughput", pipeline, engine, model, precision, batch_size, model_size, source), warmup=1)
     if benchmark.stats is None:
         return  # benchmarks disabled

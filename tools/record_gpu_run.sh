@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The recorded GPU run of the benchmark suites: the default GPU matrix of bench/ in parts, each part its
-# own --benchmark-json file (python -m harness.report reads them together).  A part that would outlast
+# own --benchmark-json file (python -m harness.report reads them together); pytest's output goes to
+# OUTDIR/run.log.  A part that would outlast
 # the time it is given is stopped and says so; the others still run.
 #
-#   bash tools/record_gpu_run.sh OUTDIR PART...     PART: check stages e2e inference sample repeat
+#   bash tools/record_gpu_run.sh OUTDIR PART...     PART: check stages e2e-fp16 e2e-fp32 inference sample repeat
 #
 #   check      the GPU tests of the ops engines (CV-CUDA and torch-cuda against the CPU reference)
 #   stages     bench/test_stages.py except inference: every stage of every engine, the pre- and
 #              post-processing chains against their bandwidth floors, the copy bandwidth
-#   e2e        bench/test_end_to_end.py: per batch with the stage breakdown, uninstrumented, throughput
+#   e2e-fp16   bench/test_end_to_end.py at fp16 (e2e-fp32: at fp32): per batch with the stage breakdown,
+#              uninstrumented, and throughput over 10 consecutive batches
 #   inference  inference alone, DeepLabV3 and FCN, fp32 and fp16
 #   sample     bench/test_sample_workload.py: the work CV-CUDA's sample was measured on
 #   repeat     one end-to-end slice twice in a row (repeat-1.json, repeat-2.json): repeatability
@@ -23,18 +25,19 @@ bench() {  # name, seconds, pytest arguments...
     local name=$1 seconds=$2
     shift 2
     echo "== $name ($(date -u +%T), at most ${seconds}s)"
-    timeout "$seconds" python3 -m pytest -q -p no:cacheprovider -rs --benchmark-json "$out/$name.json" "$@" \
-        > "$out/$name.log" 2>&1
+    echo "== $name: pytest $*" >> "$out/run.log"
+    timeout "$seconds" python3 -m pytest -q -p no:cacheprovider -rs --durations=5 --benchmark-json "$out/$name.json" \
+        "$@" >> "$out/run.log" 2>&1
     local rc=$?
-    [ $rc -eq 124 ] && echo "   stopped after ${seconds}s: $name.json was not written"
-    tail -1 "$out/$name.log"
-    [ -f "$out/$name.json" ] && python3 tools/bench_summary.py "$out/$name.json" > "$out/$name.txt"
+    [ $rc -eq 124 ] && { echo "   stopped after ${seconds}s: $name.json was not written"; rm -f "$out/$name.json"; }
+    tail -1 "$out/run.log"
 }
 for part in "$@"; do
     case $part in
         check) timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_ops.py -m gpu 2>&1 | tail -3 ;;
         stages) bench stages 470 bench/test_stages.py -k "not inference" ;;
-        e2e) bench e2e 560 bench/test_end_to_end.py ;;
+        e2e-fp16) bench e2e-fp16 330 bench/test_end_to_end.py --bench-precisions fp16 ;;
+        e2e-fp32) bench e2e-fp32 330 bench/test_end_to_end.py --bench-precisions fp32 ;;
         inference) bench inference 200 bench/test_stages.py -k inference --bench-models deeplabv3_resnet101,fcn_resnet101 ;;
         sample) bench sample 240 bench/test_sample_workload.py ;;
         repeat)
