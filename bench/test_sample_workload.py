@@ -26,6 +26,8 @@ OPTIONS = {
     "fp16": dict(precision="fp16", aux_head=True),
     "fp16-fused-downscaled": dict(precision="fp16", aux_head=True, preprocess="fused", blur_mode="downscaled"),
     "fp16-fused-downscaled-noaux": dict(precision="fp16", preprocess="fused", blur_mode="downscaled"),
+    "fp16-fused-downscaled-noaux-cl": dict(precision="fp16", preprocess="fused", blur_mode="downscaled",
+                                           channels_last=True),
 }
 
 

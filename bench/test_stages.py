@@ -174,19 +174,26 @@ def test_decode(benchmark, bench_settings, decoder, batch_size, source):
             Case("decode", decoder, device.type, "fp32", batch_size, (224, 224), source))
 
 
-def test_inference(benchmark, bench_settings, device_kind, model, precision, batch_size, model_size):
+INFERENCE_OPTIONS = {"": {}, "channels_last": dict(channels_last=True),
+                     "no_cudnn_benchmark": dict(cudnn_benchmark=False)}
+
+
+@pytest.mark.parametrize("options", [pytest.param(k, id=k or "default") for k in INFERENCE_OPTIONS])
+def test_inference(benchmark, bench_settings, options, device_kind, model, precision, batch_size, model_size):
+    """The PyTorch backend alone, with its defaults and with each option that changes its speed."""
     from harness.backends import BACKENDS
 
-    if device_kind == "cpu" and precision != "fp32":
-        pytest.skip(f"{precision} inference needs a GPU")
+    if device_kind == "cpu" and (precision != "fp32" or options):
+        pytest.skip(f"{precision} inference needs a GPU" if precision != "fp32" else "GPU options")
     device = device_of(device_kind)
     config = Config(device=device_kind, ops="torch", model=model, weights="synthetic", precision=precision,
-                    batch_size=batch_size)
+                    batch_size=batch_size, **INFERENCE_OPTIONS[options])
     backend = BACKENDS["pytorch"](config, device)
     backend.prepare(batch_size, *model_size)
     x = torch.randn(batch_size, 3, *model_size, generator=torch.Generator().manual_seed(0)).to(device)
     info = measure(benchmark, lambda: backend(x), device, bench_settings,
-                   Case("inference", f"pytorch:{model}", device_kind, precision, batch_size, model_size, "640x480"))
+                   Case("inference", f"pytorch:{model}", device_kind, precision, batch_size, model_size, "640x480",
+                        options))
     if info:  # what the report sets against the GPU's tensor-core (or FP32) peak
         flops = flops_per_image(model, *model_size) * batch_size
         benchmark.extra_info.update(flops=flops, tflops_per_s=flops / gpu_seconds(info) / 1e12)

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the synthetic weights")
     own.add_argument("--precision", default=DEFAULTS.precision, help="fp32 (IEEE), tf32 (TF32 convolutions, GPU) or fp16 (GPU)")
     own.add_argument("--channels_last", action="store_true", help="run the model in channels-last memory format")
+    own.add_argument("--no_cudnn_benchmark", action="store_true",
+                     help="use cuDNN's heuristic convolution algorithms instead of timing them per shape")
     own.add_argument("--aux_head", action="store_true",
                      help="also compute the auxiliary FCN head, as the sample's pretrained models do (pytorch backend)")
     own.add_argument("--preprocess", default=DEFAULTS.preprocess,
@@ -77,7 +79,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         class_name=args.class_name, target_img_height=args.target_img_height,
         target_img_width=args.target_img_width, batch_size=args.batch_size, device_id=args.device_id,
         backend=args.backend, model=args.model, weights=args.weights, seed=args.seed, precision=args.precision,
-        channels_last=args.channels_last, aux_head=args.aux_head, preprocess=args.preprocess, ops=args.ops, decoder=args.decoder, device=args.device,
+        channels_last=args.channels_last, cudnn_benchmark=not args.no_cudnn_benchmark, aux_head=args.aux_head, preprocess=args.preprocess, ops=args.ops, decoder=args.decoder, device=args.device,
         blur_kernel=args.blur_kernel, blur_sigma=args.blur_sigma, blur_mode=args.blur_mode,
         blur_downscale=args.blur_downscale, jpeg_quality=args.jpeg_quality,
         partial_batch=args.partial_batch, ort_provider=args.ort_provider, cache_dir=args.cache_dir,

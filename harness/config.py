@@ -51,6 +51,7 @@ class Config:
     seed: int = 0  # synthetic weights' seed
     precision: str = "fp32"
     channels_last: bool = False
+    cudnn_benchmark: bool = True  # let cuDNN time its convolution algorithms per shape (pytorch backend)
     ops: str = "auto"  # auto | cvcuda | torch | opencv
     decoder: str = "auto"  # auto | nvimgcodec | torchvision | cpu
     device: str = "auto"  # auto | cuda | cpu: where decode, stages and inference run

@@ -27,15 +27,18 @@ class PytorchBackend(Backend):
     def _infer(self, batch: torch.Tensor) -> torch.Tensor:
         # Only cuDNN's TF32 switch is set, and put back afterwards: cudnn.flags() resets every cuDNN flag,
         # and on torch 2.11 later IEEE-fp32 runs in the same process gave different results after it.
+        # cuDNN's autotuner (benchmark) times the convolution algorithms once per input shape, in prepare();
+        # the fixed shapes of a pipeline are its best case.  Both flags are put back afterwards.
         cudnn = torch.backends.cudnn
-        previous = cudnn.allow_tf32
-        cudnn.allow_tf32 = self.allow_tf32
+        previous = cudnn.allow_tf32, cudnn.benchmark
+        cudnn.allow_tf32, cudnn.benchmark = self.allow_tf32, self.config.cudnn_benchmark
         try:
             with torch.inference_mode():
                 x = batch.to(dtype=self.dtype, memory_format=self.memory_format)
                 return self.module(x)["out"].float()
         finally:
-            cudnn.allow_tf32 = previous
+            cudnn.allow_tf32, cudnn.benchmark = previous
 
     def identity(self) -> dict:
-        return {**super().identity(), "channels_last": self.config.channels_last, "torch": torch.__version__}
+        return {**super().identity(), "channels_last": self.config.channels_last,
+                "cudnn_benchmark": self.config.cudnn_benchmark, "torch": torch.__version__}
