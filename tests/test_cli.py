@@ -111,8 +111,11 @@ def test_bad_single_files(tmp_path, content, words):
     (["--model", "unet"], ["unknown model 'unet'", "fcn_resnet101"]),
     (["--ops", "vpi"], ["unknown ops engine (--ops) 'vpi'", "cvcuda"]),
     (["--decoder", "dali"], ["unknown decoder (--decoder) 'dali'", "nvimgcodec"]),
+    (["--preprocess", "fast"], ["unknown preprocessing (--preprocess) 'fast'", "fused"]),
+    (["--preprocess", "fused", "--device", "cpu"], ["--preprocess fused", "--ops cvcuda"]),
+    (["--aux_head", "-bk", "onnxruntime"], ["--aux_head is for -bk pytorch"]),
 ], ids=["missing", "class", "height0", "width-neg", "huge", "batch0", "batch-text", "device", "backend", "model",
-        "ops", "decoder"])
+        "ops", "decoder", "preprocess", "fused-on-cpu", "aux-onnx"])
 def test_bad_options(tmp_path, args, words):
     assert_one_line_error(harness(*FAST, *args, "-o", str(tmp_path)), *words)
 

@@ -45,3 +45,39 @@ def test_side_by_side_pairs_only_matching_cases(quick_run_path):
     same, none_a, none_b = side_by_side(load([H100]), load([H100]))
     assert len(same) == len(load([H100])) and not none_a and not none_b
     assert (same["speedup_b_over_a"] == 1.0).all()
+
+
+RECORDED = ROOT / "reports" / "h100-2026-11-24"
+
+
+def test_fractions_of_the_bandwidth_floor_and_of_peak_from_the_recorded_run():
+    """The recorded H100 run: copy bandwidth from its d2d_copy case, chains against their floors, inference
+    against the H100's published peaks; each figure recomputed here from the raw fields."""
+    from harness.report.tables import copy_bandwidth, floor_fractions, peak_fractions
+
+    table = load([RECORDED / "stages.json", RECORDED / "inference.json"])
+    bandwidth = copy_bandwidth(table)["NVIDIA H100 80GB HBM3"]
+    assert 2.0e12 < bandwidth < 3.35e12  # below HBM3's 3.35 TB/s, as a copy must be
+    floors = floor_fractions(table)
+    assert set(floors["stage"]) == {"preprocess", "postprocess"} and (floors["fraction_of_floor"] > 0).all()
+    row = floors[(floors["engine"] == "cvcuda") & (floors["variant"] == "fused") & (floors["batch_size"] == 32)
+                 & (floors["model_height"] == 520) & (floors["source"] == "1920x1080")].iloc[0]
+    floor_bytes = 32 * (1080 * 1920 * 3 + 3 * 520 * 520 * 4)
+    assert abs(row["floor_ms"] - floor_bytes / bandwidth * 1e3) < 1e-9
+    assert row["fraction_of_floor"] == row["floor_ms"] / row["gpu_ms"]
+    peaks = peak_fractions(table)
+    assert set(peaks["precision"]) == {"fp32", "fp16"}
+    assert ((peaks["fraction_of_peak"] > 0) & (peaks["fraction_of_peak"] < 1)).all()
+    assert (peaks.loc[peaks["precision"] == "fp16", "peak_tflops"] == 989.4).all()
+
+
+def test_end_to_end_summary_and_sample_comparison_from_the_recorded_run():
+    from harness.report.tables import end_to_end_summary, sample_comparison
+
+    summary = end_to_end_summary(load([RECORDED / "e2e-fp16.json"]))
+    assert len(summary) == 32 and summary["instrumentation_overhead"].notna().all()
+    share = summary["non_inference_share"]
+    assert ((share > 0) & (share < 1)).all()
+    sample = sample_comparison(load([RECORDED / "sample.json"]))
+    assert len(sample) == 15
+    assert (sample["speedup_over_sample"] == sample["images_per_s"] / sample["sample_images_per_s"]).all()

@@ -14,7 +14,8 @@ import pandas as pd  # noqa: E402
 
 from harness import STAGES  # noqa: E402
 from harness.inputs import write_atomic  # noqa: E402
-from harness.report.tables import breakdown, speedups, stage_table  # noqa: E402
+from harness.report.tables import (breakdown, copy_bandwidth, end_to_end_summary, floor_fractions,  # noqa: E402
+                                   peak_fractions, sample_comparison, speedups, stage_table)
 
 
 def _png(figure) -> bytes:
@@ -75,8 +76,14 @@ def write_report(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
             written[name] = folder / f"{name}.png"
     stages, gains = stage_table(table), speedups(table)
     hardware = ", ".join(sorted(map(str, table["hardware"].dropna().unique()))) or "unknown"
-    sections = [("Per-stage cases", stages), ("Speed-ups of CV-CUDA (baseline time / CV-CUDA time)", gains),
-                ("End-to-end breakdown (ms)", breakdown(table))]
+    bandwidth = pd.DataFrame([{"hardware": h, "copy_GB_per_s": b / 1e9} for h, b in copy_bandwidth(table).items()])
+    sections = [("End to end: non-inference share, unattributed time, instrumentation cost", end_to_end_summary(table)),
+                ("The sample's workload against CV-CUDA's sample", sample_comparison(table)),
+                ("Device-to-device copy bandwidth (read + write)", bandwidth),
+                ("Pre- and post-processing against the memory-bandwidth floor", floor_fractions(table)),
+                ("Inference against the GPU's peak", peak_fractions(table)),
+                ("Speed-ups of CV-CUDA (baseline time / CV-CUDA time)", gains),
+                ("End-to-end breakdown (ms)", breakdown(table)), ("Per-stage cases", stages)]
     markdown = [f"# Benchmark report", "", f"Hardware: {hardware}. Files: {', '.join(sorted(table['file'].unique()))}.", ""]
     html = [f"<!doctype html><html><head><meta charset='utf-8'><title>Benchmark report</title></head><body>",
             f"<h1>Benchmark report</h1><p>Hardware: {hardware}</p>"]

@@ -41,3 +41,75 @@ def breakdown(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     stages = pd.DataFrame(list(rows["stage_ms"]), index=rows.index)[list(STAGES)]
     return pd.concat([rows[["engine", "precision", "batch_size", "model_height", "source"]], stages], axis=1)
+
+
+def _gpu_seconds(rows: pd.DataFrame) -> pd.Series:
+    """The CUDA-event median where there is one (GPU work), else the host-clock median."""
+    return (rows["cuda_event_median_ms"] / 1e3).fillna(rows["median"])
+
+
+def copy_bandwidth(table: pd.DataFrame) -> dict:
+    """Device-to-device copy bandwidth (bytes read + written per second) per hardware, from d2d_copy cases."""
+    rows = table[table["stage"] == "d2d_copy"]
+    return {hw: float((g["bytes_moved"] / _gpu_seconds(g)).median()) for hw, g in rows.groupby("hardware")}
+
+
+def floor_fractions(table: pd.DataFrame) -> pd.DataFrame:
+    """Pre- and post-processing chains against their memory-bandwidth floor: floor time (bytes that must be
+    read and written / copy bandwidth of the same GPU) over measured time; 1.0 would be copy speed."""
+    rows = table[table["stage"].isin(["preprocess", "postprocess"]) & table["floor_bytes"].notna()].copy()
+    bandwidth = copy_bandwidth(table)
+    rows = rows[rows["hardware"].isin(bandwidth)]
+    if rows.empty:
+        return pd.DataFrame()
+    rows["gpu_ms"] = _gpu_seconds(rows) * 1e3
+    rows["floor_ms"] = rows["floor_bytes"] / rows["hardware"].map(bandwidth) * 1e3
+    rows["fraction_of_floor"] = rows["floor_ms"] / rows["gpu_ms"]
+    columns = ["hardware", "stage", "engine", "variant", "batch_size", "model_height", "source", "gpu_ms", "floor_ms",
+               "fraction_of_floor"]
+    return rows[columns].sort_values(["stage", "engine", "variant", "source", "model_height", "batch_size"]).reset_index(drop=True)
+
+
+def peak_fractions(table: pd.DataFrame) -> pd.DataFrame:
+    """Inference against the GPU's published peak for its precision (harness.report.peaks)."""
+    from harness.report.peaks import peak_tflops
+
+    rows = table[(table["stage"] == "inference") & table["flops"].notna() & (table["device"] == "cuda")].copy()
+    if rows.empty:
+        return pd.DataFrame()
+    rows["tflops_per_s"] = rows["flops"] / _gpu_seconds(rows) / 1e12
+    rows["peak_tflops"] = [peak_tflops(h, p) for h, p in zip(rows["hardware"], rows["precision"])]
+    rows = rows[rows["peak_tflops"].notna()]
+    rows["fraction_of_peak"] = rows["tflops_per_s"] / rows["peak_tflops"]
+    columns = ["hardware", "engine", "variant", "precision", "batch_size", "model_height", "images_per_s",
+               "tflops_per_s", "peak_tflops", "fraction_of_peak"]
+    return rows[columns].sort_values(["engine", "precision", "variant", "model_height", "batch_size"]).reset_index(drop=True)
+
+
+def end_to_end_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per end-to-end case: the share of everything but inference, what the stage events left unattributed,
+    and what the instrumentation costs (instrumented / uninstrumented time - 1, same run)."""
+    rows = table[table["stage"] == "end_to_end"]
+    timed = rows[(rows["variant"] == "") & rows["stage_ms"].notna()].copy()
+    if timed.empty:
+        return pd.DataFrame()
+    timed["inference_ms"] = [s.get("inference", float("nan")) for s in timed["stage_ms"]]
+    timed["non_inference_share"] = 1 - timed["inference_ms"] / timed["end_to_end_ms"]
+    key = [k for k in CASE_KEY if k != "variant"]
+    bare = rows[rows["variant"] == "uninstrumented"][[*key, "file", "median"]].rename(columns={"median": "bare"})
+    timed = timed.merge(bare, on=[*key, "file"], how="left")
+    timed["instrumentation_overhead"] = timed["median"] / timed["bare"] - 1
+    columns = ["hardware", "engine", "precision", "batch_size", "model_height", "source", "end_to_end_ms",
+               "inference_ms", "non_inference_share", "unattributed_fraction", "instrumentation_overhead"]
+    return timed[columns].sort_values(["engine", "precision", "source", "model_height", "batch_size"]).reset_index(drop=True)
+
+
+def sample_comparison(table: pd.DataFrame) -> pd.DataFrame:
+    """The sample's workload: this pipeline's images/s against CV-CUDA's sample on the same GPU."""
+    rows = table[(table["stage"] == "sample_workload") & table["sample_images_per_s"].notna()].copy()
+    if rows.empty:
+        return pd.DataFrame()
+    rows["speedup_over_sample"] = rows["images_per_s"] / rows["sample_images_per_s"]
+    columns = ["hardware", "variant", "precision", "batch_size", "model_height", "images_per_s", "sample_images_per_s",
+               "speedup_over_sample", "file"]
+    return rows[columns].sort_values(["batch_size", "model_height", "file"]).reset_index(drop=True)
