@@ -61,7 +61,8 @@ def plot_speedups(table: pd.DataFrame) -> bytes | None:
     figure, axis = plt.subplots(figsize=(7, 4))
     median.plot.bar(ax=axis)
     axis.axhline(1.0, color="black", linewidth=0.8)
-    axis.set(ylabel="speed-up (baseline time / cvcuda time)", title="CV-CUDA against the other engines, per stage")
+    axis.set(yscale="log", ylabel="median speed-up (baseline time / cvcuda time, log)",
+             title="CV-CUDA against the other engines, per stage")
     return _png(figure)
 
 
