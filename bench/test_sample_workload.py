@@ -14,8 +14,8 @@ import pytest
 
 from harness.benchkit import Case, measure, photographs
 from harness.config import Config, has_module
-from harness.inputs import read_jpeg, write_atomic
 from harness.pipeline import Pipeline
+from harness.runner import run_jobs
 
 IMAGES = 256
 #: CV-CUDA v0.15 segmentation sample, PyTorch backend, on the H100 of this project (the issue's numbers).
@@ -44,14 +44,8 @@ def input_files(tmp_path_factory):
 
 def run_files(pipeline: Pipeline, paths, out_dir, batch_size: int) -> int:
     """What the sample's main loop does: read a batch of files, run it, write each overlay to a file."""
-    written = 0
-    for start in range(0, len(paths), batch_size):
-        batch = paths[start:start + batch_size]
-        result = pipeline.run([read_jpeg(path).data for path in batch])
-        for index, data in zip(result.done, result.jpegs):
-            write_atomic(out_dir / f"out_{batch[index].stem}.jpg", data)
-            written += 1
-    return written
+    jobs = [(path, f"out_{path.stem}.jpg") for path in paths]
+    return run_jobs(pipeline, jobs, out_dir, batch_size).written
 
 
 @pytest.mark.gpu

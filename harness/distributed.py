@@ -1,0 +1,195 @@
+"""One pipeline process per GPU (or several per GPU), started by torchrun, with aggregate throughput.
+
+    torchrun --nproc-per-node 8 -m harness.distributed -i DIR -o OUT -b 32 --json scaling.json
+    torchrun --nproc-per-node 16 -m harness.distributed ... --procs_per_gpu 2      # two processes a GPU
+    torchrun --nnodes 2 --node-rank R --rdzv-endpoint HOST:PORT --nproc-per-node 8 -m harness.distributed ...
+
+Each process reads RANK, WORLD_SIZE and LOCAL_RANK from torchrun, takes GPU LOCAL_RANK // procs_per_gpu,
+and runs the pipeline on its shard of the inputs (contiguous, sizes differing by at most one: every input
+is processed exactly once).  Output names are made from the whole input list, so no two ranks write the
+same file.  All ranks warm up, wait at a barrier, then run their shard; rank 0 gathers each rank's
+timings over gloo (only small objects travel, and gloo allows several processes on one GPU, which NCCL
+does not) and writes one JSON file in the benchmark suites' schema: one entry per rank and one for the
+whole run (`rank` "all"), with `world_size`, aggregate and per-rank images/s and, given the JSON of a
+one-process run (--baseline), the scaling efficiency.  Without torchrun it runs as a world of one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from harness import HarnessError
+
+STAGE = "distributed_throughput"
+
+
+def shard(items: list, rank: int, world_size: int) -> list:
+    """Rank `rank`'s contiguous share of `items`: shares differ in size by at most one and together hold
+    every item exactly once; with fewer items than ranks some shares are empty."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is outside a world of {world_size}")
+    count = len(items)
+    return items[rank * count // world_size:(rank + 1) * count // world_size]
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        raise HarnessError(f"{name}={value!r} is not a number: start the processes with torchrun") from None
+
+
+def build_parser():
+    from harness.cli import build_parser as sample_parser
+
+    parser = sample_parser()
+    parser.prog = "python -m harness.distributed"
+    parser.description = __doc__.split("\n\n")[0]
+    group = parser.add_argument_group("multi-process options (start with torchrun)")
+    group.add_argument("--json", default="distributed.json", help="where rank 0 writes the results")
+    group.add_argument("--procs_per_gpu", type=int, default=1, help="processes sharing one GPU")
+    group.add_argument("--warmup_batches", type=int, default=1, help="untimed batches each rank runs first")
+    group.add_argument("--baseline", default=None,
+                       help="the --json of a one-process run on the same machine: gives the scaling efficiency")
+    return parser
+
+
+def baseline_images_per_s(path: str) -> float:
+    """The aggregate images/s of a one-process run's JSON."""
+    try:
+        data = json.loads(Path(path).read_text())
+        whole = [b for b in data["benchmarks"] if b["extra_info"].get("rank") == "all"]
+        info = whole[0]["extra_info"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        raise HarnessError(f"--baseline {path} is not the --json of a harness.distributed run: run one "
+                           "process first (torchrun --nproc-per-node 1 ...) and pass its file") from None
+    if info.get("world_size") != 1:
+        raise HarnessError(f"--baseline {path} comes from {info.get('world_size')} processes: give a one-process run")
+    return float(info["images_per_s"])
+
+
+def run(args) -> int:
+    import torch.distributed as dist
+
+    from harness.cli import config_from_args
+    from harness.config import cuda_device_count
+    from harness.inputs import find_jpegs, output_names, prepare_output_dir, read_jpeg, write_atomic
+    from harness.pipeline import Pipeline
+    from harness.runner import run_jobs
+
+    rank, world, local = _env_int("RANK", 0), _env_int("WORLD_SIZE", 1), _env_int("LOCAL_RANK", 0)
+    if args.procs_per_gpu < 1 or args.warmup_batches < 0:
+        raise HarnessError("--procs_per_gpu must be 1 or more and --warmup_batches 0 or more")
+    baseline = baseline_images_per_s(args.baseline) if args.baseline else None
+    config = config_from_args(args)
+    gpus = cuda_device_count()
+    if config.device != "cpu" and gpus:
+        device_id = local // args.procs_per_gpu
+        if device_id >= gpus:
+            raise HarnessError(f"local rank {local} needs GPU {device_id} and this node has {gpus}: start at most "
+                               f"{gpus * args.procs_per_gpu} processes per node (--nproc-per-node)")
+        config = config.replace(device_id=device_id)
+    config = config.resolve()
+    paths = find_jpegs(args.input_path, config.batch_size)
+    jobs = list(zip(paths, output_names(paths)))
+    mine = shard(jobs, rank, world)
+    out_dir = prepare_output_dir(args.output_dir)
+    if world > 1:
+        dist.init_process_group("gloo")
+    try:
+        pipeline = Pipeline(config)
+        pipeline.prepare(config.batch_size)
+        for _ in range(args.warmup_batches):  # the first files of the run, results dropped: nothing is written
+            pipeline.run([read_jpeg(path).data for path, _ in jobs[:config.batch_size]])
+        if world > 1:
+            dist.barrier()
+        started = time.perf_counter()
+        result = run_jobs(pipeline, mine, out_dir, config.batch_size)
+        seconds = time.perf_counter() - started
+        mine_info = {"rank": rank, "local_rank": local, "host": socket.gethostname(), "device": config.device,
+                     "device_id": config.device_id if config.device == "cuda" else None, "inputs": len(mine),
+                     "images": result.written, "skipped": len(result.skipped), "seconds": seconds,
+                     "batch_seconds": result.batch_seconds}
+        everyone = [None] * world
+        if world > 1:
+            dist.all_gather_object(everyone, mine_info)
+        else:
+            everyone = [mine_info]
+    finally:
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+    if rank == 0:
+        output = results_json(config, everyone, args, baseline)
+        write_atomic(Path(args.json), json.dumps(output, indent=1).encode())
+        whole = output["benchmarks"][-1]["extra_info"]
+        efficiency = whole["scaling_efficiency"]
+        print(f"{world} process(es): {whole['images']} images in {whole['seconds']:.2f} s, "
+              f"{whole['images_per_s']:.1f} images/s; per rank "
+              + ", ".join(f"{r:.1f}" for r in whole["per_rank_images_per_s"])
+              + (f"; scaling efficiency {efficiency:.1%}" if efficiency is not None else "")
+              + f". Results: {args.json}")
+    return 0
+
+
+def _stats(samples: list[float]) -> dict:
+    data = samples or [0.0]
+    q1, median, q3 = np.percentile(data, [25, 50, 75])
+    return {"min": min(data), "max": max(data), "mean": float(np.mean(data)), "stddev": float(np.std(data)),
+            "median": float(median), "q1": float(q1), "q3": float(q3), "iqr": float(q3 - q1), "rounds": len(data),
+            "iterations": 1, "data": list(data)}
+
+
+def results_json(config, ranks: list[dict], args, baseline: float | None) -> dict:
+    """pytest-benchmark's file layout, so that harness.report and its gate read it unchanged."""
+    from harness.env import fingerprint
+
+    world = len(ranks)
+    case = {"stage": STAGE, "engine": f"{config.ops}+{config.decoder}+{config.backend}:{config.model}", "variant": "",
+            "device": config.device, "precision": config.precision, "batch_size": config.batch_size,
+            "model_height": config.target_img_height, "model_width": config.target_img_width, "source": "",
+            "world_size": world, "procs_per_gpu": args.procs_per_gpu}
+    entries = []
+    for r in ranks:
+        rate = r["images"] / r["seconds"] if r["seconds"] > 0 else 0.0
+        entries.append({"group": STAGE, "name": f"{STAGE}[rank{r['rank']}]", "fullname": f"harness.distributed::rank{r['rank']}",
+                        "params": None, "stats": _stats(r["batch_seconds"]),
+                        "extra_info": {**case, **{k: v for k, v in r.items() if k != "batch_seconds"},
+                                       "images_per_s": rate}})
+    images = sum(r["images"] for r in ranks)
+    wall = max(r["seconds"] for r in ranks)  # every rank started at the same barrier
+    rate = images / wall if wall > 0 else 0.0
+    gpus_used = max(1, world // args.procs_per_gpu) if config.device == "cuda" else world
+    efficiency = rate / (gpus_used * baseline) if baseline else (1.0 if world == 1 else None)
+    entries.append({"group": STAGE, "name": f"{STAGE}[all]", "fullname": "harness.distributed::all", "params": None,
+                    "stats": _stats([wall]),
+                    "extra_info": {**case, "rank": "all", "images": images, "seconds": wall, "images_per_s": rate,
+                                   "per_rank_images_per_s": [e["extra_info"]["images_per_s"] for e in entries],
+                                   "single_process_images_per_s": baseline, "scaling_efficiency": efficiency,
+                                   "hosts": sorted({r["host"] for r in ranks})}})
+    harness_info = fingerprint(config.device_id if config.device == "cuda" else 0)
+    harness_info.update(world_size=world, procs_per_gpu=args.procs_per_gpu)
+    return {"machine_info": {"node": socket.gethostname(), "harness": harness_info},
+            "commit_info": {}, "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "version": "harness.distributed", "benchmarks": entries}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except HarnessError as error:
+        print(f"harness.distributed: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The multi-process runner: sharding, and real torchrun launches on the CPU (gloo) with the small model.
+
+What these cannot show: several GPUs (each process on its own device, NCCL-free gathering across them) and
+several nodes; those need a multi-GPU machine (see the README)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.distributed import shard
+from harness.report.load import load
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--model", "lraspp_mobilenet_v3_large", "--weights", "synthetic", "--device", "cpu", "-th", "64", "-tw", "64"]
+
+
+@pytest.mark.parametrize("world", range(1, 8))
+def test_shards_hold_every_item_exactly_once(world):
+    for count in range(0, 20):
+        items = list(range(count))
+        shares = [shard(items, rank, world) for rank in range(world)]
+        assert sum(shares, []) == items  # in order, none twice, none missing
+        sizes = [len(s) for s in shares]
+        assert max(sizes) - min(sizes) <= 1
+
+
+def test_shard_refuses_a_rank_outside_the_world():
+    with pytest.raises(ValueError, match="outside a world of 2"):
+        shard([1, 2, 3], 2, 2)
+
+
+def launch(processes: int | None, inputs: Path, out: Path, result: Path, *extra: str) -> subprocess.CompletedProcess:
+    """torchrun with `processes` processes, or a plain process (a world of one) for None."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    runner = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)]
+              if processes else [sys.executable])
+    command = [*runner, "-m", "harness.distributed", "-i", str(inputs), "-o", str(out), "--json", str(result),
+               *FAST, *extra]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+
+
+@pytest.fixture
+def inputs(tmp_path, sample_paths):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for index in range(7):  # seven files over three ranks: shares of 2, 2 and 3
+        (folder / f"img_{index}.jpg").write_bytes(sample_paths[index % len(sample_paths)].read_bytes())
+    return folder
+
+
+def test_three_processes_write_every_output_once_and_report_in_the_benchmark_schema(tmp_path, inputs):
+    result = launch(3, inputs, tmp_path / "out", tmp_path / "r.json", "-b", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"out_img_{i}.jpg" for i in range(7)]
+    table = load([tmp_path / "r.json"])  # the report's loader reads it unchanged
+    ranks = table[table["rank"] != "all"].sort_values("rank")
+    assert list(ranks["rank"]) == [0, 1, 2] and (table["world_size"] == 3).all()
+    data = json.loads((tmp_path / "r.json").read_text())
+    infos = [b["extra_info"] for b in data["benchmarks"]]
+    assert [i["inputs"] for i in infos[:3]] == [2, 2, 3] and infos[-1]["images"] == 7
+    whole = infos[-1]
+    assert whole["images_per_s"] == pytest.approx(7 / max(i["seconds"] for i in infos[:3]))
+    assert whole["per_rank_images_per_s"] == [i["images_per_s"] for i in infos[:3]]
+    assert whole["scaling_efficiency"] is None  # no one-process baseline given
+    assert data["machine_info"]["harness"]["world_size"] == 3
+
+
+def test_fewer_inputs_than_processes_and_scaling_efficiency_against_one_process(tmp_path, inputs, sample_paths):
+    one = launch(None, inputs, tmp_path / "one", tmp_path / "one.json")  # without torchrun: a world of one
+    assert one.returncode == 0, one.stderr[-2000:]
+    single = json.loads((tmp_path / "one.json").read_text())["benchmarks"][-1]["extra_info"]
+    assert single["world_size"] == 1 and single["scaling_efficiency"] == 1.0 and single["images"] == 7
+    few = tmp_path / "few"
+    few.mkdir()
+    for index in range(2):
+        (few / f"f{index}.jpg").write_bytes(sample_paths[index].read_bytes())
+    result = launch(3, few, tmp_path / "out", tmp_path / "r.json", "--baseline", str(tmp_path / "one.json"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["out_f0.jpg", "out_f1.jpg"]
+    infos = [b["extra_info"] for b in json.loads((tmp_path / "r.json").read_text())["benchmarks"]]
+    assert [i["inputs"] for i in infos[:3]] == [0, 1, 1]
+    whole = infos[-1]
+    assert whole["scaling_efficiency"] == pytest.approx(whole["images_per_s"] / (3 * single["images_per_s"]))
+
+
+def test_a_baseline_that_is_not_a_one_process_run_is_refused(tmp_path, inputs):
+    (tmp_path / "bad.json").write_text("{}")
+    result = launch(None, inputs, tmp_path / "out", tmp_path / "r.json", "--baseline", str(tmp_path / "bad.json"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "is not the --json of a harness.distributed run" in result.stderr
+    assert not (tmp_path / "r.json").exists()
