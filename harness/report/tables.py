@@ -15,7 +15,8 @@ def stage_table(table: pd.DataFrame) -> pd.DataFrame:
     rows = table[table["stage"].isin(STAGES)].copy()
     rows["median_ms"] = rows["median"] * 1e3
     columns = ["hardware", *CASE_KEY, "median_ms", "images_per_s", "noise_rel_iqr"]
-    return rows[columns].sort_values(["stage", "engine", "batch_size"]).reset_index(drop=True)
+    rows = rows[columns].dropna(axis=1, how="all")  # world_size and rank exist only for multi-process runs
+    return rows.sort_values(["stage", "engine", "batch_size"]).reset_index(drop=True)
 
 
 def speedups(table: pd.DataFrame, candidate: str = "cvcuda", baselines=("torch@cuda", "opencv@cpu")) -> pd.DataFrame:
