@@ -77,12 +77,27 @@ def baseline_images_per_s(path: str) -> float:
     return float(info["images_per_s"])
 
 
+def _first_readable(paths: list[Path], count: int) -> list[bytes]:
+    """Up to `count` of the run's first good files, for the warm-up (bad ones are the shards' to report)."""
+    from harness.inputs import BadImage, read_jpeg
+
+    datas = []
+    for path in paths:
+        try:
+            datas.append(read_jpeg(path).data)
+        except BadImage:
+            continue
+        if len(datas) == count:
+            break
+    return datas
+
+
 def run(args) -> int:
     import torch.distributed as dist
 
     from harness.cli import config_from_args
     from harness.config import cuda_device_count
-    from harness.inputs import find_jpegs, output_names, prepare_output_dir, read_jpeg, write_atomic
+    from harness.inputs import find_jpegs, output_names, prepare_output_dir, write_atomic
     from harness.pipeline import Pipeline
     from harness.runner import run_jobs
 
@@ -108,8 +123,9 @@ def run(args) -> int:
     try:
         pipeline = Pipeline(config)
         pipeline.prepare(config.batch_size)
-        for _ in range(args.warmup_batches):  # the first files of the run, results dropped: nothing is written
-            pipeline.run([read_jpeg(path).data for path, _ in jobs[:config.batch_size]])
+        warmup = _first_readable([path for path, _ in jobs], config.batch_size)
+        for _ in range(args.warmup_batches if warmup else 0):  # results dropped: nothing is written
+            pipeline.run(warmup)
         if world > 1:
             dist.barrier()
         started = time.perf_counter()
@@ -171,7 +187,8 @@ def results_json(config, ranks: list[dict], args, baseline: float | None) -> dic
     efficiency = rate / (gpus_used * baseline) if baseline else (1.0 if world == 1 else None)
     entries.append({"group": STAGE, "name": f"{STAGE}[all]", "fullname": "harness.distributed::all", "params": None,
                     "stats": _stats([wall]),
-                    "extra_info": {**case, "rank": "all", "images": images, "seconds": wall, "images_per_s": rate,
+                    "extra_info": {**case, "rank": "all", "inputs": sum(r["inputs"] for r in ranks), "images": images,
+                                   "skipped": sum(r["skipped"] for r in ranks), "seconds": wall, "images_per_s": rate,
                                    "per_rank_images_per_s": [e["extra_info"]["images_per_s"] for e in entries],
                                    "single_process_images_per_s": baseline, "scaling_efficiency": efficiency,
                                    "hosts": sorted({r["host"] for r in ranks})}})

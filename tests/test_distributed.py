@@ -95,3 +95,14 @@ def test_a_baseline_that_is_not_a_one_process_run_is_refused(tmp_path, inputs):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "is not the --json of a harness.distributed run" in result.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+def test_bad_files_are_skipped_and_counted_even_first(tmp_path, inputs):
+    """A corrupt file sorted first: the warm-up passes over it, its rank reports and skips it."""
+    (inputs / "a_bad.jpg").write_bytes(b"not a jpeg")
+    result = launch(2, inputs, tmp_path / "out", tmp_path / "r.json", "-b", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Skipping" in result.stderr and "a_bad.jpg is not a JPEG image" in result.stderr
+    whole = json.loads((tmp_path / "r.json").read_text())["benchmarks"][-1]["extra_info"]
+    assert (whole["inputs"], whole["images"], whole["skipped"]) == (8, 7, 1)
+    assert len(list((tmp_path / "out").iterdir())) == 7

@@ -81,3 +81,17 @@ def test_end_to_end_summary_and_sample_comparison_from_the_recorded_run():
     sample = sample_comparison(load([RECORDED / "sample.json"]))
     assert len(sample) == 15
     assert (sample["speedup_over_sample"] == sample["images_per_s"] / sample["sample_images_per_s"]).all()
+
+
+def test_compare_writes_the_ratios_as_markdown_and_a_plot(tmp_path):
+    """Two recorded H100 runs that share twelve end-to-end and throughput cases."""
+    a, b = RECORDED / "e2e-fp16.json", RECORDED / "followup" / "e2e-cudnn-benchmark.json"
+    result = subprocess.run([sys.executable, "-m", "harness.report", "compare", str(a), str(b), "-o", str(tmp_path)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    table, only_a, only_b = side_by_side(load([a]), load([b]))
+    assert len(table) == 12 and not only_b and len(only_a) == 96 - 12
+    markdown = (tmp_path / "compare.md").read_text()
+    assert all(case in markdown for case in table["case"]) and f"only in {a}" in markdown
+    with Image.open(tmp_path / "compare.png") as image:
+        assert image.format == "PNG" and image.height > 300

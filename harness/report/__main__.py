@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     compare = commands.add_parser("compare", help="the same cases from two runs side by side")
     compare.add_argument("a", type=Path)
     compare.add_argument("b", type=Path)
+    compare.add_argument("-o", "--output", type=Path, default=None,
+                         help="also write compare.md and compare.png (the ratios as bars) into this folder")
     commands.add_parser("gate", help="regression gate (see python -m harness.report.gate --help)")
     args = parser.parse_args(argv)
     from harness.report.load import load
@@ -40,10 +42,20 @@ def main(argv: list[str] | None = None) -> int:
     except ReportError as error:
         print(f"harness.report: error: {error}", file=sys.stderr)
         return 2
-    print(table.to_markdown(index=False, floatfmt=".4g"))
+    lines = [table.to_markdown(index=False, floatfmt=".4g")]
     for title, cases in ((f"only in {args.a}", only_a), (f"only in {args.b}", only_b)):
         if cases:
-            print(f"\n{title}:\n" + "\n".join(f"- {c}" for c in cases))
+            lines.append(f"\n{title}:\n" + "\n".join(f"- {c}" for c in cases))
+    if args.output is not None:
+        from harness.inputs import write_atomic
+        from harness.report.compare import plot_side_by_side
+
+        args.output.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.output / "compare.md", f"# {args.b} against {args.a}\n\n".encode() + "\n".join(lines).encode())
+        image = plot_side_by_side(table, args.a.name, args.b.name)
+        if image is not None:
+            write_atomic(args.output / "compare.png", image)
+    print("\n".join(lines))
     return 0
 
 

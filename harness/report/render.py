@@ -18,7 +18,7 @@ from harness.report.tables import (breakdown, copy_bandwidth, end_to_end_summary
                                    peak_fractions, sample_comparison, speedups, stage_table)
 
 
-def _png(figure) -> bytes:
+def png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
@@ -35,7 +35,7 @@ def plot_throughput(table: pd.DataFrame) -> bytes | None:
         axis.plot(group["batch_size"], group["images_per_s"], marker="o", label=" ".join(map(str, label)))
     axis.set(xscale="log", xlabel="batch size", ylabel="images/s (end to end)", title="Throughput against batch size")
     axis.legend(fontsize=7)
-    return _png(figure)
+    return png(figure)
 
 
 def plot_breakdown(table: pd.DataFrame) -> bytes | None:
@@ -50,7 +50,7 @@ def plot_breakdown(table: pd.DataFrame) -> bytes | None:
         left += parts[stage]
     axis.set(xlabel="ms per batch", title="Where the time goes (end to end, per stage)")
     axis.legend(fontsize=7, ncol=4)
-    return _png(figure)
+    return png(figure)
 
 
 def plot_speedups(table: pd.DataFrame) -> bytes | None:
@@ -63,7 +63,7 @@ def plot_speedups(table: pd.DataFrame) -> bytes | None:
     axis.axhline(1.0, color="black", linewidth=0.8)
     axis.set(yscale="log", ylabel="median speed-up (baseline time / cvcuda time, log)",
              title="CV-CUDA against the other engines, per stage")
-    return _png(figure)
+    return png(figure)
 
 
 def write_report(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
