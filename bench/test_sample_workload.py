@@ -1,6 +1,8 @@
 """The work CV-CUDA's v0.15 segmentation sample was measured on, run by this pipeline: 256 baseline
 1920x1080 JPEGs read from files, decoded, segmented with FCN-ResNet101 and written back as overlay files,
-in steady state (one warm-up pass over all files, then timed passes).  Each case's images/s is set
+in steady state (one warm-up pass over all files, then timed passes).  File reads and writes run on
+their own threads while the pipeline works (harness.runner; the recorded run of 2026-11-24 predates this:
+its reads and writes were sequential).  Each case's images/s is set
 against the sample's measured images/s on the H100 (benchmark issue) in extra_info.
 
 The sample ran PyTorch's defaults: float32 tensors with cuDNN's TF32 convolutions, the auxiliary head
