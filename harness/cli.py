@@ -144,20 +144,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def guarded(prog: str, run_fn, args) -> int:
+    """run_fn(args) with the command line's error contract: one line on stderr and exit 1 for a HarnessError
+    or running out of GPU memory, 130 for Ctrl-C; anything else is a bug and keeps its traceback."""
     try:
-        return run(args)
+        return run_fn(args)
     except HarnessError as error:
-        print(f"harness: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("harness: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # out of memory and other failures of the libraries underneath
         import torch
 
         if isinstance(error, torch.cuda.OutOfMemoryError):
-            print("harness: error: out of GPU memory: lower -b/--batch_size or -th/-tw", file=sys.stderr)
+            print(f"{prog}: error: out of GPU memory: lower -b/--batch_size or -th/-tw", file=sys.stderr)
             return 1
         raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    return guarded("harness", run, build_parser().parse_args(argv))

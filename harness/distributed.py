@@ -200,12 +200,9 @@ def results_json(config, ranks: list[dict], args, baseline: float | None) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except HarnessError as error:
-        print(f"harness.distributed: error: {error}", file=sys.stderr)
-        return 1
+    from harness.cli import guarded
+
+    return guarded("harness.distributed", run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
