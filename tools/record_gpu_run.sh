@@ -4,14 +4,19 @@
 # OUTDIR/run.log.  A part that would outlast
 # the time it is given is stopped and says so; the others still run.
 #
-#   bash tools/record_gpu_run.sh OUTDIR PART...     PART: check stages e2e-fp16 e2e-fp32 inference sample repeat
+#   bash tools/record_gpu_run.sh OUTDIR PART...     PART: check stages e2e:... inference inference-options sample repeat
 #
 #   check      the GPU tests of the ops engines (CV-CUDA and torch-cuda against the CPU reference)
 #   stages     bench/test_stages.py except inference: every stage of every engine, the pre- and
 #              post-processing chains against their bandwidth floors, the copy bandwidth
-#   e2e-fp16   bench/test_end_to_end.py at fp16 (e2e-fp32: at fp32): per batch with the stage breakdown,
-#              uninstrumented, and throughput over 10 consecutive batches
-#   inference  inference alone, DeepLabV3 and FCN, fp32 and fp16
+#   e2e:PRECISION[:ENGINE[:SOURCE]]
+#              bench/test_end_to_end.py at one precision (and engine, source size): per batch with the stage
+#              breakdown, uninstrumented, and throughput over 10 consecutive batches.  On an H100 e2e:fp16
+#              takes 4.5 minutes; IEEE fp32 is 5x slower at 520: run e2e:fp32:cvcuda:640x480,
+#              e2e:fp32:cvcuda:1920x1080, e2e:fp32:torch-cuda:640x480 and e2e:fp32:torch-cuda:1920x1080
+#              as separate device calls
+#   inference  inference alone, DeepLabV3 and FCN, fp32 and fp16 (3 minutes)
+#   inference-options  the same at batch 32, fp16 and tf32, channels-last and without cuDNN autotuning
 #   sample     bench/test_sample_workload.py: the work CV-CUDA's sample was measured on
 #   repeat     one end-to-end slice twice in a row (repeat-1.json, repeat-2.json): repeatability
 #
@@ -36,9 +41,16 @@ for part in "$@"; do
     case $part in
         check) timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_ops.py -m gpu 2>&1 | tail -3 ;;
         stages) bench stages 470 bench/test_stages.py -k "not inference" ;;
-        e2e-fp16) bench e2e-fp16 330 bench/test_end_to_end.py --bench-precisions fp16 ;;
-        e2e-fp32) bench e2e-fp32 330 bench/test_end_to_end.py --bench-precisions fp32 ;;
-        inference) bench inference 200 bench/test_stages.py -k inference --bench-models deeplabv3_resnet101,fcn_resnet101 ;;
+        e2e:*)  # e2e:PRECISION[:ENGINE[:SOURCE]]
+            IFS=: read -r _ precision engine source <<< "$part"
+            args=(--bench-precisions "$precision")
+            [ -n "$engine" ] && args+=(--bench-engines "$engine")
+            [ -n "$source" ] && args+=(--bench-sources "$source")
+            bench "e2e-$precision${engine:+-$engine}${source:+-$source}" 560 bench/test_end_to_end.py "${args[@]}" ;;
+        inference) bench inference 240 bench/test_stages.py -k "inference and default" \
+                       --bench-models deeplabv3_resnet101,fcn_resnet101 ;;
+        inference-options) bench inference-options 240 bench/test_stages.py -k "inference and not default" \
+                       --bench-models deeplabv3_resnet101,fcn_resnet101 --bench-batches 32 --bench-precisions fp16,tf32 ;;
         sample) bench sample 240 bench/test_sample_workload.py ;;
         repeat)
             for i in 1 2; do
