@@ -87,10 +87,11 @@ def pytest_generate_tests(metafunc):
             metafunc.parametrize(fixture, [pytest.param(ENGINE_DEVICES[e], id=e,
                                                         marks=gpu if ENGINE_DEVICES[e][1] == "cuda" else ())
                                            for e in engines])
-    if "device_kind" in metafunc.fixturenames:  # inference alone, on the GPU and (by default not on GPU machines) CPU
-        kinds = {ENGINE_DEVICES[e][1] for e in engines} if chosen(config, "engines") else {"cuda", "cpu"}
-        if GPU and not chosen(config, "engines"):
-            kinds = {"cuda"}
+    if "device_kind" in metafunc.fixturenames:  # inference alone: where the chosen engines run, else by machine
+        if chosen(config, "engines"):
+            kinds = {ENGINE_DEVICES[e][1] for e in engines}
+        else:
+            kinds = {"cuda"} if GPU else {"cuda", "cpu"}  # no CPU ResNet-101 by default on a GPU machine
         metafunc.parametrize("device_kind", [pytest.param(k, id=k, marks=gpu if k == "cuda" else ())
                                              for k in ("cpu", "cuda") if k in kinds])
     if "model" in metafunc.fixturenames:

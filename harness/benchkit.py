@@ -141,11 +141,10 @@ def flops_per_image(model: str, height: int, width: int, aux_head: bool = False)
     PyTorch's FlopCounterMode on the meta device: no memory, no time, exact for the convolutions."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from harness.models import CLASS_NAMES, MODELS
+    from harness.models import architecture
 
     with torch.device("meta"):
-        module = MODELS[model].build(weights=None, weights_backbone=None, num_classes=len(CLASS_NAMES),
-                                     aux_loss=aux_head).eval()
+        module = architecture(model, aux_head).eval()
         x = torch.empty(1, 3, height, width)
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():

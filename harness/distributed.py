@@ -24,7 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from harness import HarnessError
 
@@ -157,11 +156,14 @@ def run(args) -> int:
 
 
 def _stats(samples: list[float]) -> dict:
+    """pytest-benchmark's own statistics of the samples, with the raw data, as its JSON files hold them."""
+    from pytest_benchmark.stats import Stats
+
     data = samples or [0.0]
-    q1, median, q3 = np.percentile(data, [25, 50, 75])
-    return {"min": min(data), "max": max(data), "mean": float(np.mean(data)), "stddev": float(np.std(data)),
-            "median": float(median), "q1": float(q1), "q3": float(q3), "iqr": float(q3 - q1), "rounds": len(data),
-            "iterations": 1, "data": list(data)}
+    stats = Stats()
+    for value in data:
+        stats.update(value)
+    return {**stats.as_dict(), "iterations": 1, "data": list(data)}
 
 
 def results_json(config, ranks: list[dict], args, baseline: float | None) -> dict:

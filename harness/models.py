@@ -42,14 +42,19 @@ class LoadedModel:
     weights_digest: str  # sha256 of the parameters and buffers: the weights' identity
 
 
-def build_model(name: str, weights: str = "auto", seed: int = 0, aux_head: bool = False) -> LoadedModel:
-    """An eval-mode model on the CPU with the weights the policy asks for.  aux_head=True keeps the
+def architecture(name: str, aux_head: bool = False) -> torch.nn.Module:
+    """The model with untouched initial weights, on the current default device.  aux_head=True keeps the
     auxiliary FCN head (computed, its output unused), as in the pretrained models CV-CUDA's sample runs:
     the same work, for like-with-like comparisons."""
-    spec = MODELS[name]
     if aux_head and name == "lraspp_mobilenet_v3_large":
         raise HarnessError("lraspp_mobilenet_v3_large has no auxiliary head: drop --aux_head")
-    module = spec.build(weights=None, weights_backbone=None, num_classes=len(CLASS_NAMES), aux_loss=aux_head)
+    return MODELS[name].build(weights=None, weights_backbone=None, num_classes=len(CLASS_NAMES), aux_loss=aux_head)
+
+
+def build_model(name: str, weights: str = "auto", seed: int = 0, aux_head: bool = False) -> LoadedModel:
+    """An eval-mode model on the CPU with the weights the policy asks for (aux_head: see architecture)."""
+    spec = MODELS[name]
+    module = architecture(name, aux_head)
     if weights in ("auto", "pretrained"):
         state = _pretrained_state(spec, required=weights == "pretrained")
         if state is not None:
