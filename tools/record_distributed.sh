@@ -10,7 +10,7 @@ out=${1:?usage: record_distributed.sh OUTDIR [IMAGES] [-- harness flags]}
 images=${2:-2048}
 shift $(( $# >= 2 ? 2 : 1 ))
 [ "${1:-}" = "--" ] && shift
-flags=(-b 32 -th 520 -tw 520 --precision fp16 --warmup_batches 2 "$@")
+flags=(--weights synthetic -b 32 -th 520 -tw 520 --precision fp16 --warmup_batches 2 "$@")
 mkdir -p "$out"
 log=$out/run.log
 export PYTHONUNBUFFERED=1
