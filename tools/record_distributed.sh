@@ -33,21 +33,22 @@ check_outputs() {  # name: every input written once, nothing else
     if [ "$written" -eq "$images" ]; then echo "   $1: $written overlays for $images inputs" | tee -a "$log"
     else echo "   $1: FAILED, $written overlays for $images inputs" | tee -a "$log"; fi
 }
-launch() {  # name, seconds, torchrun arguments... (the harness flags follow)
-    local name=$1 seconds=$2
-    shift 2
-    echo "== $(date -u +%T) $name: torchrun $*" | tee -a "$log"
-    timeout "$seconds" torchrun "$@" -m harness.distributed -i "$work/in" -o "$work/out-$name" \
-        --json "$out/$name.json" "${flags[@]}" ${baseline:+--baseline "$baseline"} >> "$log" 2>&1
+launch() {  # name, seconds, processes per node, more harness flags...
+    local name=$1 seconds=$2 procs=$3
+    shift 3
+    echo "== $(date -u +%T) $name: torchrun --standalone --nproc-per-node $procs -m harness.distributed $*" | tee -a "$log"
+    timeout "$seconds" torchrun --standalone --nproc-per-node "$procs" -m harness.distributed -i "$work/in" \
+        -o "$work/out-$name" --json "$out/$name.json" "${flags[@]}" "$@" ${baseline:+--baseline "$baseline"} \
+        >> "$log" 2>&1
     echo "   exit $?: $(tail -1 "$log")"
     check_outputs "$name"
 }
 baseline=
-launch world1 150 --standalone --nproc-per-node 1
+launch world1 150 1
 [ -f "$out/world1.json" ] && baseline=$out/world1.json
 if [ "$gpus" -ge 2 ]; then
-    launch "world$gpus" 150 --standalone --nproc-per-node "$gpus"
-    launch "world$((2 * gpus))-2pergpu" 150 --standalone --nproc-per-node "$((2 * gpus))" --procs_per_gpu 2
+    launch "world$gpus" 150 "$gpus"
+    launch "world$((2 * gpus))-2pergpu" 150 "$((2 * gpus))" --procs_per_gpu 2
     # two nodes of one GPU each, on this host: two torchrun agents meet at a c10d rendezvous on localhost
     name=world2-2nodes
     echo "== $(date -u +%T) $name: two torchrun agents, --nnodes 2, one GPU each" | tee -a "$log"
