@@ -28,7 +28,7 @@ import os
 import pytest
 import torch
 
-from harness.env import fingerprint, gpu_state
+from harness.env import bad_throttles, fingerprint, gpu_state
 
 GPU = torch.cuda.is_available()
 AXES = {
@@ -122,10 +122,8 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     """Flag the run when the clocks were pulled down by heat or power, and each noisy case."""
-    from harness.env import BAD_THROTTLES
-
     states = [output_json["machine_info"].get("harness", {}).get(k) for k in ("gpu_state_before", "gpu_state_after")]
-    reasons = sorted({r for s in states if s for r in (s.get("throttle_reasons") or []) if r in BAD_THROTTLES})
+    reasons = bad_throttles(*states)
     output_json["machine_info"].setdefault("harness", {})["throttled"] = reasons
     for bench in output_json["benchmarks"]:
         bench["extra_info"]["throttled"] = bool(reasons)

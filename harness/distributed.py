@@ -92,10 +92,12 @@ def _first_readable(paths: list[Path], count: int) -> list[bytes]:
 
 
 def run(args) -> int:
+    import torch
     import torch.distributed as dist
 
     from harness.cli import config_from_args
     from harness.config import cuda_device_count
+    from harness.env import gpu_state
     from harness.inputs import find_jpegs, output_names, prepare_output_dir, write_atomic
     from harness.pipeline import Pipeline
     from harness.runner import run_jobs
@@ -125,15 +127,19 @@ def run(args) -> int:
         warmup = _first_readable([path for path, _ in jobs], config.batch_size)
         for _ in range(args.warmup_batches if warmup else 0):  # results dropped: nothing is written
             pipeline.run(warmup)
+        uuid = str(torch.cuda.get_device_properties(config.device_id).uuid) if config.device == "cuda" else None
         if world > 1:
             dist.barrier()
+        before = gpu_state(uuid=uuid) if uuid else None
         started = time.perf_counter()
         result = run_jobs(pipeline, mine, out_dir, config.batch_size)
         seconds = time.perf_counter() - started
+        after = gpu_state(uuid=uuid) if uuid else None
         mine_info = {"rank": rank, "local_rank": local, "host": socket.gethostname(), "device": config.device,
-                     "device_id": config.device_id if config.device == "cuda" else None, "inputs": len(mine),
-                     "images": result.written, "skipped": len(result.skipped), "seconds": seconds,
-                     "batch_seconds": result.batch_seconds}
+                     "device_id": config.device_id if config.device == "cuda" else None, "gpu_uuid": uuid,
+                     "inputs": len(mine), "images": result.written, "skipped": len(result.skipped),
+                     "seconds": seconds, "batch_seconds": result.batch_seconds,
+                     "gpu_state_before": before, "gpu_state_after": after}
         everyone = [None] * world
         if world > 1:
             dist.all_gather_object(everyone, mine_info)
@@ -166,22 +172,41 @@ def _stats(samples: list[float]) -> dict:
     return {**stats.as_dict(), "iterations": 1, "data": list(data)}
 
 
+#: Options that change the work or its speed, named in a case's variant when they differ from the default.
+VARIANT_OPTIONS = ("preprocess", "blur_mode", "channels_last", "aux_head", "cudnn_benchmark")
+
+
+def variant(config, procs_per_gpu: int) -> str:
+    """The case's variant: non-default options and processes per GPU, so that runs of different commands
+    are different cases to the report and the gate (the same command's runs are the same case)."""
+    from harness.config import Config
+
+    default = Config()
+    parts = [f"{name}={getattr(config, name)}" for name in VARIANT_OPTIONS
+             if getattr(config, name) != getattr(default, name)]
+    return ",".join(parts + ([f"procs_per_gpu={procs_per_gpu}"] if procs_per_gpu != 1 else []))
+
+
 def results_json(config, ranks: list[dict], args, baseline: float | None) -> dict:
     """pytest-benchmark's file layout, so that harness.report and its gate read it unchanged."""
-    from harness.env import fingerprint
+    from harness.benchkit import NOISE_THRESHOLD, relative_iqr
+    from harness.env import bad_throttles, fingerprint
 
     world = len(ranks)
-    case = {"stage": STAGE, "engine": f"{config.ops}+{config.decoder}+{config.backend}:{config.model}", "variant": "",
-            "device": config.device, "precision": config.precision, "batch_size": config.batch_size,
+    case = {"stage": STAGE, "engine": f"{config.ops}+{config.decoder}+{config.backend}:{config.model}",
+            "variant": variant(config, args.procs_per_gpu), "device": config.device, "precision": config.precision, "batch_size": config.batch_size,
             "model_height": config.target_img_height, "model_width": config.target_img_width, "source": "",
             "world_size": world, "procs_per_gpu": args.procs_per_gpu}
     entries = []
     for r in ranks:
         rate = r["images"] / r["seconds"] if r["seconds"] > 0 else 0.0
+        noise = relative_iqr(r["batch_seconds"]) if r["batch_seconds"] else 0.0
         entries.append({"group": STAGE, "name": f"{STAGE}[rank{r['rank']}]", "fullname": f"harness.distributed::rank{r['rank']}",
                         "params": None, "stats": _stats(r["batch_seconds"]),
                         "extra_info": {**case, **{k: v for k, v in r.items() if k != "batch_seconds"},
-                                       "images_per_s": rate}})
+                                       "images_per_s": rate, "noise_rel_iqr": noise, "noisy": noise > NOISE_THRESHOLD,
+                                       "throttled": bool(bad_throttles(r["gpu_state_before"], r["gpu_state_after"]))}})
+    throttled = bad_throttles(*(r[k] for r in ranks for k in ("gpu_state_before", "gpu_state_after")))
     images = sum(r["images"] for r in ranks)
     wall = max(r["seconds"] for r in ranks)  # every rank started at the same barrier
     rate = images / wall if wall > 0 else 0.0
@@ -193,9 +218,10 @@ def results_json(config, ranks: list[dict], args, baseline: float | None) -> dic
                                    "skipped": sum(r["skipped"] for r in ranks), "seconds": wall, "images_per_s": rate,
                                    "per_rank_images_per_s": [e["extra_info"]["images_per_s"] for e in entries],
                                    "single_process_images_per_s": baseline, "scaling_efficiency": efficiency,
+                                   "throttled": bool(throttled), "noisy": any(e["extra_info"]["noisy"] for e in entries),
                                    "hosts": sorted({r["host"] for r in ranks})}})
     harness_info = fingerprint(config.device_id if config.device == "cuda" else 0)
-    harness_info.update(world_size=world, procs_per_gpu=args.procs_per_gpu)
+    harness_info.update(world_size=world, procs_per_gpu=args.procs_per_gpu, throttled=throttled)
     return {"machine_info": {"node": socket.gethostname(), "harness": harness_info},
             "commit_info": {}, "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "version": "harness.distributed", "benchmarks": entries}

@@ -70,15 +70,17 @@ _STATE_KEYS = ("sm_clock_mhz", "mem_clock_mhz", "max_sm_clock_mhz", "temperature
                "power_limit_w", "throttle_reasons", "nvml_error")
 
 
-def gpu_state(device_index: int = 0) -> dict:
-    """Clocks, temperature, power and active throttle reasons now, through NVML."""
+def gpu_state(device_index: int = 0, uuid: str | None = None) -> dict:
+    """Clocks, temperature, power and active throttle reasons now, through NVML.  `uuid` (torch's, without
+    NVML's "GPU-" prefix) names the GPU where CUDA_VISIBLE_DEVICES makes CUDA's index differ from NVML's."""
     state: dict = {key: None for key in _STATE_KEYS}
     try:
         import pynvml
 
         pynvml.nvmlInit()
         try:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
+            handle = (pynvml.nvmlDeviceGetHandleByUUID(f"GPU-{uuid}") if uuid
+                      else pynvml.nvmlDeviceGetHandleByIndex(device_index))
             state.update(
                 sm_clock_mhz=pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
                 mem_clock_mhz=pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_MEM),
@@ -97,6 +99,11 @@ def gpu_state(device_index: int = 0) -> dict:
 
 # Reasons that mean the clocks were pulled down by something other than idleness or the application.
 BAD_THROTTLES = ("hw_slowdown", "sw_thermal", "hw_thermal", "hw_power_brake", "sw_power_cap")
+
+
+def bad_throttles(*states: dict | None) -> list[str]:
+    """The BAD_THROTTLES among the reasons of NVML states (gpu_state's), sorted; [] for none or no GPU."""
+    return sorted({r for s in states if s for r in (s.get("throttle_reasons") or []) if r in BAD_THROTTLES})
 
 
 _REASONS = {  # our name: NVML's constant suffix (nvmlClocksEventReason* now, nvmlClocksThrottleReason* before)

@@ -15,6 +15,7 @@ import pytest
 
 from harness.distributed import shard
 from harness.report.load import load
+from harness.report.render import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--model", "lraspp_mobilenet_v3_large", "--weights", "synthetic", "--device", "cpu", "-th", "64", "-tw", "64"]
@@ -55,12 +56,13 @@ def inputs(tmp_path, sample_paths):
 
 
 def test_three_processes_write_every_output_once_and_report_in_the_benchmark_schema(tmp_path, inputs):
-    result = launch(3, inputs, tmp_path / "out", tmp_path / "r.json", "-b", "2")
+    result = launch(3, inputs, tmp_path / "out", tmp_path / "r.json", "-b", "2", "--blur_mode", "downscaled")
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"out_img_{i}.jpg" for i in range(7)]
     table = load([tmp_path / "r.json"])  # the report's loader reads it unchanged
     ranks = table[table["rank"] != "all"].sort_values("rank")
     assert list(ranks["rank"]) == [0, 1, 2] and (table["world_size"] == 3).all()
+    assert (table["variant"] == "blur_mode=downscaled").all()  # a non-default option makes its own case
     data = json.loads((tmp_path / "r.json").read_text())
     infos = [b["extra_info"] for b in data["benchmarks"]]
     assert [i["inputs"] for i in infos[:3]] == [2, 2, 3] and infos[-1]["images"] == 7
@@ -68,6 +70,8 @@ def test_three_processes_write_every_output_once_and_report_in_the_benchmark_sch
     assert whole["images_per_s"] == pytest.approx(7 / max(i["seconds"] for i in infos[:3]))
     assert whole["per_rank_images_per_s"] == [i["images_per_s"] for i in infos[:3]]
     assert whole["scaling_efficiency"] is None  # no one-process baseline given
+    assert whole["throttled"] is False and infos[0]["gpu_state_before"] is None  # no GPU, no NVML state
+    assert all(i["noise_rel_iqr"] >= 0 and isinstance(i["noisy"], bool) for i in infos[:3])
     assert data["machine_info"]["harness"]["world_size"] == 3
 
 
@@ -87,6 +91,9 @@ def test_fewer_inputs_than_processes_and_scaling_efficiency_against_one_process(
     assert [i["inputs"] for i in infos[:3]] == [0, 1, 1]
     whole = infos[-1]
     assert whole["scaling_efficiency"] == pytest.approx(whole["images_per_s"] / (3 * single["images_per_s"]))
+    written = write_report(load([tmp_path / "one.json", tmp_path / "r.json"]), tmp_path / "report")
+    markdown = written["markdown"].read_text()  # the report has a scaling section and no end-to-end breakdown
+    assert "## Several processes" in markdown and "End-to-end breakdown" not in markdown
 
 
 def test_a_baseline_that_is_not_a_one_process_run_is_refused(tmp_path, inputs):

@@ -95,3 +95,22 @@ def test_compare_writes_the_ratios_as_markdown_and_a_plot(tmp_path):
     assert all(case in markdown for case in table["case"]) and f"only in {a}" in markdown
     with Image.open(tmp_path / "compare.png") as image:
         assert image.format == "PNG" and image.height > 300
+
+
+def test_scaling_table_from_the_recorded_two_gpu_run():
+    """The recorded run on two H200s: aggregate images/s over the slowest rank's wall time and the scaling
+    efficiency against the one-process run, recomputed from the per-rank entries."""
+    from harness.report.tables import scaling
+
+    folder = ROOT / "reports" / "h200x2-2026-11-24" / "default"
+    table = load(sorted(folder.glob("world*.json")))
+    rows = scaling(table).set_index("file")
+    assert len(rows) == 4 and (rows["hardware"] == "NVIDIA H200").all()
+    assert (rows["images"] == 2048).all() and rows.loc[str(folder / "world2-2nodes.json"), "world_size"] == 2
+    single = rows.loc[str(folder / "world1.json"), "images_per_s"]
+    for name, gpus in [("world2.json", 2), ("world4-2pergpu.json", 2), ("world2-2nodes.json", 2)]:
+        row = rows.loc[str(folder / name)]
+        ranks = table[(table["file"] == str(folder / name)) & (table["rank"] != "all")]
+        wall = (ranks["images"] / ranks["images_per_s"]).max()  # every rank starts at one barrier
+        assert abs(row["images_per_s"] - 2048 / wall) < 1e-6 and ranks["images"].sum() == 2048
+        assert abs(row["scaling_efficiency"] - row["images_per_s"] / (gpus * single)) < 1e-9

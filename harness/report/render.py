@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 from harness import STAGES  # noqa: E402
 from harness.inputs import write_atomic  # noqa: E402
 from harness.report.tables import (breakdown, copy_bandwidth, end_to_end_summary, floor_fractions,  # noqa: E402
-                                   peak_fractions, sample_comparison, speedups, stage_table)
+                                   peak_fractions, scaling, sample_comparison, speedups, stage_table)
 
 
 def png(figure) -> bytes:
@@ -80,6 +80,7 @@ def write_report(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
     bandwidth = pd.DataFrame([{"hardware": h, "copy_GB_per_s": b / 1e9} for h, b in copy_bandwidth(table).items()])
     sections = [("End to end: non-inference share, unattributed time, instrumentation cost", end_to_end_summary(table)),
                 ("The sample's workload against CV-CUDA's sample", sample_comparison(table)),
+                ("Several processes (harness.distributed): aggregate images/s and scaling efficiency", scaling(table)),
                 ("Device-to-device copy bandwidth (read + write)", bandwidth),
                 ("Pre- and post-processing against the memory-bandwidth floor", floor_fractions(table)),
                 ("Inference against the GPU's peak", peak_fractions(table)),

@@ -13,6 +13,8 @@ PAIR_KEY = [k for k in CASE_KEY if k not in ("engine", "device")]
 def stage_table(table: pd.DataFrame) -> pd.DataFrame:
     """Per-stage cases: median ms and images/s, one row per case."""
     rows = table[table["stage"].isin(STAGES)].copy()
+    if rows.empty:
+        return pd.DataFrame()
     rows["median_ms"] = rows["median"] * 1e3
     columns = ["hardware", *CASE_KEY, "median_ms", "images_per_s", "noise_rel_iqr"]
     rows = rows[columns].dropna(axis=1, how="all")  # world_size and rank exist only for multi-process runs
@@ -37,8 +39,8 @@ def speedups(table: pd.DataFrame, candidate: str = "cvcuda", baselines=("torch@c
 
 def breakdown(table: pd.DataFrame) -> pd.DataFrame:
     """End-to-end cases with their per-stage milliseconds, one column per stage."""
-    rows = table[(table["stage"] == "end_to_end") & (table["variant"] == "")]
-    if "stage_ms" not in rows:
+    rows = table[(table["stage"] == "end_to_end") & (table["variant"] == "") & table["stage_ms"].notna()]
+    if rows.empty:
         return pd.DataFrame()
     stages = pd.DataFrame(list(rows["stage_ms"]), index=rows.index)[list(STAGES)]
     return pd.concat([rows[["engine", "precision", "batch_size", "model_height", "source"]], stages], axis=1)
@@ -114,3 +116,18 @@ def sample_comparison(table: pd.DataFrame) -> pd.DataFrame:
     columns = ["hardware", "variant", "precision", "batch_size", "model_height", "images_per_s", "sample_images_per_s",
                "speedup_over_sample", "file"]
     return rows[columns].sort_values(["batch_size", "model_height", "file"]).reset_index(drop=True)
+
+
+def scaling(table: pd.DataFrame) -> pd.DataFrame:
+    """harness.distributed's whole-run entries: aggregate and per-rank images/s, scaling efficiency."""
+    rows = table[(table["stage"] == "distributed_throughput") & (table["rank"] == "all")].copy()
+    if rows.empty:
+        return pd.DataFrame()
+    rows["slowest_rank_images_per_s"] = [min(r) for r in rows["per_rank_images_per_s"]]
+    rows["fastest_rank_images_per_s"] = [max(r) for r in rows["per_rank_images_per_s"]]
+    columns = ["hardware", "engine", "variant", "precision", "batch_size", "model_height", "world_size", "procs_per_gpu",
+               "hosts", "images", "median", "images_per_s", "slowest_rank_images_per_s", "fastest_rank_images_per_s",
+               "scaling_efficiency", "file"]
+    rows["hosts"] = [len(h) for h in rows["hosts"]]
+    return rows[columns].rename(columns={"median": "seconds"}).sort_values(
+        ["engine", "variant", "precision", "world_size"]).reset_index(drop=True)
