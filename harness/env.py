@@ -34,6 +34,10 @@ def package_version(names: tuple[str, ...]) -> str | None:
 
 
 def git_state(root: Path | None = None) -> dict:
+    """The checkout's commit and dirty flag; HARNESS_GIT_COMMIT, where set, names the commit instead (a GPU
+    runner's copy may have no .git, or a stale one), and then the dirty flag is unknown (None)."""
+    if os.environ.get("HARNESS_GIT_COMMIT"):
+        return {"git_commit": os.environ["HARNESS_GIT_COMMIT"], "git_dirty": None}
     root = root or Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
@@ -41,8 +45,8 @@ def git_state(root: Path | None = None) -> dict:
                                 capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         commit = None
-    if commit is None or commit.returncode != 0:  # a copy without .git (a GPU runner's): trust the caller
-        return {"git_commit": os.environ.get("HARNESS_GIT_COMMIT"), "git_dirty": None}
+    if commit is None or commit.returncode != 0:  # not a git checkout
+        return {"git_commit": None, "git_dirty": None}
     return {"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
 
 

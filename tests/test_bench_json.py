@@ -68,3 +68,14 @@ def test_suites_run_as_a_smoke_test_with_benchmarks_disabled():
     result = subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
                              "--benchmark-disable"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_git_commit_named_by_the_environment_beats_the_checkout(monkeypatch):
+    """A GPU runner's copy may carry a stale .git: HARNESS_GIT_COMMIT then names what really ran."""
+    from harness.env import git_state
+
+    monkeypatch.delenv("HARNESS_GIT_COMMIT", raising=False)
+    here = git_state()
+    assert here["git_dirty"] in (True, False) and len(here["git_commit"] or "0" * 40) == 40
+    monkeypatch.setenv("HARNESS_GIT_COMMIT", "f" * 40)
+    assert git_state() == {"git_commit": "f" * 40, "git_dirty": None}

@@ -20,7 +20,7 @@
 #   sample     bench/test_sample_workload.py: the work CV-CUDA's sample was measured on
 #   repeat     one end-to-end slice twice in a row (repeat-1.json, repeat-2.json): repeatability
 #
-# Set HARNESS_GIT_COMMIT where the copy has no .git (the fingerprint then still names the commit).
+# Set HARNESS_GIT_COMMIT where the copy has no .git or a stale one (the fingerprint then names that commit).
 set -uo pipefail
 out=${1:?usage: record_gpu_run.sh OUTDIR PART...}
 shift
