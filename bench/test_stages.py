@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from harness.benchkit import SOURCE_SIZES, Case, flops_per_image, gpu_seconds, measure, photographs
-from harness.config import Config, has_module
+from harness.config import Config, channels_last_default, has_module
 from harness.decode import DECODERS
 from harness.ops import ENGINES
 from harness.pipeline import stack_if_uniform
@@ -174,7 +174,7 @@ def test_decode(benchmark, bench_settings, decoder, batch_size, source):
             Case("decode", decoder, device.type, "fp32", batch_size, (224, 224), source))
 
 
-INFERENCE_OPTIONS = {"": {}, "channels_last": dict(channels_last=True),
+INFERENCE_OPTIONS = {"": {}, "nchw": dict(channels_last=False), "channels_last": dict(channels_last=True),
                      "no_cudnn_benchmark": dict(cudnn_benchmark=False)}
 
 
@@ -185,6 +185,9 @@ def test_inference(benchmark, bench_settings, options, device_kind, model, preci
 
     if device_kind == "cpu" and (precision != "fp32" or options):
         pytest.skip(f"{precision} inference needs a GPU" if precision != "fp32" else "GPU options")
+    memory_format = INFERENCE_OPTIONS[options].get("channels_last")
+    if memory_format is not None and memory_format == channels_last_default(device_kind, precision):
+        pytest.skip(f"{options} is the default for {precision} on {device_kind}: the default case measures it")
     device = device_of(device_kind)
     config = Config(device=device_kind, ops="torch", model=model, weights="synthetic", precision=precision,
                     batch_size=batch_size, **INFERENCE_OPTIONS[options])

@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="auto (pretrained if obtainable, else synthetic), pretrained, synthetic, or a state-dict path")
     own.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the synthetic weights")
     own.add_argument("--precision", default=DEFAULTS.precision, help="fp32 (IEEE), tf32 (TF32 convolutions, GPU) or fp16 (GPU)")
-    own.add_argument("--channels_last", action="store_true", help="run the model in channels-last memory format")
+    own.add_argument("--channels_last", action="store_true", default=None,
+                     help="run the model in channels-last memory format (the default for GPU fp16 and tf32)")
+    own.add_argument("--no_channels_last", dest="channels_last", action="store_false",
+                     help="run the model in NCHW (the default for IEEE fp32 and the CPU)")
     own.add_argument("--no_cudnn_benchmark", action="store_true",
                      help="use cuDNN's heuristic convolution algorithms instead of timing them per shape")
     own.add_argument("--aux_head", action="store_true",

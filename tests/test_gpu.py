@@ -138,3 +138,16 @@ def test_gpu_encoders_honour_jpeg_quality(cvcuda_module, photo):
     for name in ("cvcuda", "torch"):
         sizes = [len(ENGINES[name](torch.device("cuda", 0), 27, 25.0, q).encode(frames)[0]) for q in (30, 95)]
         assert sizes[0] < sizes[1] * 0.7, f"{name}: quality 30 gave {sizes[0]} bytes, 95 gave {sizes[1]}"
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
+def test_gpu_fp16_masks_agree_in_both_memory_formats(channels_last, request, references, sample_bytes):
+    """Channels-last is the GPU fp16/tf32 default: NCHW must give the same masks within the fp16 floor."""
+    request.getfixturevalue("cvcuda_module")
+    config = Config(device="cuda", ops="cvcuda", model="deeplabv3_resnet101", weights="synthetic",
+                    precision="fp16", class_name="bicycle", batch_size=5, channels_last=channels_last)
+    pipeline = Pipeline(config)
+    assert pipeline.backend.channels_last is channels_last
+    result = pipeline.run(sample_bytes)
+    agreement = (result.masks.cpu() == references["deeplabv3_resnet101"]).float().mean().item()
+    assert agreement >= MASK_MIN_AGREEMENT_REDUCED, f"{config.channels_last}: masks agree on {agreement:.4f}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from harness.backends import BACKENDS, Backend
+from harness.config import channels_last_default
 
 
 @BACKENDS.register("pytorch")
@@ -21,7 +22,9 @@ class PytorchBackend(Backend):
         super().__init__(config, device)
         self.dtype = torch.float16 if config.precision == "fp16" else torch.float32
         self.allow_tf32 = config.precision == "tf32"
-        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.channels_last = (channels_last_default(device.type, config.precision) if config.channels_last is None
+                              else config.channels_last)
+        self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.module = self.model.module.to(device=device, dtype=self.dtype, memory_format=self.memory_format)
 
     def _infer(self, batch: torch.Tensor) -> torch.Tensor:
@@ -40,5 +43,5 @@ class PytorchBackend(Backend):
             cudnn.allow_tf32, cudnn.benchmark = previous
 
     def identity(self) -> dict:
-        return {**super().identity(), "channels_last": self.config.channels_last,
+        return {**super().identity(), "channels_last": self.channels_last,
                 "cudnn_benchmark": self.config.cudnn_benchmark, "torch": torch.__version__}
