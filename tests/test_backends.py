@@ -73,6 +73,7 @@ def test_backend_contract(backend, device, precision, cache, batches):
     runner.prepare(4, 224, 224)
     full = runner(x).clone()
     assert full.shape == (4, 21, 224, 224) and full.dtype == torch.float32 and full.device.type == device
+    assert full.is_contiguous(), "logits are NCHW-contiguous whatever memory format the model ran in"
     assert torch.isfinite(full).all()
     assert torch.equal(runner(x), full), "the same input must give the same logits"
     tolerance = LOGITS_TOLERANCE[precision]

@@ -38,7 +38,9 @@ class PytorchBackend(Backend):
         try:
             with torch.inference_mode():
                 x = batch.to(dtype=self.dtype, memory_format=self.memory_format)
-                return self.module(x)["out"].float()
+                # float32 NCHW as every backend returns: channels-last logits made the softmax over classes
+                # twice as slow (2.6 against 1.3 ms at b32/520 on the H100); this cast and copy is one pass
+                return self.module(x)["out"].to(torch.float32, memory_format=torch.contiguous_format)
         finally:
             cudnn.allow_tf32, cudnn.benchmark = previous
 
