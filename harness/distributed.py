@@ -179,11 +179,11 @@ VARIANT_OPTIONS = ("preprocess", "blur_mode", "channels_last", "aux_head", "cudn
 def variant(config, procs_per_gpu: int) -> str:
     """The case's variant: non-default options and processes per GPU, so that runs of different commands
     are different cases to the report and the gate (the same command's runs are the same case)."""
-    from harness.config import Config
+    from harness.config import Config, channels_last_default
 
-    default = Config()
-    parts = [f"{name}={getattr(config, name)}" for name in VARIANT_OPTIONS
-             if getattr(config, name) != getattr(default, name)]
+    default = {name: getattr(Config(), name) for name in VARIANT_OPTIONS}
+    default["channels_last"] = channels_last_default(config.device, config.precision)  # config is resolved
+    parts = [f"{name}={getattr(config, name)}" for name in VARIANT_OPTIONS if getattr(config, name) != default[name]]
     return ",".join(parts + ([f"procs_per_gpu={procs_per_gpu}"] if procs_per_gpu != 1 else []))
 
 

@@ -56,7 +56,8 @@ def inputs(tmp_path, sample_paths):
 
 
 def test_three_processes_write_every_output_once_and_report_in_the_benchmark_schema(tmp_path, inputs):
-    result = launch(3, inputs, tmp_path / "out", tmp_path / "r.json", "-b", "2", "--blur_mode", "downscaled")
+    result = launch(3, inputs, tmp_path / "out", tmp_path / "r.json", "-b", "2", "--blur_mode", "downscaled",
+                    "--no_channels_last")  # the CPU's default memory format: not named in the variant
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"out_img_{i}.jpg" for i in range(7)]
     table = load([tmp_path / "r.json"])  # the report's loader reads it unchanged
@@ -113,3 +114,14 @@ def test_bad_files_are_skipped_and_counted_even_first(tmp_path, inputs):
     whole = json.loads((tmp_path / "r.json").read_text())["benchmarks"][-1]["extra_info"]
     assert (whole["inputs"], whole["images"], whole["skipped"]) == (8, 7, 1)
     assert len(list((tmp_path / "out").iterdir())) == 7
+
+
+def test_variant_names_only_what_differs_from_the_defaults():
+    from harness.config import Config
+    from harness.distributed import variant
+
+    cpu = Config(device="cpu", ops="torch").resolve()
+    assert variant(cpu, 1) == ""
+    assert variant(cpu.replace(channels_last=True), 2) == "channels_last=True,procs_per_gpu=2"
+    gpu_fp16 = cpu.replace(device="cuda", precision="fp16", channels_last=True)  # the GPU fp16 default
+    assert variant(gpu_fp16, 1) == "" and variant(gpu_fp16.replace(channels_last=False), 1) == "channels_last=False"
