@@ -195,8 +195,9 @@ def results_json(config, ranks: list[dict], args, baseline: float | None) -> dic
     world = len(ranks)
     case = {"stage": STAGE, "engine": f"{config.ops}+{config.decoder}+{config.backend}:{config.model}",
             "variant": variant(config, args.procs_per_gpu), "device": config.device, "precision": config.precision,
-            "batch_size": config.batch_size, "model_height": config.target_img_height, "model_width": config.target_img_width, "source": "",
-            "world_size": world, "procs_per_gpu": args.procs_per_gpu}
+            "batch_size": config.batch_size, "model_height": config.target_img_height,
+            "model_width": config.target_img_width, "source": "", "world_size": world,
+            "procs_per_gpu": args.procs_per_gpu}
     entries = []
     for r in ranks:
         rate = r["images"] / r["seconds"] if r["seconds"] > 0 else 0.0
