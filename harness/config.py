@@ -73,6 +73,10 @@ class Config:
     def model_size(self) -> tuple[int, int]:
         return (self.target_img_height, self.target_img_width)
 
+    def channels_last_on(self, device: str) -> bool:
+        """The memory format the model runs in on `device`: the explicit choice, else the default there."""
+        return channels_last_default(device, self.precision) if self.channels_last is None else self.channels_last
+
     def validate(self) -> "Config":
         """Check the values that need no hardware; raise HarnessError naming the problem and the fix."""
         from harness.backends import BACKENDS
@@ -177,9 +181,8 @@ class Config:
         if self.backend == "tensorrt" and device == "cpu":
             raise HarnessError("-bk tensorrt needs a CUDA GPU: use -bk pytorch on the CPU")
         model = self.model or BACKENDS[self.backend].default_model
-        channels_last = (channels_last_default(device, self.precision) if self.channels_last is None
-                         else self.channels_last)
-        return self.replace(device=device, ops=ops, decoder=decoder, model=model, channels_last=channels_last)
+        return self.replace(device=device, ops=ops, decoder=decoder, model=model,
+                            channels_last=self.channels_last_on(device))
 
 
 def channels_last_default(device: str, precision: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 
 from harness.backends import BACKENDS, Backend
-from harness.config import channels_last_default
 
 
 @BACKENDS.register("pytorch")
@@ -22,8 +21,7 @@ class PytorchBackend(Backend):
         super().__init__(config, device)
         self.dtype = torch.float16 if config.precision == "fp16" else torch.float32
         self.allow_tf32 = config.precision == "tf32"
-        self.channels_last = (channels_last_default(device.type, config.precision) if config.channels_last is None
-                              else config.channels_last)
+        self.channels_last = config.channels_last_on(device.type)  # benchmarks pass unresolved configs
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.module = self.model.module.to(device=device, dtype=self.dtype, memory_format=self.memory_format)
 
