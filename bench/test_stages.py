@@ -30,6 +30,11 @@ def need(engine_name: str) -> None:
         pytest.skip("CV-CUDA (the cvcuda package) is not installed")
 
 
+def _output_of(stage: str) -> functools.cached_property:
+    """A StageInputs attribute holding `stage`'s output, computed the first time it is read."""
+    return functools.cached_property(lambda inputs: inputs.call(stage)())
+
+
 class StageInputs:
     """Every stage's input for one engine, batch and size, produced by that engine itself, each made the
     first time a case asks for it (a CPU engine's full-size blur is not computed for a resize case)."""
@@ -46,42 +51,21 @@ class StageInputs:
         decoded = DECODERS["cpu"](torch.device("cpu"))(photographs(self.source, self.batch_size))
         return stack_if_uniform(decoded).to(self.device)
 
-    @functools.cached_property
-    def resized(self):
-        return self.engine.resize(self.frames, self.model_size)
-
-    @functools.cached_property
-    def converted(self):
-        return self.engine.convert(self.resized)
-
-    @functools.cached_property
-    def normalized(self):
-        return self.engine.normalize(self.converted)
+    # Each stage's output, made once from the expression call() times: the next stage's input.
+    resized = _output_of("resize")
+    converted = _output_of("convert")
+    normalized = _output_of("normalize")
 
     @functools.cached_property
     def logits(self):
         generator = torch.Generator().manual_seed(0)
         return (torch.randn(self.batch_size, 21, *self.model_size, generator=generator) * 3).to(self.device)
 
-    @functools.cached_property
-    def probs(self):
-        return self.engine.softmax(self.logits)
-
-    @functools.cached_property
-    def masks(self):
-        return self.engine.mask(self.probs, CLASS)
-
-    @functools.cached_property
-    def full_masks(self):
-        return self.engine.upscale(self.masks, self.frames)
-
-    @functools.cached_property
-    def blurred(self):
-        return self.engine.blur(self.frames)
-
-    @functools.cached_property
-    def overlays(self):
-        return self.engine.overlay(self.frames, self.blurred, self.full_masks)
+    probs = _output_of("softmax")
+    masks = _output_of("mask")
+    full_masks = _output_of("upscale")
+    blurred = _output_of("blur")
+    overlays = _output_of("overlay")
 
     def call(self, stage: str):
         e = self.engine
