@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from harness import HarnessError
+from harness.errors import guarded
 from harness.config import Config
 
 DEFAULTS = Config()
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where ONNX exports and TensorRT engines are cached (default $HARNESS_CACHE or ~/.cache/harness)")
     own.add_argument("--strict", action="store_true",
                      help="stop at the first bad input file instead of reporting and skipping it")
+    own.add_argument("--lenient", action="store_true",
+                     help="let JPEGs that libjpeg reports as corrupt or truncated through, decoded as far as they go")
+    own.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     return p
 
 
@@ -91,82 +95,51 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.inputs import BadImage, batches, find_jpegs, output_names, prepare_output_dir, read_jpeg, write_atomic
+    from harness.inputs import find_jpegs, output_names, prepare_output_dir, read_jpeg
     from harness.pipeline import Pipeline
+    from harness.runner import run_jobs
 
     config = config_from_args(args).resolve()
     paths = find_jpegs(args.input_path, config.batch_size)
     directory_run = Path(args.input_path).is_dir()
     print(f"Read a total of {len(paths)} JPEG images.")
     if not directory_run:
-        read_jpeg(paths[0])  # a bad single file is fatal: say so before loading a model
-    out_dir = prepare_output_dir(args.output_dir)
+        read_jpeg(paths[0], strict=not args.lenient)  # a bad single file is fatal: say so before loading a model
+    out_dir = prepare_output_dir(args.output_dir, args.input_path)
     pipeline = Pipeline(config)
     print(f"Using {config.device} (ops {config.ops}, decoder {config.decoder}, backend {config.backend}, "
           f"model {config.model}, weights {pipeline.backend.model.weights}, {config.precision}).")
+    started = time.perf_counter()
+
+    def progress(number: int, total: int, done) -> None:
+        rate = ""
+        if number > 1:
+            elapsed = time.perf_counter() - started
+            speed = done.written / elapsed
+            left = (len(paths) - done.written - len(done.skipped)) / speed if speed else 0
+            rate = f" ({speed:.1f} images/s, about {left:.0f} s left)"
+        print(f"Processing batch {number} of {total}{rate}", flush=True)
 
     def skip(path: Path, reason: str) -> None:
         if args.strict or not directory_run:
-            raise HarnessError(reason if str(path) in reason else f"{path} {reason}")
+            raise HarnessError(reason if str(path) in reason else f"{path}: {reason}")
         print(f"Skipping {path}: {reason}", file=sys.stderr)
-        skipped.append(path)
 
-    jobs = list(zip(paths, output_names(paths)))
-    total_batches = -(-len(jobs) // config.batch_size)
-    skipped: list[Path] = []
-    written = 0
-    started = time.perf_counter()
-    for number, batch in enumerate(batches(jobs, config.batch_size), start=1):
-        progress = ""
-        if number > 1:
-            elapsed = time.perf_counter() - started
-            rate = written / elapsed
-            eta = (len(jobs) - written - len(skipped)) / rate if rate else 0
-            progress = f" ({rate:.1f} images/s, about {eta:.0f} s left)"
-        print(f"Processing batch {number} of {total_batches}{progress}", flush=True)
-        readable = []
-        for path, name in batch:
-            try:
-                readable.append((read_jpeg(path), name))
-            except BadImage as error:
-                skip(path, str(error))
-        if not readable:
-            continue
-        result = pipeline.run([jpeg.data for jpeg, _ in readable])
-        for index, reason in result.failed:
-            skip(readable[index][0].path, reason)
-        for index, data in zip(result.done, result.jpegs):
-            target = out_dir / readable[index][1]
-            write_atomic(target, data)
-            written += 1
-            print(f"\tSaving the overlay result for {config.class_name} class to: {target}")
+    def saved(target: Path) -> None:
+        print(f"\tSaving the overlay result for {config.class_name} class to: {target}")
+
+    jobs = list(zip(paths, output_names(paths, out_dir)))
+    result = run_jobs(pipeline, jobs, out_dir, config.batch_size, strict_jpeg=not args.lenient,
+                      on_batch=progress, on_skip=skip, on_written=saved)
     seconds = time.perf_counter() - started
-    if written == 0:
+    if result.written == 0:
         raise HarnessError("no input image could be processed: see the messages above")
-    note = f"; skipped {len(skipped)} bad file(s)" if skipped else ""
-    print(f"Wrote {written} overlay(s) to {out_dir} in {seconds:.2f} s ({written / seconds:.1f} images/s){note}.")
+    note = f"; skipped {len(result.skipped)} bad file(s)" if result.skipped else ""
+    print(f"Wrote {result.written} overlay(s) to {out_dir} in {seconds:.2f} s "
+          f"({result.written / seconds:.1f} images/s){note}.")
     return 0
 
 
-def guarded(prog: str, run_fn, args) -> int:
-    """run_fn(args) with the command line's error contract: one line on stderr and exit 1 for a HarnessError
-    or running out of GPU memory, 130 for Ctrl-C; anything else is a bug and keeps its traceback."""
-    try:
-        return run_fn(args)
-    except HarnessError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:  # out of memory and other failures of the libraries underneath
-        import torch
-
-        if isinstance(error, torch.cuda.OutOfMemoryError):
-            print(f"{prog}: error: out of GPU memory: lower -b/--batch_size or -th/-tw", file=sys.stderr)
-            return 1
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
-    return guarded("harness", run, build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    return guarded("harness", run, args, debug=args.debug)

@@ -11,6 +11,7 @@ from harness import HarnessError
 
 MAX_SIDE = 8192  # the largest model input side we accept; larger is a typo, not a workload
 MIN_SIDE = 16  # the models downsample by 8 and need a few pixels left over
+MAX_BATCH_SIZE = 4096  # beyond any GPU's memory at the smallest model size; larger is a typo
 
 DEVICES = ("auto", "cuda", "cpu")
 PRECISIONS = ("fp32", "tf32", "fp16")  # tf32: fp32 tensors, TF32 tensor-core convolutions
@@ -88,8 +89,8 @@ class Config:
                             ("-tw/--target_img_width", self.target_img_width)):
             if not MIN_SIDE <= value <= MAX_SIDE:
                 raise HarnessError(f"{flag} is {value}: give a size between {MIN_SIDE} and {MAX_SIDE} pixels")
-        if self.batch_size < 1:
-            raise HarnessError(f"-b/--batch_size is {self.batch_size}: give 1 or more")
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise HarnessError(f"-b/--batch_size is {self.batch_size}: give 1 to {MAX_BATCH_SIZE}")
         if self.device_id < 0:
             raise HarnessError(f"-d/--device_id is {self.device_id}: give a GPU index, 0 or more")
         if self.class_name not in CLASS_NAMES:

@@ -12,6 +12,7 @@ from typing import Union
 
 import torch
 
+from harness.errors import first_line
 from harness.registry import Registry
 
 # torchvision 0.29 deprecates its image codecs in favour of TorchCodec but they remain the reference
@@ -30,6 +31,12 @@ class Decoder:
         self.device = device
 
     def __call__(self, datas: list[bytes]) -> list[Decoded]:
+        """Empty buffers are answered here: no library takes one, and some fail the whole batch for it."""
+        full = [data for data in datas if data]
+        decoded = iter(self._decode(full) if full else [])
+        return [next(decoded) if data else "cannot be decoded (no data)" for data in datas]
+
+    def _decode(self, datas: list[bytes]) -> list[Decoded]:
         raise NotImplementedError
 
     def _on_cpu(self, data: bytes, gpu_error: str) -> Decoded:
@@ -39,11 +46,6 @@ class Decoder:
         if isinstance(decoded, str):
             return f"{decoded}; on the GPU: {gpu_error}"
         return decoded.to(self.device)
-
-
-def _first_line(error: Exception) -> str:
-    """Library errors can carry a C++ stack trace; one line is what a user needs."""
-    return str(error).strip().splitlines()[0]
 
 
 def _as_uint8(data: bytes) -> torch.Tensor:
@@ -58,7 +60,7 @@ def _hwc(chw: torch.Tensor) -> torch.Tensor:
 class CpuDecoder(Decoder):
     """libjpeg-turbo through torchvision, one image at a time."""
 
-    def __call__(self, datas: list[bytes]) -> list[Decoded]:
+    def _decode(self, datas: list[bytes]) -> list[Decoded]:
         from torchvision.io import ImageReadMode, decode_jpeg
 
         out: list[Decoded] = []
@@ -66,7 +68,7 @@ class CpuDecoder(Decoder):
             try:
                 out.append(_hwc(decode_jpeg(_as_uint8(data), mode=ImageReadMode.RGB)).to(self.device))
             except RuntimeError as error:
-                out.append(f"cannot be decoded ({_first_line(error)})")
+                out.append(f"cannot be decoded ({first_line(error)})")
         return out
 
 
@@ -84,7 +86,7 @@ class TorchvisionDecoder(Decoder):
 
     gpu = True
 
-    def __call__(self, datas: list[bytes]) -> list[Decoded]:
+    def _decode(self, datas: list[bytes]) -> list[Decoded]:
         from torchvision.io import ImageReadMode, decode_jpeg
 
         tensors = [_as_uint8(d) for d in datas]
@@ -97,7 +99,7 @@ class TorchvisionDecoder(Decoder):
                 try:
                     decoded.append(decode_jpeg(tensor, mode=ImageReadMode.RGB, device=self.device))
                 except RuntimeError as error:
-                    decoded.append(f"nvJPEG: {_first_line(error)}")
+                    decoded.append(f"nvJPEG: {first_line(error)}")
         torch.cuda.synchronize(self.device)
         return [_hwc(d) if isinstance(d, torch.Tensor) else self._on_cpu(data, d) for data, d in zip(datas, decoded)]
 
@@ -116,9 +118,15 @@ class NvImageCodecDecoder(Decoder):
         rgb = getattr(nvimgcodec.ColorSpec, "RGB", None) or nvimgcodec.ColorSpec.SRGB  # renamed in 0.9
         self._params = nvimgcodec.DecodeParams(color_spec=rgb, allow_any_depth=False, apply_exif_orientation=False)
 
-    def __call__(self, datas: list[bytes]) -> list[Decoded]:
+    def _decode(self, datas: list[bytes]) -> list[Decoded]:
         stream = torch.cuda.current_stream(self.device)
-        images = self._decoder.decode(datas, params=self._params, cuda_stream=stream.cuda_stream)
+        try:
+            images = self._decoder.decode(datas, params=self._params, cuda_stream=stream.cuda_stream)
+        except Exception:  # one bad buffer can fail the batch call: decode one by one to find it
+            if len(datas) == 1:
+                images = [None]
+            else:
+                return [image for data in datas for image in self._decode([data])]
         return [
             torch.as_tensor(image, device=self.device).contiguous() if image is not None
             else self._on_cpu(data, "nvImageCodec could not decode it")

@@ -76,14 +76,14 @@ def baseline_images_per_s(path: str) -> float:
     return float(info["images_per_s"])
 
 
-def _first_readable(paths: list[Path], count: int) -> list[bytes]:
+def _first_readable(paths: list[Path], count: int, strict: bool = True) -> list[bytes]:
     """Up to `count` of the run's first good files, for the warm-up (bad ones are the shards' to report)."""
     from harness.inputs import BadImage, read_jpeg
 
     datas = []
     for path in paths:
         try:
-            datas.append(read_jpeg(path).data)
+            datas.append(read_jpeg(path, strict).data)
         except BadImage:
             continue
         if len(datas) == count:
@@ -116,15 +116,15 @@ def run(args) -> int:
         config = config.replace(device_id=device_id)
     config = config.resolve()
     paths = find_jpegs(args.input_path, config.batch_size)
-    jobs = list(zip(paths, output_names(paths)))
+    out_dir = prepare_output_dir(args.output_dir, args.input_path)
+    jobs = list(zip(paths, output_names(paths, out_dir)))
     mine = shard(jobs, rank, world)
-    out_dir = prepare_output_dir(args.output_dir)
     if world > 1:
         dist.init_process_group("gloo")
     try:
         pipeline = Pipeline(config)
         pipeline.prepare(config.batch_size)
-        warmup = _first_readable([path for path, _ in jobs], config.batch_size)
+        warmup = _first_readable([path for path, _ in jobs], config.batch_size, strict=not args.lenient)
         for _ in range(args.warmup_batches if warmup else 0):  # results dropped: nothing is written
             pipeline.run(warmup)
         uuid = str(torch.cuda.get_device_properties(config.device_id).uuid) if config.device == "cuda" else None
@@ -132,7 +132,7 @@ def run(args) -> int:
             dist.barrier()
         before = gpu_state(uuid=uuid) if uuid else None
         started = time.perf_counter()
-        result = run_jobs(pipeline, mine, out_dir, config.batch_size)
+        result = run_jobs(pipeline, mine, out_dir, config.batch_size, strict_jpeg=not args.lenient)
         seconds = time.perf_counter() - started
         after = gpu_state(uuid=uuid) if uuid else None
         mine_info = {"rank": rank, "local_rank": local, "host": socket.gethostname(), "device": config.device,
@@ -229,9 +229,10 @@ def results_json(config, ranks: list[dict], args, baseline: float | None) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.cli import guarded
+    from harness.errors import guarded
 
-    return guarded("harness.distributed", run, build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    return guarded("harness.distributed", run, args, debug=args.debug)
 
 
 if __name__ == "__main__":

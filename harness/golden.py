@@ -26,6 +26,7 @@ from PIL import Image
 
 from harness import HarnessError, tolerances
 from harness.compare import MaskStats, compare_masks
+from harness.errors import guarded
 from harness.config import Config
 from harness.inputs import sample_dir, write_atomic
 from harness.ops import per_image
@@ -166,16 +167,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decoder", default="cpu")
     parser.add_argument("--backend", default="pytorch")
     parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     args = parser.parse_args(argv)
-    try:
-        if args.action == "regenerate":
-            print(f"wrote {regenerate(args.dir)}")
-            return 0
-        results = check(args.dir, device=args.device, ops=args.ops, decoder=args.decoder, backend=args.backend,
-                        precision=args.precision)
-    except HarnessError as error:
-        print(f"harness.golden: error: {error}", file=sys.stderr)
-        return 1
+    return guarded("harness.golden", _run, args, debug=args.debug)
+
+
+def _run(args) -> int:
+    if args.action == "regenerate":
+        print(f"wrote {regenerate(args.dir)}")
+        return 0
+    results = check(args.dir, device=args.device, ops=args.ops, decoder=args.decoder, backend=args.backend,
+                    precision=args.precision)
     for result in results:
         print(result.line())
     return 0 if all(r.passed for r in results) else 1

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import io
+import errno
 import os
+import stat
 import tempfile
+import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
-from PIL import Image
-
 from harness import HarnessError
+from harness.errors import first_line
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 MAX_PIXELS = 16384 * 16384  # nvJPEG's and CV-CUDA's practical ceiling; larger files are refused up front
+MAX_FILE_BYTES = 1 << 30  # larger files are refused before they are read (16384 x 16384 photographs are smaller)
+MAX_STEM_BYTES = 200  # output names stay well under the file systems' 255-byte limit, suffixes included
 
 
 class BadImage(HarnessError):
@@ -36,45 +39,84 @@ def sample_dir() -> Path:
 
 
 def find_jpegs(path: str | os.PathLike, batch_size: int) -> list[Path]:
-    """The inputs of a run: a directory's JPEGs sorted by name, or one file replicated batch_size times."""
+    """The inputs of a run: a directory's JPEG-named entries sorted by name (sub-directories left out; FIFOs,
+    devices and broken links kept, for read_jpeg to report), or one file replicated batch_size times."""
+    if str(path) == "":
+        raise HarnessError("-i/--input_path is empty: give a JPEG file or a directory of them")
     path = Path(path)
     if not path.exists():
         raise HarnessError(f"input path not found: {path}: pass -i an existing JPEG file or directory")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in JPEG_SUFFIXES)
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in JPEG_SUFFIXES and not p.is_dir())
         if not files:
             raise HarnessError(f"no .jpg/.jpeg files in directory {path}: pass -i a directory that holds JPEGs")
         return files
     if path.suffix.lower() not in JPEG_SUFFIXES:
         raise HarnessError(f"{path} is not a .jpg/.jpeg file: pass -i a JPEG file or a directory of them")
+    _regular_file(path)
     return [path] * batch_size
 
 
-def check_jpeg(data: bytes, name: str) -> tuple[int, int]:
-    """Cheap host-side checks that catch empty, foreign, truncated and corrupt files before the GPU sees them."""
+def _regular_file(path: Path) -> int:
+    """The size of `path`, which must be a regular file: opening a FIFO would block for ever."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise BadImage(f"{path} is a broken link: point it at a file or remove it") from None
+    except OSError as error:
+        raise BadImage(f"cannot read {path}: {error.strerror}: check its permissions") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise BadImage(f"{path} is not a regular file (a FIFO, socket or device): give JPEG files only")
+    if info.st_size > MAX_FILE_BYTES:
+        raise BadImage(f"{path} is too large: {info.st_size} bytes, the limit is {MAX_FILE_BYTES} bytes for one "
+                       "JPEG file: downscale it or remove it")
+    return info.st_size
+
+
+def check_jpeg(data: bytes, name: str, strict: bool = True) -> tuple[int, int]:
+    """(height, width) of a JPEG that every decoder can take, else BadImage saying why.
+
+    The header gives the size, checked against MAX_PIXELS before any pixel is decoded.  With `strict`,
+    libjpeg-turbo then decodes the file at 1/8 scale (every coefficient, little arithmetic: a third of a
+    full decode) and any warning it raises is an error: a truncated file, an end marker appended to a
+    truncated file, garbage inside the compressed data.  Data after the end marker is fine."""
+    import simplejpeg
+
     if not data:
         raise BadImage(f"{name} is empty: replace it with a JPEG image")
     if not data.startswith(b"\xff\xd8\xff"):
         kind = "a PNG image" if data.startswith(b"\x89PNG") else "not a JPEG image"
         raise BadImage(f"{name} is {kind} although it is named like one: convert it to JPEG or remove it")
-    if b"\xff\xd9" not in data[-4096:]:
-        raise BadImage(f"{name} is truncated (no JPEG end marker): copy it again or remove it")
     try:
-        with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
-            width, height = image.size
-    except Exception as error:  # PIL raises many types for bad headers
-        raise BadImage(f"{name} is corrupt ({error}): replace it or remove it") from None
-    if width * height > MAX_PIXELS or width < 1 or height < 1:
-        raise BadImage(f"{name} is {width}x{height} pixels, outside what the decoders take: downscale it")
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data, strict=False)
+    except Exception as error:  # ValueError, and KeyError for a colour space it cannot name
+        detail = f": {first_line(error)}" if isinstance(error, ValueError) else ""
+        raise BadImage(f"{name} is corrupt or truncated (no readable JPEG header{detail}): replace it or remove it"
+                       ) from None
+    if height < 1 or width < 1:
+        raise BadImage(f"{name} says it is {width}x{height} pixels: it is corrupt, replace it or remove it")
+    if height * width > MAX_PIXELS:
+        raise BadImage(f"{name} is too large: {width}x{height} pixels, the limit is {MAX_PIXELS} pixels "
+                       "(16384x16384): downscale it")
+    if strict:
+        target = {"CMYK": "CMYK", "YCCK": "CMYK", "Gray": "GRAY"}.get(colorspace, "RGB")
+        try:
+            simplejpeg.decode_jpeg(data, colorspace=target, min_height=1, min_width=1, strict=True)
+        except ValueError as error:
+            problem = "truncated" if "premature end of jpeg file" in str(error).lower() else "corrupt"
+            raise BadImage(f"{name} is {problem} (libjpeg: {first_line(error)}): replace it, or pass --lenient "
+                           "to decode what can be decoded") from None
     return height, width
 
 
-def read_jpeg(path: Path) -> JpegFile:
+def read_jpeg(path: Path, strict: bool = True) -> JpegFile:
+    """Read and check one input; its size and type are checked before a byte is read."""
+    _regular_file(path)
     try:
         data = path.read_bytes()
     except OSError as error:
         raise BadImage(f"cannot read {path}: {error.strerror}: check its permissions") from None
-    height, width = check_jpeg(data, str(path))
+    height, width = check_jpeg(data, str(path), strict)
     return JpegFile(path, data, height, width)
 
 
@@ -84,22 +126,52 @@ def batches(items: list, batch_size: int) -> Iterator[list]:
         yield items[start : start + batch_size]
 
 
-def output_names(paths: list[Path]) -> list[str]:
-    """out_<stem>.jpg for each input; repeated stems (replicated or same-named inputs) get _1, _2, ... so
-    that no output of a run overwrites another.  Names compare case-insensitively, as some file systems do."""
-    seen: dict[str, int] = {}
-    names = []
-    for path in paths:
-        base = f"out_{path.stem}"
-        count = seen.get(base.casefold(), 0)
-        seen[base.casefold()] = count + 1
-        names.append(f"{base}.jpg" if count == 0 else f"{base}_{count}.jpg")
-    return names
+def _fit(name: str, limit: int = MAX_STEM_BYTES) -> str:
+    """`name` cut to at most `limit` bytes as the file system stores it (undecodable bytes included)."""
+    while len(os.fsencode(name)) > limit:
+        name = name[:-1]
+    return name
 
 
-def prepare_output_dir(path: str | os.PathLike) -> Path:
-    """Create the output directory if needed and prove it is writable, before any work is done."""
+def output_names(paths: list[Path], out_dir: str | os.PathLike | None = None) -> list[str]:
+    """out_<stem>.jpg for each input, unique within the run and never the name of an input in out_dir.
+
+    Each input first claims its own name (the first of several that share one wins); the others then get
+    the smallest free suffix, out_<stem>_1.jpg, _2, ..., free of every claimed name, so that `x.jpg` beside
+    `x_1.jpg` can neither take nor lose `out_x_1.jpg`.  Names compare case-insensitively, as some file
+    systems do, and long stems are cut to MAX_STEM_BYTES."""
+    here = Path(out_dir).resolve() if out_dir is not None else None
+    taken = {p.name.casefold() for p in paths if here is not None and p.parent.resolve() == here}
+    bases = [_fit(f"out_{path.stem}") for path in paths]
+    names: list[str | None] = [None] * len(paths)
+    for index, base in enumerate(bases):
+        if f"{base}.jpg".casefold() not in taken:
+            names[index] = f"{base}.jpg"
+            taken.add(names[index].casefold())
+    counters: dict[str, int] = {}
+    for index, base in enumerate(bases):
+        if names[index] is None:
+            number = counters.get(base.casefold(), 0)
+            while True:
+                number += 1
+                candidate = f"{base}_{number}.jpg"
+                if candidate.casefold() not in taken:
+                    break
+            counters[base.casefold()] = number
+            names[index] = candidate
+            taken.add(candidate.casefold())
+    return names  # type: ignore[return-value]
+
+
+def prepare_output_dir(path: str | os.PathLike, input_path: str | os.PathLike | None = None) -> Path:
+    """Create the output directory if needed and prove it is writable, before any work is done.  It may not be
+    the input directory: the next run would read this run's overlays back as inputs."""
+    if str(path) == "":
+        raise HarnessError("-o/--output_dir is empty: give the directory the overlays go to")
     path = Path(path)
+    if input_path is not None and Path(input_path).is_dir() and Path(input_path).resolve() == path.resolve():
+        raise HarnessError(f"-o {path} is the input directory: the overlays would become inputs of the next run; "
+                           "pass -o another directory (a sub-directory is fine)")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".harness-probe-"):
@@ -111,14 +183,46 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+_PARTIAL: set[str] = set()  # temporary files being written now, for remove_partial_files()
+_PARTIAL_LOCK = threading.Lock()
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write to a temporary file beside `path`, then rename: readers never see half a file.  The temporary
+    name is short (a long output name plus a suffix could pass the 255-byte limit).  A failure to write
+    is a HarnessError naming the file and the cause (a full disk, say)."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".harness-", suffix=".tmp")
+    except OSError as error:
+        raise _write_error(path, error) from None
+    with _PARTIAL_LOCK:
+        _PARTIAL.add(tmp)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_error(path, error) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        with _PARTIAL_LOCK:
+            _PARTIAL.discard(tmp)
+
+
+def _write_error(path: Path, error: OSError) -> HarnessError:
+    fix = ("free space on that disk or write elsewhere" if error.errno in (errno.ENOSPC, errno.EDQUOT)
+           else "check that directory's permissions and space")
+    return HarnessError(f"cannot write {path} ({error.strerror}): {fix}")
+
+
+def remove_partial_files() -> None:
+    """Remove the temporary files of writes cut short (by SIGTERM or Ctrl-C in another thread)."""
+    with _PARTIAL_LOCK:
+        leftovers = list(_PARTIAL)
+        _PARTIAL.clear()
+    for tmp in leftovers:
+        Path(tmp).unlink(missing_ok=True)

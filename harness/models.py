@@ -15,6 +15,7 @@ from torchvision.models import segmentation as seg
 from torchvision.models._meta import _VOC_CATEGORIES
 
 from harness import HarnessError
+from harness.errors import first_line
 from harness.registry import Registry
 
 CLASS_NAMES: tuple[str, ...] = tuple(_VOC_CATEGORIES)  # the 21 Pascal VOC categories, index = class id
@@ -75,7 +76,7 @@ def build_model(name: str, weights: str = "auto", seed: int = 0, aux_head: bool 
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:
-            raise HarnessError(f"--weights {weights} is not a readable PyTorch state dict ({error})") from None
+            raise HarnessError(f"--weights {weights} is not a readable PyTorch state dict ({first_line(error)})") from None
         _load(module, state, str(path), aux_head)
         label = str(path)
     module.eval()
@@ -96,13 +97,15 @@ def _pretrained_state(spec: ModelSpec, required: bool) -> dict | None:
 
 
 def _load(module: torch.nn.Module, state: dict, what: str, aux_head: bool = False) -> None:
+    if not isinstance(state, dict):
+        raise HarnessError(f"{what} holds a {type(state).__name__}, not a state dict: save the model's "
+                           "state_dict() (torch.save(model.state_dict(), PATH)) and pass that file")
     if not aux_head:
         state = {k: v for k, v in state.items() if not k.startswith("aux_classifier.")}
     try:
         module.load_state_dict(state)
     except RuntimeError as error:
-        first = str(error).splitlines()[0]
-        raise HarnessError(f"{what} do not fit this model ({first}): pass weights made for it") from None
+        raise HarnessError(f"{what} do not fit this model ({first_line(error)}): pass weights made for it") from None
 
 
 def _uniform(seed: int, name: str, shape: tuple[int, ...], bound: float) -> np.ndarray:

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from harness import HarnessError
 from harness.backends import BACKENDS
 from harness.config import Config
 from harness.decode import DECODERS
 from harness.models import CLASS_NAMES
-from harness.ops import ENGINES, Frames
+from harness.errors import fatal_message, first_line
+from harness.ops import ENGINES, Frames, per_image
 from harness.timing import NullClock, StageClock
 
 
@@ -25,6 +27,20 @@ class BatchResult:
     overlays: Frames | None = None  # uint8 RGB at the original sizes, on the pipeline's device
     jpegs: list[bytes] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)  # per stage, plus 'total'
+
+
+def merge_results(parts: list[BatchResult]) -> BatchResult:
+    """One result from the results of one-image batches, indexed as the images were given."""
+    done = [i for i, part in enumerate(parts) if part.done]
+    failed = [(i, reason) for i, part in enumerate(parts) for _, reason in part.failed]
+    kept = [parts[i] for i in done]
+    timings: dict[str, float] = {}
+    for part in parts:
+        for stage, ms in part.timings_ms.items():
+            timings[stage] = timings.get(stage, 0.0) + ms
+    return BatchResult(done, failed, torch.cat([p.masks for p in kept]) if kept else None,
+                       [image for p in kept for image in per_image(p.overlays)] if kept else None,
+                       [data for p in kept for data in p.jpegs], timings)
 
 
 def stack_if_uniform(images: list[torch.Tensor]) -> Frames:
@@ -56,8 +72,26 @@ class Pipeline:
 
     def run(self, jpegs: list[bytes], instrumented: bool = True) -> BatchResult:
         """Decode through encode for one batch.  On a GPU nothing waits for the host until encode.
-        instrumented=False skips the stage events and NVTX ranges (timings_ms is then empty)."""
-        engine, clock = self.engine, (StageClock if instrumented else NullClock)(self.device)
+        instrumented=False skips the stage events and NVTX ranges (timings_ms is then empty).
+
+        A failure costs only the image it is about: when a stage fails for the batch, the batch runs again
+        one image at a time, and an image that fails alone is reported in `failed` with the stage and the
+        reason.  Failures of the whole run (out of memory, a broken GPU: errors.fatal_message; a HarnessError)
+        propagate."""
+        clock = (StageClock if instrumented else NullClock)(self.device)
+        try:
+            return self._run(jpegs, clock)
+        except HarnessError:  # a problem of the run's set-up (an unwritable cache, say): the user's to fix
+            raise
+        except Exception as error:
+            if fatal_message(error) is not None:
+                raise
+            if len(jpegs) == 1:
+                return BatchResult([], [(0, f"failed at the {clock.current} stage ({first_line(error)})")])
+        return merge_results([self.run([data], instrumented) for data in jpegs])
+
+    def _run(self, jpegs: list[bytes], clock) -> BatchResult:
+        engine = self.engine
         with self._on_device(), torch.inference_mode():
             with clock.stage("decode"):
                 decoded = self.decoder(jpegs)

@@ -21,6 +21,7 @@ class StageClock:
         self.device = device
         self.gpu = device.type == "cuda"
         self._marks: list[tuple[str, object, object]] = []
+        self.current = ""  # the stage running now, to name it when it fails
 
     def _now(self):
         if self.gpu:
@@ -31,6 +32,7 @@ class StageClock:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        self.current = name
         with nvtx.annotate(name, domain="harness"):
             start = self._now()
             yield
@@ -57,10 +59,11 @@ class NullClock:
     """The same interface, recording nothing: for measuring what StageClock itself costs."""
 
     def __init__(self, device: torch.device | None = None):
-        pass
+        self.current = ""
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        self.current = name
         yield
 
     def result(self) -> dict[str, float]:

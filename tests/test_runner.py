@@ -6,6 +6,7 @@ import pytest
 
 from harness.config import Config
 from harness.pipeline import Pipeline
+from harness import HarnessError
 from harness.runner import run_jobs
 
 
@@ -43,5 +44,5 @@ def test_overlapped_io_writes_the_same_files_as_sequential_io(tmp_path, pipeline
 
 
 def test_a_failed_write_is_raised_not_lost(tmp_path, pipeline, jobs):
-    with pytest.raises(OSError):
+    with pytest.raises(HarnessError, match="cannot write .*missing"):
         run_jobs(pipeline, jobs, tmp_path / "missing" / "dir", 3, overlap_io=True)

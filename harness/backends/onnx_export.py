@@ -9,6 +9,7 @@ that onnx.checker rejects, is rebuilt, never trusted.  Writes go to a temporary 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -19,6 +20,7 @@ from pathlib import Path
 import onnx
 import torch
 
+from harness import HarnessError
 from harness.inputs import write_atomic
 from harness.models import LoadedModel
 
@@ -54,8 +56,7 @@ def cached_onnx(model: LoadedModel, height: int, width: int, cache_dir: Path | N
     """The ONNX file for this model and size: from the cache when it is intact, otherwise exported anew."""
     key = export_key(model, height, width, opset)
     digest = _sha256(json.dumps(key, sort_keys=True).encode())[:16]
-    folder = Path(cache_dir or default_cache_dir()) / "onnx"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = writable_cache(Path(cache_dir or default_cache_dir()) / "onnx")
     path = folder / f"{model.name}-{height}x{width}-opset{opset}-{digest}.onnx"
     meta = path.with_suffix(".json")
     if _intact(path, meta, key):
@@ -66,13 +67,25 @@ def cached_onnx(model: LoadedModel, height: int, width: int, cache_dir: Path | N
     return path
 
 
+def writable_cache(folder: Path) -> Path:
+    """The cache folder, created; a HarnessError naming --cache_dir when it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(errno.EACCES, "Permission denied")
+    except OSError as error:
+        raise HarnessError(f"cache directory {folder} is not writable ({error.strerror}): pass --cache_dir a "
+                           "directory you can write to, or set HARNESS_CACHE") from None
+    return folder
+
+
 def _intact(path: Path, meta: Path, key: dict) -> bool:
     try:
         recorded = json.loads(meta.read_text())
         data = path.read_bytes()
     except (OSError, ValueError):
         return False
-    if recorded.get("key") != key or recorded.get("sha256") != _sha256(data):
+    if not isinstance(recorded, dict) or recorded.get("key") != key or recorded.get("sha256") != _sha256(data):
         return False
     try:
         onnx.checker.check_model(onnx.load_from_string(data))

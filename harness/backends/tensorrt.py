@@ -22,7 +22,7 @@ from filelock import FileLock
 
 from harness import HarnessError
 from harness.backends import BACKENDS, Backend
-from harness.backends.onnx_export import INPUT, OUTPUT, cached_onnx, default_cache_dir
+from harness.backends.onnx_export import INPUT, OUTPUT, cached_onnx, default_cache_dir, writable_cache
 from harness.inputs import write_atomic
 from harness.models import CLASS_NAMES
 
@@ -63,8 +63,7 @@ class TensorrtBackend(Backend):
         onnx_path = cached_onnx(self.model, height, width, self.config.cache_dir)
         key = self.engine_key(onnx_path, batch_size, height, width)
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        folder = Path(self.config.cache_dir or default_cache_dir()) / "tensorrt"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = writable_cache(Path(self.config.cache_dir or default_cache_dir()) / "tensorrt")
         path = folder / f"{self.model.name}-b{batch_size}-{height}x{width}-{self.config.precision}-{digest}.engine"
         with FileLock(str(path) + ".lock"):
             engine = self._load(path) if path.exists() else None

@@ -56,8 +56,24 @@ class CvcudaEngine(TorchEngine):
         return torch.empty(shape, dtype=dtype, device=self.device)
 
     # stages --------------------------------------------------------------------------------------
+    @staticmethod
+    def _two_pixels(frames: Frames) -> Frames:
+        """CV-CUDA's LINEAR interpolation needs a source of at least 2x2: a side of one pixel is repeated once,
+        which gives bilinear (half-pixel centres, clamped) exactly the values of the one-pixel source."""
+        def one(x: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+            if x.shape[rows] == 1:
+                x = x.repeat_interleave(2, dim=rows)
+            if x.shape[cols] == 1:
+                x = x.repeat_interleave(2, dim=cols)
+            return x
+
+        if isinstance(frames, torch.Tensor):
+            return one(frames, 1, 2)
+        return [one(f, 0, 1) for f in frames]
+
     def resize(self, frames: Frames, size: tuple[int, int]) -> torch.Tensor:
         height, width = size
+        frames = self._two_pixels(frames)
         out = self._empty(len(frame_sizes(frames)), height, width, 3)
         if isinstance(frames, torch.Tensor):
             self.cv.resize_into(self._t(out), self._t(frames), self.cv.Interp.LINEAR, stream=self._stream())
@@ -88,6 +104,7 @@ class CvcudaEngine(TorchEngine):
         float32 NCHW scaled to [0, 1] out, interpolation rounded to uint8 first as the staged path does),
         then the per-channel normalization in place on the NCHW result: two passes instead of four."""
         height, width = size
+        frames = self._two_pixels(frames)
         out = self._empty(len(frame_sizes(frames)), 3, height, width, dtype=torch.float32)
         src = self._t(frames) if isinstance(frames, torch.Tensor) else self._images(frames)
         self.cv.resize_crop_convert_reformat_into(self._t(out, "NCHW"), src, (width, height), self.cv.Interp.LINEAR,
@@ -110,6 +127,9 @@ class CvcudaEngine(TorchEngine):
         border = self.cv.Border.REFLECT101
 
         def gaussian(x: torch.Tensor, k: int, s: float) -> torch.Tensor:
+            if k // 2 >= min(x.shape[1:3]):  # the kernel reaches past the mirrored border: the torch path
+                nchw = self._gaussian(x.permute(0, 3, 1, 2).float(), self._separable(k, s))
+                return nchw.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
             out = torch.empty_like(x)
             self.cv.gaussian_into(self._t(out), self._t(x), (k, k), (s, s), border, stream=self._stream())
             return out
@@ -123,7 +143,8 @@ class CvcudaEngine(TorchEngine):
             self.cv.resize_into(self._t(small), self._t(x), self.cv.Interp.AREA, stream=self._stream())
             small = gaussian(small, self.small_kernel, self.small_sigma)
             out = torch.empty_like(x)
-            self.cv.resize_into(self._t(out), self._t(small), self.cv.Interp.LINEAR, stream=self._stream())
+            self.cv.resize_into(self._t(out), self._t(self._two_pixels(small)), self.cv.Interp.LINEAR,
+                                stream=self._stream())
             return out
 
         one = downscaled if self.blur_mode == "downscaled" else exact
@@ -153,6 +174,9 @@ class CvcudaEngine(TorchEngine):
             extra = {"quality_type": quality} if quality is not None else {}
             self._encode_params = codec.EncodeParams(quality_value=float(self.jpeg_quality), **extra)
         stream = torch.cuda.current_stream(self.device).cuda_stream
-        images = [codec.as_image(image, cuda_stream=stream) for image in per_image(overlays)]
-        return [bytes(data) for data in self._encoder.encode(images, "jpeg", params=self._encode_params,
-                                                            cuda_stream=stream)]
+        overlays = per_image(overlays)
+        images = [codec.as_image(image, cuda_stream=stream) for image in overlays]
+        encoded = self._encoder.encode(images, "jpeg", params=self._encode_params, cuda_stream=stream)
+        # nvImageCodec answers None for an image it cannot encode (tiny ones): libjpeg-turbo takes those
+        return [bytes(data) if data is not None else self.encode_on_cpu(image.permute(2, 0, 1))
+                for data, image in zip(encoded, overlays)]

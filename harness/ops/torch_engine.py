@@ -15,6 +15,16 @@ def _map(fn, frames: Frames) -> Frames:
     return [fn(f.unsqueeze(0))[0] for f in frames]
 
 
+def reflect101(length: int, pad: int, device: torch.device) -> torch.Tensor:
+    """Source index of positions -pad .. length + pad - 1 under OpenCV's BORDER_REFLECT_101 (mirror about the
+    first and last pixel, repeated: period 2 (length - 1)), for any length; made on the device, no copy."""
+    if length == 1:
+        return torch.zeros(length + 2 * pad, dtype=torch.long, device=device)
+    period = 2 * (length - 1)
+    index = torch.arange(-pad, length + pad, device=device).abs_().remainder_(period)
+    return torch.where(index < length, index, period - index)
+
+
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.round_().clamp_(0, 255).to(torch.uint8)
 
@@ -37,9 +47,14 @@ class TorchEngine(Engine):
 
     @staticmethod
     def _gaussian(nchw: torch.Tensor, taps: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """Separable Gaussian on float NCHW with OpenCV's REFLECT_101 border (torch's 'reflect')."""
+        """Separable Gaussian on float NCHW with OpenCV's REFLECT_101 border: torch's 'reflect' padding where
+        the image is larger than the kernel's reach, else the border indices gathered (any size, 1x1 too)."""
         k = taps[0].shape[2]
-        padded = F.pad(nchw, (k // 2,) * 4, mode="reflect")
+        if k // 2 < min(nchw.shape[2:]):
+            padded = F.pad(nchw, (k // 2,) * 4, mode="reflect")
+        else:
+            rows, cols = (reflect101(n, k // 2, nchw.device) for n in nchw.shape[2:])
+            padded = nchw.index_select(2, rows).index_select(3, cols)
         return F.conv2d(F.conv2d(padded, taps[0], groups=3), taps[1], groups=3)
 
     def resize(self, frames: Frames, size: tuple[int, int]) -> torch.Tensor:
@@ -104,7 +119,19 @@ class TorchEngine(Engine):
         return [torch.where(m != 0, f, b) for f, b, m in zip(frames, blurred, masks)]
 
     def encode(self, overlays: Frames) -> list[bytes]:
+        """torchvision's encoder (nvJPEG for CUDA tensors); an image the GPU encoder refuses is encoded on the CPU."""
         from torchvision.io import encode_jpeg
 
         chw = [image.permute(2, 0, 1).contiguous() for image in per_image(overlays)]
-        return [bytes(data.cpu().numpy()) for data in encode_jpeg(chw, quality=self.jpeg_quality)]
+        try:
+            return [bytes(data.cpu().numpy()) for data in encode_jpeg(chw, quality=self.jpeg_quality)]
+        except RuntimeError:
+            if self.device.type == "cpu":
+                raise
+        return [self.encode_on_cpu(image) for image in chw]
+
+    def encode_on_cpu(self, chw: torch.Tensor) -> bytes:
+        """libjpeg-turbo through torchvision: the fallback for images a GPU encoder cannot take (tiny ones)."""
+        from torchvision.io import encode_jpeg
+
+        return bytes(encode_jpeg(chw.cpu(), quality=self.jpeg_quality).numpy())

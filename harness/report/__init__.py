@@ -19,8 +19,19 @@ def case_name(row) -> str:
     return "/".join(parts)
 
 
+def _key_text(value) -> str:
+    """A key value as text, so that files whose key columns pandas typed differently (all-empty `rank` in one,
+    integers in the other; 1 against 1.0) still pair."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def pair_cases(a, b, suffixes: tuple[str, str]):
     """Rows of `a` and `b` merged on CASE_KEY: (the pairs, names of cases only in a, only in b)."""
+    a, b = (frame.assign(**{key: frame[key].map(_key_text) for key in CASE_KEY}) for frame in (a, b))
     merged = a.merge(b, on=list(CASE_KEY), how="outer", suffixes=suffixes, indicator=True)
     names = {side: [case_name(r) for _, r in merged[merged["_merge"] == side].iterrows()]
              for side in ("left_only", "right_only")}

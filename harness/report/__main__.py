@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.report import ReportError
+from harness.errors import guarded
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,22 +26,24 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("-o", "--output", type=Path, default=None,
                          help="also write compare.md and compare.png (the ratios as bars) into this folder")
     commands.add_parser("gate", help="regression gate (see python -m harness.report.gate --help)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     args = parser.parse_args(argv)
+    return guarded("harness.report", _run, args, error_status=2, debug=args.debug)
+
+
+def _run(args) -> int:
+    """Unusable input (a ReportError, any HarnessError) exits 2, as the gate's does."""
     from harness.report.load import load
 
-    try:
-        if args.command == "report":
-            from harness.report.render import write_report
+    if args.command == "report":
+        from harness.report.render import write_report
 
-            for name, path in write_report(load(args.files), args.output).items():
-                print(f"{name}: {path}")
-            return 0
-        from harness.report.compare import side_by_side
+        for name, path in write_report(load(args.files), args.output).items():
+            print(f"{name}: {path}")
+        return 0
+    from harness.report.compare import side_by_side
 
-        table, only_a, only_b = side_by_side(load([args.a]), load([args.b]))
-    except ReportError as error:
-        print(f"harness.report: error: {error}", file=sys.stderr)
-        return 2
+    table, only_a, only_b = side_by_side(load([args.a]), load([args.b]))
     lines = [table.to_markdown(index=False, floatfmt=".4g")]
     for title, cases in ((f"only in {args.a}", only_a), (f"only in {args.b}", only_b)):
         if cases:

@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape, quoteattr
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
+from harness.errors import guarded
 from harness.inputs import write_atomic
 from harness.report import ReportError, case_name, pair_cases
 from harness.report.load import load
@@ -109,15 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test")
     parser.add_argument("--markdown", type=Path, help="write the Markdown report here (default: stdout)")
     parser.add_argument("--junit", type=Path, help="also write JUnit XML here")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     args = parser.parse_args(argv)
-    try:
-        verdicts, only_base, only_cand, env_diffs = compare(load([args.baseline]), load([args.candidate]),
-                                                            args.threshold, args.alpha)
-        if not verdicts:
-            raise ReportError(f"{args.baseline} and {args.candidate} have no case in common: nothing to gate")
-    except ReportError as error:
-        print(f"harness.report.gate: error: {error}", file=sys.stderr)
-        return 2
+    return guarded("harness.report.gate", _run, args, error_status=2, debug=args.debug)
+
+
+def _run(args) -> int:
+    verdicts, only_base, only_cand, env_diffs = compare(load([args.baseline]), load([args.candidate]),
+                                                        args.threshold, args.alpha)
+    if not verdicts:
+        raise ReportError(f"{args.baseline} and {args.candidate} have no case in common: nothing to gate")
     text = markdown(verdicts, only_base, only_cand, env_diffs, args.threshold, args.alpha)
     if args.markdown:
         write_atomic(args.markdown, text.encode())

@@ -26,6 +26,9 @@ def load_file(path: str | Path) -> pd.DataFrame:
         raise ReportError(f"{path}: is not valid JSON ({error}); was the run cut short?") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise ReportError(f"{path}: has no 'benchmarks' list: it is not a pytest-benchmark --benchmark-json file")
+    if not data["benchmarks"]:
+        raise ReportError(f"{path}: holds no benchmark (every case skipped, or the run was cut short): "
+                          "run the suites where they can run")
     machine = data.get("machine_info") or {}
     env = machine.get("harness") or {}
     run = data.get("datetime") or path.stem
