@@ -125,3 +125,14 @@ def test_variant_names_only_what_differs_from_the_defaults():
     assert variant(cpu.replace(channels_last=True), 2) == "channels_last=True,procs_per_gpu=2"
     gpu_fp16 = cpu.replace(device="cuda", precision="fp16", channels_last=True)  # the GPU fp16 default
     assert variant(gpu_fp16, 1) == "" and variant(gpu_fp16.replace(channels_last=False), 1) == "channels_last=False"
+
+
+def test_colliding_names_across_ranks_give_every_overlay(tmp_path, sample_paths):
+    """x.jpeg, x.jpg and x_1.jpg on two ranks: three overlays, none overwriting another (they once left two)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("x.jpeg", "x.jpg", "x_1.jpg"):
+        (folder / name).write_bytes(sample_paths[0].read_bytes())
+    result = launch(2, folder, tmp_path / "out", tmp_path / "r.json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["out_x.jpg", "out_x_1.jpg", "out_x_2.jpg"]

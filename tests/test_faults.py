@@ -329,11 +329,14 @@ def _limited(kind: int, limit: int, ignore: int | None = None):
     return apply
 
 
+def _env(**extra: str) -> dict:
+    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **extra)
+
+
 def _harness_limited(preexec, *args: str) -> subprocess.CompletedProcess:
     """The CPU path under a resource limit (hidden GPUs: CUDA's start-up wants address space and cache files)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=env,
-                          timeout=600, preexec_fn=preexec)
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
+                          env=_env(CUDA_VISIBLE_DEVICES=""), timeout=600, preexec_fn=preexec)
 
 
 def test_a_write_that_fails_stops_the_run_with_one_line_and_no_partial_file(tmp_path):
@@ -345,7 +348,12 @@ def test_a_write_that_fails_stops_the_run_with_one_line_and_no_partial_file(tmp_
 
 
 def test_running_out_of_host_memory_is_one_line(tmp_path, sample_paths):
-    result = _harness_limited(_limited(resource.RLIMIT_AS, 6 << 30), *FAST, "--device", "cpu", "-i",
+    """Address space limited to what the program takes once loaded plus 3 GiB; 4000 decoded copies need more."""
+    probe = subprocess.run([sys.executable, "-c", "import torch, torchvision, cv2, harness.pipeline; "
+                            "print(open('/proc/self/status').read().split('VmPeak:')[1].split()[0])"],
+                           capture_output=True, text=True, env=_env(CUDA_VISIBLE_DEVICES=""), check=True)
+    loaded = int(probe.stdout.strip()) << 10
+    result = _harness_limited(_limited(resource.RLIMIT_AS, loaded + (3 << 30)), *FAST, "--device", "cpu", "-i",
                               str(sample_paths[0]), "-b", "4000", "-o", str(tmp_path / "out"))
     assert_one_line_error(result, "out of host memory")
 
@@ -356,9 +364,9 @@ def test_sigterm_removes_partial_files_and_exits_143(tmp_path, sample_bytes):
     for index in range(300):  # long enough to still be running on a GPU when the signal comes
         (folder / f"img_{index:03}.jpg").write_bytes(sample_bytes[index % 5])
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     process = subprocess.Popen([sys.executable, "-m", "harness", "-i", str(folder), "-o", str(out), *FAST],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=_env(PYTHONUNBUFFERED="1"))
     for line in process.stdout:  # wait until overlays are being written
         if "Saving the overlay" in line:
             break
@@ -373,8 +381,7 @@ def test_sigterm_removes_partial_files_and_exits_143(tmp_path, sample_bytes):
 
 
 def _module(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=_env(), timeout=300)
 
 
 def test_reports_of_empty_or_foreign_files_are_one_line_with_exit_2(tmp_path):

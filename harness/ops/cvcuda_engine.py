@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from harness.ops import ENGINES, IMAGENET_MEAN, IMAGENET_STD, Frames, frame_sizes, per_image, small_size
-from harness.ops.torch_engine import TorchEngine
+from harness.ops.torch_engine import TorchEngine, _to_uint8
 
 
 @ENGINES.register("cvcuda")
@@ -126,22 +126,22 @@ class CvcudaEngine(TorchEngine):
     def blur(self, frames: Frames) -> Frames:
         border = self.cv.Border.REFLECT101
 
-        def gaussian(x: torch.Tensor, k: int, s: float) -> torch.Tensor:
+        def gaussian(x: torch.Tensor, k: int, s: float, taps) -> torch.Tensor:
             if k // 2 >= min(x.shape[1:3]):  # the kernel reaches past the mirrored border: the torch path
-                nchw = self._gaussian(x.permute(0, 3, 1, 2).float(), self._separable(k, s))
-                return nchw.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+                nchw = self._gaussian(x.permute(0, 3, 1, 2).float(), taps)
+                return _to_uint8(nchw).permute(0, 2, 3, 1).contiguous()
             out = torch.empty_like(x)
             self.cv.gaussian_into(self._t(out), self._t(x), (k, k), (s, s), border, stream=self._stream())
             return out
 
         def exact(x: torch.Tensor) -> torch.Tensor:
-            return gaussian(x, self.blur_kernel, self.blur_sigma)
+            return gaussian(x, self.blur_kernel, self.blur_sigma, self._blur_taps)
 
         def downscaled(x: torch.Tensor) -> torch.Tensor:
             n, height, width, c = x.shape
             small = self._empty(n, *small_size(height, width, self.blur_downscale), c)
             self.cv.resize_into(self._t(small), self._t(x), self.cv.Interp.AREA, stream=self._stream())
-            small = gaussian(small, self.small_kernel, self.small_sigma)
+            small = gaussian(small, self.small_kernel, self.small_sigma, self._small_taps)
             out = torch.empty_like(x)
             self.cv.resize_into(self._t(out), self._t(self._two_pixels(small)), self.cv.Interp.LINEAR,
                                 stream=self._stream())
