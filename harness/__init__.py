@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 #: Stage names, in pipeline order.  The same words name NVTX ranges, timing keys,
-#: benchmark ids and report columns (see shared/DESIGN.md).
+#: benchmark ids and report columns.
 STAGES = (
     "decode",
     "resize",

@@ -14,6 +14,12 @@ from PIL import Image
 from harness.inputs import write_atomic
 
 
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two uint8 images, in dB (inf when equal)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
 @dataclass(frozen=True)
 class LogitsStats:
     """|candidate - reference| and |candidate - reference| / |reference| over every element."""

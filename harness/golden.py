@@ -13,7 +13,6 @@ here; only `regenerate` does.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import sys
@@ -25,10 +24,10 @@ import torch
 from PIL import Image
 
 from harness import HarnessError, tolerances
-from harness.compare import MaskStats, compare_masks
+from harness.compare import MaskStats, compare_masks, psnr
 from harness.errors import guarded
 from harness.config import Config
-from harness.inputs import sample_dir, write_atomic
+from harness.inputs import sample_dir, sha256_hex, write_atomic
 from harness.ops import per_image
 from harness.pipeline import Pipeline
 
@@ -54,10 +53,6 @@ def _png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def run_case(size: tuple[int, int], **changes):
     """Masks (list of h x w uint8) and overlays (list of H x W x 3 uint8) of the shipped images."""
     paths = sorted(sample_dir().glob("*.jpg"))
@@ -78,13 +73,13 @@ def regenerate(folder: Path = DEFAULT_DIR) -> Path:
         name = case_name(size)
         outputs = []
         for path, mask, overlay in zip(paths, masks, overlays):
-            entry = {"input": path.name, "input_sha256": _sha256(path.read_bytes())}
+            entry = {"input": path.name, "input_sha256": sha256_hex(path.read_bytes())}
             for kind, array in (("mask", mask), ("overlay", overlay)):
                 data = _png(array)
                 relative = f"{name}/{path.stem}.{kind}.png"
                 (folder / name).mkdir(parents=True, exist_ok=True)
                 write_atomic(folder / relative, data)
-                entry[kind], entry[f"{kind}_sha256"] = relative, _sha256(data)
+                entry[kind], entry[f"{kind}_sha256"] = relative, sha256_hex(data)
             outputs.append(entry)
         config = pipeline.config
         cases.append({
@@ -115,7 +110,7 @@ def load_manifest(folder: Path = DEFAULT_DIR) -> dict:
 
 def read_png(folder: Path, relative: str, sha256: str) -> np.ndarray:
     data = (folder / relative).read_bytes()
-    if _sha256(data) != sha256:
+    if sha256_hex(data) != sha256:
         raise HarnessError(f"{folder / relative} does not match its manifest hash: regenerate or restore it")
     return np.array(Image.open(io.BytesIO(data)))
 
@@ -131,11 +126,6 @@ class GoldenResult:
     def line(self) -> str:
         return (f"{'PASSED' if self.passed else 'FAILED'} {self.case} {self.input}: {self.mask.agreement:.4%} of mask "
                 f"pixels agree, IoU {self.mask.iou:.4f}, overlay PSNR {self.overlay_psnr_db:.1f} dB")
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def check(folder: Path = DEFAULT_DIR, **changes) -> list[GoldenResult]:

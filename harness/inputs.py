@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 import tempfile
@@ -118,6 +119,11 @@ def read_jpeg(path: Path, strict: bool = True) -> JpegFile:
         raise BadImage(f"cannot read {path}: {error.strerror}: check its permissions") from None
     height, width = check_jpeg(data, str(path), strict)
     return JpegFile(path, data, height, width)
+
+
+def sha256_hex(data: bytes) -> str:
+    """The hex SHA-256 that manifests, sidecars and cache keys record."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def batches(items: list, batch_size: int) -> Iterator[list]:

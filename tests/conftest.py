@@ -59,11 +59,6 @@ def decode_rgb(data: bytes) -> np.ndarray:
     return np.array(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 @pytest.fixture(scope="session")
 def photo() -> np.ndarray:
     """A real photograph (the astronaut), RGB uint8 512x512."""

@@ -306,8 +306,9 @@ def test_weights_file_holding_a_tensor(tmp_path):
 def test_unwritable_cache_dir(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert_one_line_error(harness(*FAST, "-bk", "onnxruntime", "--device", "cpu", "--cache_dir",
-                                  str(blocker / "cache"), "-o", str(tmp_path / "out")), "cache directory", "--cache_dir")
+    result = harness(*FAST, "-bk", "onnxruntime", "--device", "cpu", "--cache_dir", str(blocker / "cache"),
+                     "-o", str(tmp_path / "out"))
+    assert_one_line_error(result, "cache directory", "--cache_dir")
 
 
 def test_an_onnx_sidecar_holding_null_is_rebuilt(tmp_path):
@@ -409,9 +410,12 @@ def test_golden_with_a_missing_folder_is_one_line(tmp_path):
 
 # the same on the GPU --------------------------------------------------------------------------------
 
-GPU_ENGINES = [dict(ops="torch", decoder="torchvision"), dict(ops="torch", decoder="torchvision", blur_mode="downscaled"),
-               dict(ops="cvcuda", decoder="nvimgcodec"), dict(ops="cvcuda", decoder="nvimgcodec", blur_mode="downscaled"),
-               dict(ops="cvcuda", decoder="nvimgcodec", preprocess="fused"), dict(ops="cvcuda", decoder="torchvision")]
+GPU_ENGINES = [dict(ops="torch", decoder="torchvision"),
+               dict(ops="torch", decoder="torchvision", blur_mode="downscaled"),
+               dict(ops="cvcuda", decoder="nvimgcodec"),
+               dict(ops="cvcuda", decoder="nvimgcodec", blur_mode="downscaled"),
+               dict(ops="cvcuda", decoder="nvimgcodec", preprocess="fused"),
+               dict(ops="cvcuda", decoder="torchvision")]
 
 
 def _needs(options: dict) -> None:

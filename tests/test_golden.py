@@ -38,7 +38,7 @@ def test_golden_check_catches_a_changed_mask(tmp_path):
     entry = manifest["cases"][0]["outputs"][0]
     mask = np.array(Image.open(folder / entry["mask"]))
     Image.fromarray(255 - mask).save(folder / entry["mask"])  # every pixel flipped
-    entry["mask_sha256"] = golden._sha256((folder / entry["mask"]).read_bytes())
+    entry["mask_sha256"] = golden.sha256_hex((folder / entry["mask"]).read_bytes())
     (folder / "manifest.json").write_text(json.dumps(manifest))
     results = golden.check(folder, device="cpu")
     assert [r.passed for r in results].count(False) == 1 and not results[0].passed

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import decode_rgb, psnr
+from conftest import decode_rgb
+from harness.compare import psnr
 from harness.ops import ENGINES, gaussian_kernel1d, per_image
 from harness.tolerances import (DOWNSCALED_BLUR_MIN_PSNR_DB, ENCODE_MIN_PSNR_DB, FLOAT_ATOL, UINT8_MAX_DIFF,
                                 UPSCALE_MAX_MISMATCH)

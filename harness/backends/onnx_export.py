@@ -10,7 +10,6 @@ that onnx.checker rejects, is rebuilt, never trusted.  Writes go to a temporary 
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import json
 import os
@@ -21,7 +20,7 @@ import onnx
 import torch
 
 from harness import HarnessError
-from harness.inputs import write_atomic
+from harness.inputs import sha256_hex, write_atomic
 from harness.models import LoadedModel
 
 OPSET = 18  # supported by ONNX Runtime >= 1.14 and TensorRT 10's ONNX parser
@@ -47,28 +46,26 @@ def export_key(model: LoadedModel, height: int, width: int, opset: int = OPSET) 
             "opset": opset, "exporter": f"torch {torch.__version__} torchscript"}
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def cached_onnx(model: LoadedModel, height: int, width: int, cache_dir: Path | None = None,
                 opset: int = OPSET) -> Path:
     """The ONNX file for this model and size: from the cache when it is intact, otherwise exported anew."""
     key = export_key(model, height, width, opset)
-    digest = _sha256(json.dumps(key, sort_keys=True).encode())[:16]
-    folder = writable_cache(Path(cache_dir or default_cache_dir()) / "onnx")
+    digest = sha256_hex(json.dumps(key, sort_keys=True).encode())[:16]
+    folder = cache_folder(cache_dir, "onnx")
     path = folder / f"{model.name}-{height}x{width}-opset{opset}-{digest}.onnx"
     meta = path.with_suffix(".json")
     if _intact(path, meta, key):
         return path
     data = export_onnx(model, height, width, opset)
     write_atomic(path, data)
-    write_atomic(meta, json.dumps({"key": key, "sha256": _sha256(data)}, indent=1, sort_keys=True).encode())
+    write_atomic(meta, json.dumps({"key": key, "sha256": sha256_hex(data)}, indent=1, sort_keys=True).encode())
     return path
 
 
-def writable_cache(folder: Path) -> Path:
-    """The cache folder, created; a HarnessError naming --cache_dir when it cannot be."""
+def cache_folder(cache_dir: str | Path | None, kind: str) -> Path:
+    """The cache's folder for `kind` (onnx, tensorrt) under --cache_dir or the default, created; a HarnessError
+    naming --cache_dir when it cannot be written."""
+    folder = Path(cache_dir or default_cache_dir()) / kind
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if not os.access(folder, os.W_OK):
@@ -85,7 +82,7 @@ def _intact(path: Path, meta: Path, key: dict) -> bool:
         data = path.read_bytes()
     except (OSError, ValueError):
         return False
-    if not isinstance(recorded, dict) or recorded.get("key") != key or recorded.get("sha256") != _sha256(data):
+    if not isinstance(recorded, dict) or recorded.get("key") != key or recorded.get("sha256") != sha256_hex(data):
         return False
     try:
         onnx.checker.check_model(onnx.load_from_string(data))

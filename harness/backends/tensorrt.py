@@ -13,7 +13,6 @@ execute_async_v3 on the pipeline's stream, the output preallocated for the large
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -22,8 +21,8 @@ from filelock import FileLock
 
 from harness import HarnessError
 from harness.backends import BACKENDS, Backend
-from harness.backends.onnx_export import INPUT, OUTPUT, cached_onnx, default_cache_dir, writable_cache
-from harness.inputs import write_atomic
+from harness.backends.onnx_export import INPUT, OUTPUT, cache_folder, cached_onnx
+from harness.inputs import sha256_hex, write_atomic
 from harness.models import CLASS_NAMES
 
 WORKSPACE_BYTES = 4 << 30
@@ -56,14 +55,14 @@ class TensorrtBackend(Backend):
     def engine_key(self, onnx_path: Path, batch_size: int, height: int, width: int) -> dict:
         props = torch.cuda.get_device_properties(self.device)
         return {"gpu": props.name, "compute_capability": f"{props.major}.{props.minor}",
-                "tensorrt": self.trt.__version__, "onnx_sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+                "tensorrt": self.trt.__version__, "onnx_sha256": sha256_hex(onnx_path.read_bytes()),
                 "batch_size": batch_size, "height": height, "width": width, "precision": self.config.precision}
 
     def _build(self, batch_size: int, height: int, width: int) -> None:
         onnx_path = cached_onnx(self.model, height, width, self.config.cache_dir)
         key = self.engine_key(onnx_path, batch_size, height, width)
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        folder = writable_cache(Path(self.config.cache_dir or default_cache_dir()) / "tensorrt")
+        digest = sha256_hex(json.dumps(key, sort_keys=True).encode())[:16]
+        folder = cache_folder(self.config.cache_dir, "tensorrt")
         path = folder / f"{self.model.name}-b{batch_size}-{height}x{width}-{self.config.precision}-{digest}.engine"
         with FileLock(str(path) + ".lock"):
             engine = self._load(path) if path.exists() else None

@@ -53,7 +53,8 @@ def _run(args) -> int:
         from harness.report.compare import plot_side_by_side
 
         args.output.mkdir(parents=True, exist_ok=True)
-        write_atomic(args.output / "compare.md", f"# {args.b} against {args.a}\n\n".encode() + "\n".join(lines).encode())
+        title = f"# {args.b} against {args.a}\n\n"
+        write_atomic(args.output / "compare.md", (title + "\n".join(lines)).encode())
         image = plot_side_by_side(table, args.a.name, args.b.name)
         if image is not None:
             write_atomic(args.output / "compare.png", image)
