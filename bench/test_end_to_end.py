@@ -12,7 +12,8 @@ import torch
 
 from harness import STAGES
 from harness.benchkit import SOURCE_SIZES, Case, measure, photographs
-from harness.config import Config, has_module
+from harness.config import Config
+from harness.ops import ENGINES
 from harness.pipeline import Pipeline
 
 THROUGHPUT_BATCHES = 10
@@ -29,15 +30,11 @@ def pipeline_for(engine, model, precision, batch_size, model_size) -> Pipeline:
 @functools.lru_cache(maxsize=None)
 def _pipeline(engine, model, precision, model_size) -> Pipeline:
     name, device = engine
-    if name == "cvcuda" and not has_module("cvcuda"):
-        pytest.skip("CV-CUDA (the cvcuda package) is not installed")
+    if reason := ENGINES.unavailable(name):
+        pytest.skip(reason)
     if device == "cpu" and precision != "fp32":
         pytest.skip(f"{precision} inference needs a GPU")
-    if device == "cpu":
-        decoder = "cpu"
-    else:
-        decoder = "nvimgcodec" if name == "cvcuda" and has_module("nvidia.nvimgcodec") else "torchvision"
-    config = Config(device=device, ops=name, decoder=decoder, model=model, weights="synthetic", precision=precision,
+    config = Config(device=device, ops=name, model=model, weights="synthetic", precision=precision,
                     target_img_height=model_size[0], target_img_width=model_size[1])
     return Pipeline(config)
 

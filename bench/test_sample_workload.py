@@ -16,7 +16,8 @@ from __future__ import annotations
 import pytest
 
 from harness.benchkit import Case, measure, photographs
-from harness.config import Config, has_module
+from harness.config import Config
+from harness.ops import ENGINES
 from harness.pipeline import Pipeline
 from harness.runner import run_jobs
 
@@ -55,8 +56,8 @@ def run_files(pipeline: Pipeline, paths, out_dir, batch_size: int) -> int:
 @pytest.mark.parametrize("sample_case", [pytest.param(k, id=f"b{k[0]}-m{k[1]}") for k in SAMPLE_IMAGES_PER_S])
 def test_sample_workload(benchmark, bench_settings, input_files, tmp_path, options, sample_case):
     batch_size, side = sample_case
-    if not has_module("cvcuda"):
-        pytest.skip("CV-CUDA (the cvcuda package) is not installed")
+    if reason := ENGINES.unavailable("cvcuda"):
+        pytest.skip(reason)
     config = Config(device="cuda", ops="cvcuda", model="fcn_resnet101", weights="synthetic", batch_size=batch_size,
                     target_img_height=side, target_img_width=side, **OPTIONS[options])
     pipeline = Pipeline(config)

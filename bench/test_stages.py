@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from harness.benchkit import SOURCE_SIZES, Case, flops_per_image, gpu_seconds, measure, photographs
-from harness.config import Config, channels_last_default, has_module
+from harness.config import Config, channels_last_default
 from harness.decode import DECODERS
 from harness.ops import ENGINES
 from harness.pipeline import stack_if_uniform
@@ -26,8 +26,8 @@ def device_of(kind: str) -> torch.device:
 
 
 def need(engine_name: str) -> None:
-    if engine_name == "cvcuda" and not has_module("cvcuda"):
-        pytest.skip("CV-CUDA (the cvcuda package) is not installed")
+    if reason := ENGINES.unavailable(engine_name):
+        pytest.skip(reason)
 
 
 def _output_of(stage: str) -> functools.cached_property:
@@ -149,8 +149,8 @@ DECODER_CASES = [
 
 @pytest.mark.parametrize("decoder", DECODER_CASES)
 def test_decode(benchmark, bench_settings, decoder, batch_size, source):
-    if decoder == "nvimgcodec" and not has_module("nvidia.nvimgcodec"):
-        pytest.skip("nvImageCodec (nvidia-nvimgcodec) is not installed")
+    if reason := DECODERS.unavailable(decoder):
+        pytest.skip(reason)
     device = device_of("cpu" if decoder == "cpu" else "cuda")
     run = DECODERS[decoder](device)
     datas = photographs(source, batch_size)

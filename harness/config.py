@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from dataclasses import dataclass
 from typing import Optional
 
@@ -21,14 +20,6 @@ PRECISIONS = ("fp32", "tf32", "fp16")  # tf32: fp32 tensors, TF32 tensor-core co
 #: visible at 1920x1080, and the same work as CV-CUDA's sample, which the benchmarks compare with.
 DEFAULT_BLUR_KERNEL = 27
 DEFAULT_BLUR_SIGMA = 25.0
-
-
-def has_module(name: str) -> bool:
-    """True when `name` can be imported, without importing it."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def cuda_device_count() -> int:
@@ -119,22 +110,19 @@ class Config:
         return self
 
     def resolve(self) -> "Config":
-        """Validate, then replace every 'auto' with what this machine can run; refuse GPU choices without a GPU."""
+        """Validate, then replace every 'auto' with what this machine can run; refuse what it cannot.  The
+        parts' own declarations (harness.registry.Part) say where each runs and what it needs."""
         from harness.backends import BACKENDS
         from harness.decode import DECODERS
         from harness.ops import ENGINES
 
         self.validate()
-        if self.backend == "tensorrt":
-            from harness.backends.tensorrt import import_tensorrt
-
-            import_tensorrt()  # a missing TensorRT is the first thing to say
+        if BACKENDS[self.backend].missing():  # a missing TensorRT is the first thing to say
+            BACKENDS.require(self.backend)
         gpus = cuda_device_count()
-        gpu_engine = self.ops != "auto" and ENGINES[self.ops].gpu
-        gpu_decoder = self.decoder != "auto" and DECODERS[self.decoder].gpu
+        chosen = ((ENGINES, self.ops), (DECODERS, self.decoder))
         wants_gpu = [f"--device {self.device}"] if self.device == "cuda" else []
-        wants_gpu += [f"--ops {self.ops}"] if gpu_engine else []
-        wants_gpu += [f"--decoder {self.decoder}"] if gpu_decoder else []
+        wants_gpu += [f"{table.flag} {name}" for table, name in chosen if name != "auto" and table[name].gpu_only()]
         if wants_gpu and gpus == 0:
             raise HarnessError(
                 f"{' and '.join(wants_gpu)}: this needs a CUDA GPU and this machine has none: "
@@ -153,34 +141,13 @@ class Config:
                 f"-d/--device_id {self.device_id} does not exist: this machine has {gpus} GPU(s); "
                 "leave -d out to run on the CPU"
             )
-        ops = self.ops
-        if ops == "auto":
-            ops = ("cvcuda" if has_module("cvcuda") else "torch") if device == "cuda" else "opencv"
-        if ops == "cvcuda" and not has_module("cvcuda"):
-            raise HarnessError("--ops cvcuda needs CV-CUDA: pip install 'harness[cu12]' (or [cu13]), or choose --ops torch")
-        if device == "cpu" and ENGINES[ops].gpu:
-            raise HarnessError(f"--ops {ops} runs on the GPU: use --device cuda, or --ops torch/opencv on the CPU")
-        if device == "cuda" and ops == "opencv":
-            raise HarnessError("--ops opencv is the CPU baseline: use --device cpu with it, or --ops cvcuda/torch on the GPU")
-        decoder = self.decoder
-        if decoder == "auto":
-            if device == "cpu":
-                decoder = "cpu"
-            else:
-                decoder = "nvimgcodec" if has_module("nvidia.nvimgcodec") else "torchvision"
-        if decoder == "nvimgcodec" and not has_module("nvidia.nvimgcodec"):
-            raise HarnessError(
-                "--decoder nvimgcodec needs nvImageCodec: pip install 'harness[cu12]' (or [cu13]), "
-                "or choose --decoder torchvision"
-            )
-        if device == "cpu" and DECODERS[decoder].gpu:
-            raise HarnessError(f"--decoder {decoder} decodes on the GPU: use --device cuda, or --decoder cpu")
-        if self.preprocess == "fused" and ops != "cvcuda":
+        ops, decoder = (table.require(table.auto(device) if name == "auto" else name, device)
+                        for table, name in chosen)
+        BACKENDS.require(self.backend, device)
+        if self.preprocess == "fused" and not hasattr(ENGINES[ops], "fused_preprocess"):
             raise HarnessError(f"--preprocess fused is CV-CUDA's fused operator: use it with --ops cvcuda, not {ops}")
         if device == "cpu" and self.precision != "fp32":
             raise HarnessError(f"--precision {self.precision} needs a GPU: use fp32 on the CPU")
-        if self.backend == "tensorrt" and device == "cpu":
-            raise HarnessError("-bk tensorrt needs a CUDA GPU: use -bk pytorch on the CPU")
         model = self.model or BACKENDS[self.backend].default_model
         return self.replace(device=device, ops=ops, decoder=decoder, model=model,
                             channels_last=self.channels_last_on(device))

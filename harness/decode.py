@@ -13,7 +13,7 @@ from typing import Union
 import torch
 
 from harness.errors import first_line
-from harness.registry import Registry
+from harness.registry import Part, Registry
 
 # torchvision 0.29 deprecates its image codecs in favour of TorchCodec but they remain the reference
 # CPU decoder and the nvJPEG path the issue asks for; the warning says nothing about our results.
@@ -21,11 +21,10 @@ warnings.filterwarnings("ignore", message="The image decoding and encoding capab
                         category=DeprecationWarning)
 
 Decoded = Union[torch.Tensor, str]
-DECODERS: Registry[type["Decoder"]] = Registry("decoder")
+DECODERS: Registry[type["Decoder"]] = Registry("decoder", "--decoder")
 
 
-class Decoder:
-    gpu = False
+class Decoder(Part):
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -60,6 +59,8 @@ def _hwc(chw: torch.Tensor) -> torch.Tensor:
 class CpuDecoder(Decoder):
     """libjpeg-turbo through torchvision, one image at a time."""
 
+    auto_rank = 1  # on a GPU only when neither GPU decoder is there
+
     def _decode(self, datas: list[bytes]) -> list[Decoded]:
         from torchvision.io import ImageReadMode, decode_jpeg
 
@@ -84,7 +85,8 @@ class TorchvisionDecoder(Decoder):
     waits inside a GPU batch, and only on this decoder (nvImageCodec decodes on the pipeline's stream).
     """
 
-    gpu = True
+    devices = ("cuda",)
+    auto_rank = 2
 
     def _decode(self, datas: list[bytes]) -> list[Decoded]:
         from torchvision.io import ImageReadMode, decode_jpeg
@@ -108,7 +110,10 @@ class TorchvisionDecoder(Decoder):
 class NvImageCodecDecoder(Decoder):
     """nvImageCodec's batched decoder (nvJPEG, hardware decoder where the GPU has one) on the pipeline's stream."""
 
-    gpu = True
+    devices = ("cuda",)
+    needs = (("nvidia.nvimgcodec", "nvImageCodec"),)
+    install = "pip install 'harness[cu12]' (or [cu13]), or choose --decoder torchvision"
+    auto_rank = 3
 
     def __init__(self, device: torch.device):
         super().__init__(device)

@@ -11,14 +11,16 @@ import torch
 from PIL import Image
 
 
-from harness.config import has_module  # noqa: E402
+from harness.decode import DECODERS  # noqa: E402
 from harness.inputs import sample_dir  # noqa: E402
 
 
 @pytest.fixture
 def cvcuda_module():
-    if not has_module("cvcuda"):
-        pytest.skip("CV-CUDA (the cvcuda package) is not installed")
+    from harness.ops import ENGINES
+
+    if reason := ENGINES.unavailable("cvcuda"):
+        pytest.skip(reason)
     import cvcuda
 
     return cvcuda
@@ -26,8 +28,8 @@ def cvcuda_module():
 
 @pytest.fixture
 def nvimgcodec_module():
-    if not has_module("nvidia.nvimgcodec"):
-        pytest.skip("nvImageCodec (nvidia-nvimgcodec) is not installed")
+    if reason := DECODERS.unavailable("nvimgcodec"):
+        pytest.skip(reason)
     from nvidia import nvimgcodec
 
     return nvimgcodec

@@ -8,7 +8,7 @@ import torch
 
 from harness.backends import BACKENDS
 from harness.compare import compare_logits, compare_masks, save_mask_diff
-from harness.config import Config, has_module
+from harness.config import Config
 from harness.inputs import sample_dir
 from harness.models import CLASS_NAMES, build_model
 from harness.ops import ENGINES
@@ -19,14 +19,14 @@ CLASS = CLASS_NAMES.index("person")
 
 
 def ort_has(provider: str) -> bool:
-    if not has_module("onnxruntime"):
+    if BACKENDS.unavailable("onnxruntime"):
         return False
     import onnxruntime
 
     return provider in onnxruntime.get_available_providers()
 
 
-needs_trt = pytest.mark.skipif(not has_module("tensorrt"), reason="TensorRT (the tensorrt package) is not installed")
+needs_trt = pytest.mark.skipif(bool(BACKENDS.unavailable("tensorrt")), reason=str(BACKENDS.unavailable("tensorrt")))
 needs_ort_cuda = pytest.mark.skipif(not ort_has("CUDAExecutionProvider"),
                                     reason="onnxruntime-gpu (ONNX Runtime's CUDA provider) is not installed")
 CASES = [

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import decode_rgb, jpeg_bytes
-from harness.config import has_module
+from harness.backends import BACKENDS
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--model", "lraspp_mobilenet_v3_large", "--weights", "synthetic"]
@@ -138,7 +138,7 @@ def test_gpu_options_without_a_gpu(tmp_path, option):
     assert_one_line_error(harness(*option, "-o", str(tmp_path), *FAST), "GPU")
 
 
-@pytest.mark.skipif(has_module("tensorrt"), reason="TensorRT is installed here")
+@pytest.mark.skipif(not BACKENDS.unavailable("tensorrt"), reason="TensorRT is installed here")
 def test_tensorrt_where_it_is_not_installed(tmp_path):
     assert_one_line_error(harness("-bk", "tensorrt", "-o", str(tmp_path)), "TensorRT", "not installed")
 

@@ -22,7 +22,9 @@ from PIL import Image
 
 from conftest import decode_rgb, jpeg_bytes
 from harness import HarnessError
-from harness.config import Config, has_module
+from harness.config import Config
+from harness.decode import DECODERS
+from harness.ops import ENGINES
 from harness.inputs import BadImage, check_jpeg, output_names, prepare_output_dir, read_jpeg
 from harness.ops import per_image
 from harness.ops.opencv_engine import OpencvEngine
@@ -419,10 +421,8 @@ GPU_ENGINES = [dict(ops="torch", decoder="torchvision"),
 
 
 def _needs(options: dict) -> None:
-    if options["ops"] == "cvcuda" and not has_module("cvcuda"):
-        pytest.skip("CV-CUDA (the cvcuda package) is not installed")
-    if options["decoder"] == "nvimgcodec" and not has_module("nvidia.nvimgcodec"):
-        pytest.skip("nvImageCodec (nvidia-nvimgcodec) is not installed")
+    if reason := ENGINES.unavailable(options["ops"]) or DECODERS.unavailable(options["decoder"]):
+        pytest.skip(reason)
 
 
 @pytest.mark.gpu

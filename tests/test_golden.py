@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from harness import golden
-from harness.config import has_module
+from harness.decode import DECODERS
+from harness.ops import ENGINES
 
 
 def test_manifest_describes_every_file():
@@ -48,8 +49,8 @@ def test_golden_check_catches_a_changed_mask(tmp_path):
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 @pytest.mark.parametrize("ops,decoder", [("cvcuda", "nvimgcodec"), ("torch", "torchvision")])
 def test_gpu_pipeline_matches_golden(ops, decoder, precision):
-    if ops == "cvcuda" and not (has_module("cvcuda") and has_module("nvidia.nvimgcodec")):
-        pytest.skip("CV-CUDA and nvImageCodec are not installed")
+    if reason := ENGINES.unavailable(ops) or DECODERS.unavailable(decoder):
+        pytest.skip(reason)
     results = golden.check(device="cuda", ops=ops, decoder=decoder, precision=precision)
     for r in results:
         print(f"{ops}/{decoder}/{precision}: {r.line()}")

@@ -16,12 +16,12 @@ from __future__ import annotations
 import torch
 
 from harness.models import LoadedModel, build_model
-from harness.registry import Registry
+from harness.registry import Part, Registry
 
-BACKENDS: Registry[type["Backend"]] = Registry("backend")
+BACKENDS: Registry[type["Backend"]] = Registry("backend", "-bk")
 
 
-class Backend:
+class Backend(Part):
     name = ""
     default_model = ""
 

@@ -25,6 +25,8 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "te
 class OnnxruntimeBackend(Backend):
     name = "onnxruntime"
     default_model = "fcn_resnet101"
+    needs = (("onnxruntime", "ONNX Runtime"),)
+    install = "pip install onnxruntime (or onnxruntime-gpu), or use -bk pytorch"
 
     def __init__(self, config, device: torch.device):
         import onnxruntime as ort

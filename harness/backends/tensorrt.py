@@ -29,13 +29,9 @@ WORKSPACE_BYTES = 4 << 30
 
 
 def import_tensorrt():
-    try:
-        import tensorrt
-    except ImportError:
-        raise HarnessError(
-            "-bk tensorrt needs NVIDIA TensorRT 10, which is not installed here: "
-            "pip install 'harness[trt]' on a machine where it is available, or use -bk pytorch or onnxruntime"
-        ) from None
+    BACKENDS.require("tensorrt")  # one line naming the package and the fix where it is missing
+    import tensorrt
+
     return tensorrt
 
 
@@ -43,6 +39,9 @@ def import_tensorrt():
 class TensorrtBackend(Backend):
     name = "tensorrt"
     default_model = "fcn_resnet101"
+    devices = ("cuda",)
+    needs = (("tensorrt", "NVIDIA TensorRT 10"),)
+    install = "pip install 'harness[trt]' on a machine where it is available, or use -bk pytorch or onnxruntime"
 
     def __init__(self, config, device: torch.device):
         self.trt = import_tensorrt()

@@ -15,10 +15,10 @@ from typing import Union
 import numpy as np
 import torch
 
-from harness.registry import Registry
+from harness.registry import Part, Registry
 
 Frames = Union[torch.Tensor, list[torch.Tensor]]
-ENGINES: Registry[type["Engine"]] = Registry("ops engine")
+ENGINES: Registry[type["Engine"]] = Registry("ops engine", "--ops")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,7 +47,7 @@ def small_size(height: int, width: int, factor: int) -> tuple[int, int]:
     return max(1, round(height / factor)), max(1, round(width / factor))
 
 
-class Engine:
+class Engine(Part):
     """Holds an engine's configuration; the stage methods do the work.  See the module docstring for types.
 
     Blur modes: "exact" is the configured Gaussian at full resolution.  "downscaled" reaches the same
@@ -56,7 +56,6 @@ class Engine:
     """
 
     name = ""
-    gpu = False
 
     def __init__(self, device: torch.device, blur_kernel: int, blur_sigma: float, jpeg_quality: int,
                  blur_mode: str = "exact", blur_downscale: int = 4):

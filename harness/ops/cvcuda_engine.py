@@ -17,7 +17,10 @@ from harness.ops.torch_engine import TorchEngine, _to_uint8
 @ENGINES.register("cvcuda")
 class CvcudaEngine(TorchEngine):
     name = "cvcuda"
-    gpu = True
+    devices = ("cuda",)
+    needs = (("cvcuda", "CV-CUDA"),)
+    install = "pip install 'harness[cu12]' (or [cu13]), or choose --ops torch"
+    auto_rank = 3
 
     def __init__(self, device: torch.device, *args, **kwargs):
         if device.type != "cuda":

@@ -27,6 +27,9 @@ def _like(frames: Frames, images: list[np.ndarray]) -> Frames:
 @ENGINES.register("opencv")
 class OpencvEngine(Engine):
     name = "opencv"
+    devices = ("cpu",)
+    auto_rank = 2
+    device_note = "is the CPU baseline"
 
     def __init__(self, device: torch.device, *args, **kwargs):
         if device.type != "cpu":

@@ -32,6 +32,7 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
 @ENGINES.register("torch")
 class TorchEngine(Engine):
     name = "torch"
+    auto_rank = 1
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
