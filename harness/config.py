@@ -117,8 +117,7 @@ class Config:
         from harness.ops import ENGINES
 
         self.validate()
-        if BACKENDS[self.backend].missing():  # a missing TensorRT is the first thing to say
-            BACKENDS.require(self.backend)
+        BACKENDS.require(self.backend)  # a missing TensorRT is the first thing to say
         gpus = cuda_device_count()
         chosen = ((ENGINES, self.ops), (DECODERS, self.decoder))
         wants_gpu = [f"--device {self.device}"] if self.device == "cuda" else []

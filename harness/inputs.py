@@ -58,8 +58,9 @@ def find_jpegs(path: str | os.PathLike, batch_size: int) -> list[Path]:
     return [path] * batch_size
 
 
-def _regular_file(path: Path) -> int:
-    """The size of `path`, which must be a regular file: opening a FIFO would block for ever."""
+def _regular_file(path: Path) -> None:
+    """`path` must be a regular file of at most MAX_FILE_BYTES: opening a FIFO would block for ever, and a
+    huge sparse file would be read whole."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -71,7 +72,6 @@ def _regular_file(path: Path) -> int:
     if info.st_size > MAX_FILE_BYTES:
         raise BadImage(f"{path} is too large: {info.st_size} bytes, the limit is {MAX_FILE_BYTES} bytes for one "
                        "JPEG file: downscale it or remove it")
-    return info.st_size
 
 
 def check_jpeg(data: bytes, name: str, strict: bool = True) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from harness.ops import ENGINES, IMAGENET_MEAN, IMAGENET_STD, Frames, frame_sizes, per_image, small_size
-from harness.ops.torch_engine import TorchEngine, _to_uint8
+from harness.ops.torch_engine import TorchEngine, _to_uint8, reaches_past_border
 
 
 @ENGINES.register("cvcuda")
@@ -130,7 +130,7 @@ class CvcudaEngine(TorchEngine):
         border = self.cv.Border.REFLECT101
 
         def gaussian(x: torch.Tensor, k: int, s: float, taps) -> torch.Tensor:
-            if k // 2 >= min(x.shape[1:3]):  # the kernel reaches past the mirrored border: the torch path
+            if reaches_past_border(k, *x.shape[1:3]):  # the torch path gathers OpenCV's border indices
                 nchw = self._gaussian(x.permute(0, 3, 1, 2).float(), taps)
                 return _to_uint8(nchw).permute(0, 2, 3, 1).contiguous()
             out = torch.empty_like(x)

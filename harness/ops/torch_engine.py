@@ -25,6 +25,11 @@ def reflect101(length: int, pad: int, device: torch.device) -> torch.Tensor:
     return torch.where(index < length, index, period - index)
 
 
+def reaches_past_border(k: int, height: int, width: int) -> bool:
+    """Whether a k x k kernel reaches past a mirrored border (reflect padding, CV-CUDA's border, need more)."""
+    return k // 2 >= min(height, width)
+
+
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.round_().clamp_(0, 255).to(torch.uint8)
 
@@ -51,11 +56,11 @@ class TorchEngine(Engine):
         """Separable Gaussian on float NCHW with OpenCV's REFLECT_101 border: torch's 'reflect' padding where
         the image is larger than the kernel's reach, else the border indices gathered (any size, 1x1 too)."""
         k = taps[0].shape[2]
-        if k // 2 < min(nchw.shape[2:]):
-            padded = F.pad(nchw, (k // 2,) * 4, mode="reflect")
-        else:
+        if reaches_past_border(k, *nchw.shape[2:]):
             rows, cols = (reflect101(n, k // 2, nchw.device) for n in nchw.shape[2:])
             padded = nchw.index_select(2, rows).index_select(3, cols)
+        else:
+            padded = F.pad(nchw, (k // 2,) * 4, mode="reflect")
         return F.conv2d(F.conv2d(padded, taps[0], groups=3), taps[1], groups=3)
 
     def resize(self, frames: Frames, size: tuple[int, int]) -> torch.Tensor:
