@@ -19,6 +19,7 @@ from harness.benchkit import Case, measure, photographs
 from harness.config import Config
 from harness.ops import ENGINES
 from harness.pipeline import Pipeline
+from harness.results import add
 from harness.runner import run_jobs
 
 IMAGES = 256
@@ -73,6 +74,5 @@ def test_sample_workload(benchmark, bench_settings, input_files, tmp_path, optio
     assert set(written) == {IMAGES}
     images = IMAGES / benchmark.stats.stats.median
     sample = SAMPLE_IMAGES_PER_S[sample_case]
-    benchmark.extra_info.update(images=IMAGES, images_per_s=images, megapixels_per_s=images * 1920 * 1080 / 1e6,
-                                sample_images_per_s=sample, speedup_over_sample=images / sample,
-                                options=OPTIONS[options])
+    add(benchmark, images=IMAGES, images_per_s=images, megapixels_per_s=images * 1920 * 1080 / 1e6,
+        sample_images_per_s=sample, speedup_over_sample=images / sample, options=OPTIONS[options])

@@ -11,14 +11,20 @@ import functools
 import pytest
 import torch
 
-from harness.benchkit import SOURCE_SIZES, Case, flops_per_image, gpu_seconds, measure, photographs
+from harness.benchkit import SOURCE_SIZES, Case, flops_per_image, measure, photographs
 from harness.config import Config, channels_last_default
 from harness.decode import DECODERS
+from harness.models import CLASS_NAMES
 from harness.ops import ENGINES
 from harness.pipeline import stack_if_uniform
+from harness.results import add, gpu_seconds
 
 
-CLASS = 15
+CLASS = CLASS_NAMES.index(Config().class_name)
+
+
+def seconds(info: dict) -> float:
+    return gpu_seconds(info.get("cuda_event_median_ms"), info["median_s"])
 
 
 def device_of(kind: str) -> torch.device:
@@ -42,8 +48,9 @@ class StageInputs:
     def __init__(self, engine_name: str, device: str, source: str, batch_size: int, model_size=(224, 224),
                  blur_mode: str = "exact"):
         need(engine_name)
-        self.device = device_of(device)
-        self.engine = ENGINES[engine_name](self.device, 27, 25.0, 90, blur_mode=blur_mode)
+        plan = Config(device=device, blur_mode=blur_mode).resolve()  # the sample's blur, quality 90
+        self.device = plan.device
+        self.engine = ENGINES[engine_name](plan)
         self.source, self.batch_size, self.model_size = source, batch_size, model_size
 
     @functools.cached_property
@@ -172,10 +179,10 @@ def test_inference(benchmark, bench_settings, options, device_kind, model, preci
     memory_format = INFERENCE_OPTIONS[options].get("channels_last")
     if memory_format is not None and memory_format == channels_last_default(device_kind, precision):
         pytest.skip(f"{options} is the default for {precision} on {device_kind}: the default case measures it")
-    device = device_of(device_kind)
-    config = Config(device=device_kind, ops="torch", model=model, weights="synthetic", precision=precision,
-                    batch_size=batch_size, **INFERENCE_OPTIONS[options])
-    backend = BACKENDS["pytorch"](config, device)
+    plan = Config(device=device_kind, ops="torch", model=model, weights="synthetic", precision=precision,
+                  batch_size=batch_size, **INFERENCE_OPTIONS[options]).resolve()
+    device = plan.device
+    backend = BACKENDS["pytorch"](plan)
     backend.prepare(batch_size, *model_size)
     x = torch.randn(batch_size, 3, *model_size, generator=torch.Generator().manual_seed(0)).to(device)
     info = measure(benchmark, lambda: backend(x), device, bench_settings,
@@ -183,14 +190,14 @@ def test_inference(benchmark, bench_settings, options, device_kind, model, preci
                         options))
     if info:  # what the report sets against the GPU's tensor-core (or FP32) peak
         flops = flops_per_image(model, *model_size) * batch_size
-        benchmark.extra_info.update(flops=flops, tflops_per_s=flops / gpu_seconds(info) / 1e12)
+        add(benchmark, flops=flops, tflops_per_s=flops / seconds(info) / 1e12)
 
 
 def floor_info(benchmark, info: dict, floor_bytes: int) -> None:
     """The bytes a stage chain cannot avoid moving, and the bandwidth it achieved on them: the report
     divides by the copy bandwidth of the same run (test_copy_bandwidth) for the fraction of the floor."""
     if info:
-        benchmark.extra_info.update(floor_bytes=floor_bytes, floor_gb_per_s=floor_bytes / gpu_seconds(info) / 1e9)
+        add(benchmark, floor_bytes=floor_bytes, floor_gb_per_s=floor_bytes / seconds(info) / 1e9)
 
 
 @pytest.mark.parametrize("variant", ["staged", "fused"])
@@ -230,4 +237,4 @@ def test_copy_bandwidth(benchmark, bench_settings):
     info = measure(benchmark, lambda: dst.copy_(src), device, bench_settings,
                    Case("d2d_copy", "torch", "cuda", "", 1, (0, 0), ""))
     if info:
-        benchmark.extra_info.update(bytes_moved=2 * COPY_BYTES, copy_gb_per_s=2 * COPY_BYTES / gpu_seconds(info) / 1e9)
+        add(benchmark, bytes_moved=2 * COPY_BYTES, copy_gb_per_s=2 * COPY_BYTES / seconds(info) / 1e9)

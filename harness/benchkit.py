@@ -12,6 +12,8 @@ import torch
 from PIL import Image
 
 from harness.inputs import sample_dir
+from harness.results import Record
+from harness.timing import StageClock
 
 SOURCE_SIZES = {"640x480": (480, 640), "1920x1080": (1080, 1920)}  # name: (height, width)
 NOISE_THRESHOLD = 0.05  # relative IQR above which a result is flagged "noisy"
@@ -50,7 +52,9 @@ class L2Flusher:
     """Writes a buffer twice the size of the GPU's L2 cache, so that the next round starts with a cold L2."""
 
     def __init__(self, device: torch.device):
-        l2 = getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 50 << 20) if device.type == "cuda" else 0
+        l2 = 0
+        if device.type == "cuda":
+            l2 = getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 50 << 20)
         self.buffer = torch.empty(max(2 * l2, 1), dtype=torch.uint8, device=device)
 
     def __call__(self) -> None:
@@ -64,7 +68,7 @@ def relative_iqr(samples: list[float]) -> float:
 
 @dataclass(frozen=True)
 class Case:
-    """One benchmark case: the fields every JSON entry carries in extra_info."""
+    """One benchmark case, in the suites' shorthand; `record` spells it out as a results record."""
 
     stage: str  # a stage name, or "end_to_end" / "throughput"
     engine: str  # ops engine, decoder or backend name
@@ -75,18 +79,15 @@ class Case:
     source: str  # a SOURCE_SIZES name, or "" where no image is involved (the copy-bandwidth case)
     variant: str = ""  # e.g. the blur mode, or "uninstrumented" for an end-to-end run without stage timing
 
-    def info(self) -> dict:
+    def record(self, seconds: float, **measured) -> Record:
+        """The case with its throughput for one batch taking `seconds` (images/s, source megapixels/s)."""
         height, width = SOURCE_SIZES.get(self.source, (None, None))
-        return {"stage": self.stage, "engine": self.engine, "variant": self.variant, "device": self.device,
-                "precision": self.precision,
-                "batch_size": self.batch_size, "model_height": self.model_size[0], "model_width": self.model_size[1],
-                "source": self.source, "source_height": height, "source_width": width}
-
-    def throughput(self, seconds: float) -> dict:
-        """images/s and source megapixels/s for one batch taking `seconds`."""
-        height, width = SOURCE_SIZES.get(self.source, (0, 0))
         images = self.batch_size / seconds
-        return {"images_per_s": images, "megapixels_per_s": images * height * width / 1e6}
+        return Record(stage=self.stage, engine=self.engine, variant=self.variant, device=self.device,
+                      precision=self.precision, batch_size=self.batch_size, model_height=self.model_size[0],
+                      model_width=self.model_size[1], source=self.source, source_height=height,
+                      source_width=width, images_per_s=images,
+                      megapixels_per_s=images * (height or 0) * (width or 0) / 1e6, **measured)
 
 
 def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, warmup: int = 2) -> dict:
@@ -96,7 +97,7 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
     sync = synchronizer(device)
     cold = settings["l2"] == "cold" and device.type == "cuda"
     flush = L2Flusher(device) if cold else None
-    events: list[tuple] = []
+    clocks: list[StageClock] = []  # one per round on a GPU: its CUDA events, read after the rounds
 
     def setup():
         if flush is not None:
@@ -105,11 +106,9 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
 
     def target():
         if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            events.append((start, end))
+            clocks.append(StageClock(device))
+            with clocks[-1].stage("round"):
+                fn()
         else:
             fn()
         sync()
@@ -119,20 +118,16 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
     if benchmark.stats is None:  # --benchmark-disable: the case ran once, as a smoke test; nothing was timed
         return {}
     stats = benchmark.stats.stats
-    info = {**case.info(), **case.throughput(stats.median), "timer": TIMER_NOTE, "median_s": stats.median,
-            "l2": ("cold" if cold else "hot") if device.type == "cuda" else None,
-            "noise_rel_iqr": relative_iqr(stats.data), "rounds": rounds, "warmup_rounds": warmup}
-    info["noisy"] = info["noise_rel_iqr"] > NOISE_THRESHOLD
-    if events:
-        gpu_ms = [start.elapsed_time(end) for start, end in events[warmup:]]
-        info.update(cuda_event_ms=gpu_ms, cuda_event_median_ms=float(np.median(gpu_ms)))
+    noise = relative_iqr(stats.data)
+    gpu_ms = [clock.result()["round"] for clock in clocks[warmup:]]
+    record = case.record(stats.median, timer=TIMER_NOTE, median_s=stats.median,
+                         l2=("cold" if cold else "hot") if device.type == "cuda" else None,
+                         noise_rel_iqr=noise, noisy=noise > NOISE_THRESHOLD, rounds=rounds, warmup_rounds=warmup,
+                         cuda_event_ms=gpu_ms or None,
+                         cuda_event_median_ms=float(np.median(gpu_ms)) if gpu_ms else None)
+    info = record.info()
     benchmark.extra_info.update(info)
     return info
-
-
-def gpu_seconds(info: dict) -> float:
-    """The median CUDA-event time of a GPU case in seconds (the host-clock median where there is none)."""
-    return info["cuda_event_median_ms"] / 1e3 if "cuda_event_median_ms" in info else info["median_s"]
 
 
 @functools.lru_cache(maxsize=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -36,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model input width")
     sample.add_argument("-b", "--batch_size", type=int, default=DEFAULTS.batch_size, help="images per batch")
     sample.add_argument("-d", "--device_id", type=int, default=DEFAULTS.device_id, help="CUDA device index")
-    sample.add_argument("-bk", "--backend", default=DEFAULTS.backend, help="inference backend: pytorch, tensorrt or onnxruntime")
+    sample.add_argument("-bk", "--backend", default=DEFAULTS.backend,
+                        help="inference backend: pytorch, tensorrt or onnxruntime")
     from harness import __version__
 
     p.add_argument("--version", action="version", version=f"harness {__version__}")
@@ -44,14 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--model", default=None, help="deeplabv3_resnet101 (pytorch's default), fcn_resnet101 "
                      "(tensorrt's default) or lraspp_mobilenet_v3_large (small, for quick runs)")
     own.add_argument("--weights", default=DEFAULTS.weights,
-                     help="auto (pretrained if obtainable, else synthetic), pretrained, synthetic, or a state-dict path")
+                     help="auto (pretrained if obtainable, else synthetic), pretrained, synthetic, "
+                          "or a state-dict path")
     own.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the synthetic weights")
-    own.add_argument("--precision", default=DEFAULTS.precision, help="fp32 (IEEE), tf32 (TF32 convolutions, GPU) or fp16 (GPU)")
+    own.add_argument("--precision", default=DEFAULTS.precision,
+                     help="fp32 (IEEE), tf32 (TF32 convolutions, GPU) or fp16 (GPU)")
     own.add_argument("--channels_last", action="store_true", default=None,
                      help="run the model in channels-last memory format (the default for GPU fp16 and tf32)")
     own.add_argument("--no_channels_last", dest="channels_last", action="store_false",
                      help="run the model in NCHW (the default for IEEE fp32 and the CPU)")
-    own.add_argument("--no_cudnn_benchmark", action="store_true",
+    own.add_argument("--no_cudnn_benchmark", dest="cudnn_benchmark", action="store_false",
                      help="use cuDNN's heuristic convolution algorithms instead of timing them per shape")
     own.add_argument("--aux_head", action="store_true",
                      help="also compute the auxiliary FCN head, as the sample's pretrained models do (pytorch backend)")
@@ -72,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--ort_provider", default=DEFAULTS.ort_provider,
                      help="ONNX Runtime execution provider: auto, cpu, cuda or tensorrt")
     own.add_argument("--cache_dir", default=None,
-                     help="where ONNX exports and TensorRT engines are cached (default $HARNESS_CACHE or ~/.cache/harness)")
+                     help="where ONNX exports and TensorRT engines are cached "
+                          "(default $HARNESS_CACHE or ~/.cache/harness)")
     own.add_argument("--strict", action="store_true",
                      help="stop at the first bad input file instead of reporting and skipping it")
     own.add_argument("--lenient", action="store_true",
@@ -82,16 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    return Config(
-        class_name=args.class_name, target_img_height=args.target_img_height,
-        target_img_width=args.target_img_width, batch_size=args.batch_size, device_id=args.device_id,
-        backend=args.backend, model=args.model, weights=args.weights, seed=args.seed, precision=args.precision,
-        channels_last=args.channels_last, cudnn_benchmark=not args.no_cudnn_benchmark, aux_head=args.aux_head,
-        preprocess=args.preprocess, ops=args.ops, decoder=args.decoder, device=args.device,
-        blur_kernel=args.blur_kernel, blur_sigma=args.blur_sigma, blur_mode=args.blur_mode,
-        blur_downscale=args.blur_downscale, jpeg_quality=args.jpeg_quality,
-        partial_batch=args.partial_batch, ort_provider=args.ort_provider, cache_dir=args.cache_dir,
-    )
+    """The request: every Config field is read from the parser entry of the same name (its dest)."""
+    return Config(**{field.name: getattr(args, field.name) for field in dataclasses.fields(Config)})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,14 +96,15 @@ def run(args: argparse.Namespace) -> int:
     from harness.pipeline import Pipeline
     from harness.runner import run_jobs
 
-    config = config_from_args(args).resolve()
+    plan = config_from_args(args).resolve()
+    config = plan.config
     paths = find_jpegs(args.input_path, config.batch_size)
     directory_run = Path(args.input_path).is_dir()
     print(f"Read a total of {len(paths)} JPEG images.")
     if not directory_run:
         read_jpeg(paths[0], strict=not args.lenient)  # a bad single file is fatal: say so before loading a model
     out_dir = prepare_output_dir(args.output_dir, args.input_path)
-    pipeline = Pipeline(config)
+    pipeline = Pipeline(plan)
     print(f"Using {config.device} (ops {config.ops}, decoder {config.decoder}, backend {config.backend}, "
           f"model {config.model}, weights {pipeline.backend.model.weights}, {config.precision}).")
     started = time.perf_counter()

@@ -1,12 +1,16 @@
-"""One frozen configuration, validated once at the edge, with the 'auto' choices resolved for this machine."""
+"""The user's request (Config) and what it resolves to on this machine (Plan): two frozen types, so that
+nothing built from a plan can be handed a request with 'auto' in it."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from harness import HarnessError
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_SIDE = 8192  # the largest model input side we accept; larger is a typo, not a workload
 MIN_SIDE = 16  # the models downsample by 8 and need a few pixels left over
@@ -65,10 +69,6 @@ class Config:
     def model_size(self) -> tuple[int, int]:
         return (self.target_img_height, self.target_img_width)
 
-    def channels_last_on(self, device: str) -> bool:
-        """The memory format the model runs in on `device`: the explicit choice, else the default there."""
-        return channels_last_default(device, self.precision) if self.channels_last is None else self.channels_last
-
     def validate(self) -> "Config":
         """Check the values that need no hardware; raise HarnessError naming the problem and the fix."""
         from harness.backends import BACKENDS
@@ -99,7 +99,8 @@ class Config:
             raise HarnessError(f"--blur_sigma is {self.blur_sigma}: give a positive number")
         _check_choice("preprocessing (--preprocess)", self.preprocess, ("staged", "fused"))
         if self.aux_head and self.backend != "pytorch":
-            raise HarnessError(f"--aux_head is for -bk pytorch (the ONNX export has no auxiliary head): drop it for -bk {self.backend}")
+            raise HarnessError("--aux_head is for -bk pytorch (the ONNX export has no auxiliary head): "
+                               f"drop it for -bk {self.backend}")
         _check_choice("blur mode (--blur_mode)", self.blur_mode, ("exact", "downscaled"))
         if not 2 <= self.blur_downscale <= 16:
             raise HarnessError(f"--blur_downscale is {self.blur_downscale}: give 2 to 16")
@@ -109,9 +110,9 @@ class Config:
             raise HarnessError(f"--jpeg_quality is {self.jpeg_quality}: give 1 to 100")
         return self
 
-    def resolve(self) -> "Config":
-        """Validate, then replace every 'auto' with what this machine can run; refuse what it cannot.  The
-        parts' own declarations (harness.registry.Part) say where each runs and what it needs."""
+    def resolve(self) -> "Plan":
+        """Validate, then replace every 'auto' and default with what this machine can run; refuse what it
+        cannot.  The parts' own declarations (harness.registry.Part) say where each runs and what it needs."""
         from harness.backends import BACKENDS
         from harness.decode import DECODERS
         from harness.ops import ENGINES
@@ -148,8 +149,47 @@ class Config:
         if device == "cpu" and self.precision != "fp32":
             raise HarnessError(f"--precision {self.precision} needs a GPU: use fp32 on the CPU")
         model = self.model or BACKENDS[self.backend].default_model
-        return self.replace(device=device, ops=ops, decoder=decoder, model=model,
-                            channels_last=self.channels_last_on(device))
+        channels_last = self.channels_last
+        if channels_last is None:
+            channels_last = channels_last_default(device, self.precision)
+        from harness.backends.onnx_export import default_cache_dir
+
+        concrete = self.replace(device=device, ops=ops, decoder=decoder, model=model, channels_last=channels_last,
+                                cache_dir=self.cache_dir or str(default_cache_dir()))
+        return Plan(self, concrete, torch_device(device, self.device_id))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request resolved for this machine, the way timm's resolve_precision turns a string into dtypes.
+    Decoders, engines and backends are built from a Plan only.  `config` has the device, ops engine,
+    decoder, model, memory format and cache folder chosen.  Two 'auto's are left to the backend, because
+    only loading tells: --weights (pretrained if obtainable) and --ort_provider (CUDA if installed)."""
+
+    request: Config  # as the user gave it: what a run's variant is named after
+    config: Config  # the request with every 'auto' and default replaced
+    device: "torch.device"
+
+    @property
+    def model_size(self) -> tuple[int, int]:
+        return self.config.model_size
+
+    def defaults(self) -> Config:
+        """What a request naming none of the options would have resolved to, on this device and precision."""
+        return Config().replace(device=self.config.device, precision=self.config.precision,
+                                channels_last=channels_last_default(self.config.device, self.config.precision))
+
+    @property
+    def class_index(self) -> int:
+        from harness.models import CLASS_NAMES
+
+        return CLASS_NAMES.index(self.config.class_name)
+
+
+def torch_device(kind: str, index: int):
+    import torch
+
+    return torch.device("cuda", index) if kind == "cuda" else torch.device("cpu")
 
 
 def channels_last_default(device: str, precision: str) -> bool:

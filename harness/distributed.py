@@ -114,7 +114,8 @@ def run(args) -> int:
             raise HarnessError(f"local rank {local} needs GPU {device_id} and this node has {gpus}: start at most "
                                f"{gpus * args.procs_per_gpu} processes per node (--nproc-per-node)")
         config = config.replace(device_id=device_id)
-    config = config.resolve()
+    plan = config.resolve()
+    config = plan.config
     paths = find_jpegs(args.input_path, config.batch_size)
     out_dir = prepare_output_dir(args.output_dir, args.input_path)
     jobs = list(zip(paths, output_names(paths, out_dir)))
@@ -122,7 +123,7 @@ def run(args) -> int:
     if world > 1:
         dist.init_process_group("gloo")
     try:
-        pipeline = Pipeline(config)
+        pipeline = Pipeline(plan)
         pipeline.prepare(config.batch_size)
         warmup = _first_readable([path for path, _ in jobs], config.batch_size, strict=not args.lenient)
         for _ in range(args.warmup_batches if warmup else 0):  # results dropped: nothing is written
@@ -149,7 +150,7 @@ def run(args) -> int:
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
     if rank == 0:
-        output = results_json(config, everyone, args, baseline)
+        output = results_json(plan, everyone, args, baseline)
         write_atomic(Path(args.json), json.dumps(output, indent=1).encode())
         whole = output["benchmarks"][-1]["extra_info"]
         efficiency = whole["scaling_efficiency"]
@@ -176,37 +177,38 @@ def _stats(samples: list[float]) -> dict:
 VARIANT_OPTIONS = ("preprocess", "blur_mode", "channels_last", "aux_head", "cudnn_benchmark")
 
 
-def variant(config, procs_per_gpu: int) -> str:
-    """The case's variant: non-default options and processes per GPU, so that runs of different commands
-    are different cases to the report and the gate (the same command's runs are the same case)."""
-    from harness.config import Config, channels_last_default
-
-    default = {name: getattr(Config(), name) for name in VARIANT_OPTIONS}
-    default["channels_last"] = channels_last_default(config.device, config.precision)  # config is resolved
-    parts = [f"{name}={getattr(config, name)}" for name in VARIANT_OPTIONS if getattr(config, name) != default[name]]
+def variant(plan, procs_per_gpu: int) -> str:
+    """The case's variant: options that differ from their defaults on the plan's device and precision, and
+    processes per GPU, so that runs of different commands are different cases to the report and the gate
+    (the same command's runs are the same case)."""
+    defaults = plan.defaults()
+    parts = [f"{name}={getattr(plan.config, name)}" for name in VARIANT_OPTIONS
+             if getattr(plan.config, name) != getattr(defaults, name)]
     return ",".join(parts + ([f"procs_per_gpu={procs_per_gpu}"] if procs_per_gpu != 1 else []))
 
 
-def results_json(config, ranks: list[dict], args, baseline: float | None) -> dict:
+def results_json(plan, ranks: list[dict], args, baseline: float | None) -> dict:
     """pytest-benchmark's file layout, so that harness.report and its gate read it unchanged."""
     from harness.benchkit import NOISE_THRESHOLD, relative_iqr
     from harness.env import bad_throttles, fingerprint
+    from harness.results import Record
 
     world = len(ranks)
-    case = {"stage": STAGE, "engine": f"{config.ops}+{config.decoder}+{config.backend}:{config.model}",
-            "variant": variant(config, args.procs_per_gpu), "device": config.device, "precision": config.precision,
-            "batch_size": config.batch_size, "model_height": config.target_img_height,
-            "model_width": config.target_img_width, "source": "", "world_size": world,
-            "procs_per_gpu": args.procs_per_gpu}
+    config = plan.config
+    case = dict(stage=STAGE, engine=f"{config.ops}+{config.decoder}+{config.backend}:{config.model}",
+                variant=variant(plan, args.procs_per_gpu), device=config.device, precision=config.precision,
+                batch_size=config.batch_size, model_height=config.target_img_height,
+                model_width=config.target_img_width, source="", world_size=world, procs_per_gpu=args.procs_per_gpu)
     entries = []
     for r in ranks:
         rate = r["images"] / r["seconds"] if r["seconds"] > 0 else 0.0
         noise = relative_iqr(r["batch_seconds"]) if r["batch_seconds"] else 0.0
-        entries.append({"group": STAGE, "name": f"{STAGE}[rank{r['rank']}]", "fullname": f"harness.distributed::rank{r['rank']}",
-                        "params": None, "stats": _stats(r["batch_seconds"]),
-                        "extra_info": {**case, **{k: v for k, v in r.items() if k != "batch_seconds"},
-                                       "images_per_s": rate, "noise_rel_iqr": noise, "noisy": noise > NOISE_THRESHOLD,
-                                       "throttled": bool(bad_throttles(r["gpu_state_before"], r["gpu_state_after"]))}})
+        mine = {k: v for k, v in r.items() if k != "batch_seconds"}
+        record = Record(**{**case, **mine}, images_per_s=rate, noise_rel_iqr=noise, noisy=noise > NOISE_THRESHOLD,
+                        throttled=bool(bad_throttles(r["gpu_state_before"], r["gpu_state_after"])))
+        entries.append({"group": STAGE, "name": f"{STAGE}[rank{r['rank']}]",
+                        "fullname": f"harness.distributed::rank{r['rank']}", "params": None,
+                        "stats": _stats(r["batch_seconds"]), "extra_info": record.info()})
     throttled = bad_throttles(*(r[k] for r in ranks for k in ("gpu_state_before", "gpu_state_after")))
     images = sum(r["images"] for r in ranks)
     wall = max(r["seconds"] for r in ranks)  # every rank started at the same barrier
@@ -215,12 +217,13 @@ def results_json(config, ranks: list[dict], args, baseline: float | None) -> dic
     efficiency = rate / (gpus_used * baseline) if baseline else (1.0 if world == 1 else None)
     entries.append({"group": STAGE, "name": f"{STAGE}[all]", "fullname": "harness.distributed::all", "params": None,
                     "stats": _stats([wall]),
-                    "extra_info": {**case, "rank": "all", "inputs": sum(r["inputs"] for r in ranks), "images": images,
-                                   "skipped": sum(r["skipped"] for r in ranks), "seconds": wall, "images_per_s": rate,
-                                   "per_rank_images_per_s": [e["extra_info"]["images_per_s"] for e in entries],
-                                   "single_process_images_per_s": baseline, "scaling_efficiency": efficiency,
-                                   "throttled": bool(throttled), "noisy": any(e["extra_info"]["noisy"] for e in entries),
-                                   "hosts": sorted({r["host"] for r in ranks})}})
+                    "extra_info": Record(
+                        **case, rank="all", inputs=sum(r["inputs"] for r in ranks), images=images,
+                        skipped=sum(r["skipped"] for r in ranks), seconds=wall, images_per_s=rate,
+                        per_rank_images_per_s=[e["extra_info"]["images_per_s"] for e in entries],
+                        single_process_images_per_s=baseline, scaling_efficiency=efficiency,
+                        throttled=bool(throttled), noisy=any(e["extra_info"]["noisy"] for e in entries),
+                        hosts=sorted({r["host"] for r in ranks})).info()})
     harness_info = fingerprint(config.device_id if config.device == "cuda" else 0)
     harness_info.update(world_size=world, procs_per_gpu=args.procs_per_gpu, throttled=throttled)
     return {"machine_info": {"node": socket.gethostname(), "harness": harness_info},

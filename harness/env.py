@@ -20,7 +20,8 @@ PACKAGES = {
     "cvcuda": ("cvcuda-cu13", "cvcuda-cu12", "cvcuda"),
     "nvimgcodec": ("nvidia-nvimgcodec-cu13", "nvidia-nvimgcodec-cu12", "nvidia-nvimgcodec"),
     "onnxruntime": ("onnxruntime-gpu", "onnxruntime"), "tensorrt": ("tensorrt", "tensorrt-cu12", "tensorrt-cu13"),
-    "opencv": ("opencv-python-headless", "opencv-python"), "numpy": ("numpy",), "pytest-benchmark": ("pytest-benchmark",),
+    "opencv": ("opencv-python-headless", "opencv-python"), "numpy": ("numpy",),
+    "pytest-benchmark": ("pytest-benchmark",),
 }
 
 
@@ -61,7 +62,8 @@ def fingerprint(device_index: int = 0) -> dict:
         props = torch.cuda.get_device_properties(device_index)
         info.update(gpu_name=props.name, gpu_compute_capability=f"{props.major}.{props.minor}",
                     gpu_memory_bytes=props.total_memory, gpu_multiprocessors=props.multi_processor_count,
-                    gpu_l2_bytes=getattr(props, "L2_cache_size", None), gpu_uuid=str(getattr(props, "uuid", "")) or None)
+                    gpu_l2_bytes=getattr(props, "L2_cache_size", None),
+                    gpu_uuid=str(getattr(props, "uuid", "")) or None)
     else:
         info.update(gpu_name=None, gpu_compute_capability=None, gpu_memory_bytes=None, gpu_multiprocessors=None,
                     gpu_l2_bytes=None, gpu_uuid=None)
@@ -122,14 +124,16 @@ def throttle_names(mask: int) -> list[str]:
 
     out = []
     for name, suffix in _REASONS.items():
-        bit = getattr(pynvml, f"nvmlClocksEventReason{suffix}", None) or getattr(pynvml, f"nvmlClocksThrottleReason{suffix}", 0)
+        bit = (getattr(pynvml, f"nvmlClocksEventReason{suffix}", None)
+               or getattr(pynvml, f"nvmlClocksThrottleReason{suffix}", 0))  # the name before NVML 12
         if mask & bit:
             out.append(name)
     return out
 
 
 def _reasons_mask(pynvml, handle) -> int:
-    query = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or pynvml.nvmlDeviceGetCurrentClocksThrottleReasons
+    query = (getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+             or pynvml.nvmlDeviceGetCurrentClocksThrottleReasons)
     return query(handle)
 
 

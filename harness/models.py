@@ -72,11 +72,13 @@ def build_model(name: str, weights: str = "auto", seed: int = 0, aux_head: bool 
     elif weights not in ("auto", "pretrained"):
         path = Path(weights)
         if not path.is_file():
-            raise HarnessError(f"--weights {weights}: no such file; give auto, pretrained, synthetic or a state-dict path")
+            raise HarnessError(f"--weights {weights}: no such file; "
+                               "give auto, pretrained, synthetic or a state-dict path")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:
-            raise HarnessError(f"--weights {weights} is not a readable PyTorch state dict ({first_line(error)})") from None
+            raise HarnessError(f"--weights {weights} is not a readable PyTorch state dict "
+                               f"({first_line(error)})") from None
         _load(module, state, str(path), aux_head)
         label = str(path)
     module.eval()
@@ -91,7 +93,8 @@ def _pretrained_state(spec: ModelSpec, required: bool) -> dict | None:
         if required:
             raise HarnessError(
                 f"cannot obtain pretrained weights ({type(error).__name__}: {error}): put the file "
-                f"{spec.weights.url.rsplit('/', 1)[-1]} in torch's hub cache, pass --weights PATH, or use --weights synthetic"
+                f"{spec.weights.url.rsplit('/', 1)[-1]} in torch's hub cache, pass --weights PATH, "
+                "or use --weights synthetic"
             ) from None
         return None
 

@@ -1,4 +1,4 @@
-"""The pipeline: one decoder, one ops engine and one backend, composed from one validated config."""
+"""The pipeline: one decoder, one ops engine and one backend, composed from one resolved plan."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import torch
 
 from harness import HarnessError
 from harness.backends import BACKENDS
-from harness.config import Config
+from harness.config import Config, Plan
 from harness.decode import DECODERS
-from harness.models import CLASS_NAMES
 from harness.errors import fatal_message, first_line
 from harness.ops import ENGINES, Frames, per_image
 from harness.timing import NullClock, StageClock
@@ -51,16 +50,15 @@ def stack_if_uniform(images: list[torch.Tensor]) -> Frames:
 
 
 class Pipeline:
-    def __init__(self, config: Config):
-        self.config = config = config.resolve()
-        cuda = config.device == "cuda"
-        self.device = torch.device("cuda", config.device_id) if cuda else torch.device("cpu")
+    def __init__(self, request: Config | Plan):
+        """From a request (resolved here) or from a plan already resolved."""
+        self.plan = plan = request if isinstance(request, Plan) else request.resolve()
+        self.config, self.device = plan.config, plan.device
         with self._on_device():
-            self.decoder = DECODERS[config.decoder](self.device)
-            self.engine = ENGINES[config.ops](self.device, config.blur_kernel, config.blur_sigma, config.jpeg_quality,
-                                              blur_mode=config.blur_mode, blur_downscale=config.blur_downscale)
-            self.backend = BACKENDS[config.backend](config, self.device)
-        self.class_index = CLASS_NAMES.index(config.class_name)
+            self.decoder = DECODERS[plan.config.decoder](self.device)
+            self.engine = ENGINES[plan.config.ops](plan)
+            self.backend = BACKENDS[plan.config.backend](plan)
+        self.class_index = plan.class_index
 
     def _on_device(self):
         return torch.cuda.device(self.device) if self.device.type == "cuda" else nullcontext()

@@ -42,9 +42,9 @@ CASES = [
 
 
 def make_backend(backend: str, device: str, precision: str, cache: str, **changes):
-    config = Config(backend=backend, device=device, precision=precision, model=SMALL, weights="synthetic",
-                    cache_dir=cache, ops="torch", **changes).resolve()
-    return BACKENDS[backend](config, torch.device("cuda", 0) if device == "cuda" else torch.device("cpu"))
+    plan = Config(backend=backend, device=device, precision=precision, model=SMALL, weights="synthetic",
+                  cache_dir=cache, ops="torch", **changes).resolve()
+    return BACKENDS[backend](plan)
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +55,7 @@ def cache(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def batches():
     """The shipped images preprocessed once on the CPU (torch engine), at the two model sizes."""
-    engine = ENGINES["torch"](torch.device("cpu"), 27, 25.0, 90)
+    engine = ENGINES["torch"](Config(device="cpu").resolve())
     from harness.decode import CpuDecoder
 
     frames = CpuDecoder(torch.device("cpu"))([p.read_bytes() for p in sorted(sample_dir().glob("*.jpg"))])
@@ -99,7 +99,8 @@ def test_backend_agrees_with_pytorch(backend, device, precision, size, cache, ba
     masks = [(logits.argmax(1) == CLASS).to(torch.uint8) for logits in (candidate, reference)]
     mask_stats = compare_masks(*masks)
     limits = MASK_TOLERANCE[precision]
-    report = f"{backend}/{device}/{precision} against {reference_backend}/cpu/fp32 at {size}:\n{stats.report()}\n{mask_stats.report()}"
+    report = (f"{backend}/{device}/{precision} against {reference_backend}/cpu/fp32 at {size}:\n"
+              f"{stats.report()}\n{mask_stats.report()}")
     print(report)
     masks_ok = mask_stats.agreement >= limits["agreement"] and mask_stats.iou >= limits["iou"]
     if not (stats.passed and masks_ok):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import pytest
 
-CASE_FIELDS = {"stage", "engine", "variant", "device", "precision", "batch_size", "model_height", "model_width", "source",
-               "source_height", "source_width", "images_per_s", "megapixels_per_s", "timer", "l2",
+CASE_FIELDS = {"stage", "engine", "variant", "device", "precision", "batch_size", "model_height", "model_width",
+               "source", "source_height", "source_width", "images_per_s", "megapixels_per_s", "timer", "l2",
                "noise_rel_iqr", "noisy", "throttled"}
 FINGERPRINT_FIELDS = {"gpu_name", "gpu_uuid", "gpu_compute_capability", "gpu_memory_bytes", "driver", "cuda", "cudnn",
                       "torch", "torchvision", "cvcuda", "nvimgcodec", "onnxruntime", "tensorrt", "python",

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from harness.distributed import shard
 from harness.report.load import load
@@ -117,14 +118,18 @@ def test_bad_files_are_skipped_and_counted_even_first(tmp_path, inputs):
 
 
 def test_variant_names_only_what_differs_from_the_defaults():
-    from harness.config import Config
+    from harness.config import Config, Plan
     from harness.distributed import variant
 
     cpu = Config(device="cpu", ops="torch").resolve()
     assert variant(cpu, 1) == ""
-    assert variant(cpu.replace(channels_last=True), 2) == "channels_last=True,procs_per_gpu=2"
-    gpu_fp16 = cpu.replace(device="cuda", precision="fp16", channels_last=True)  # the GPU fp16 default
-    assert variant(gpu_fp16, 1) == "" and variant(gpu_fp16.replace(channels_last=False), 1) == "channels_last=False"
+    assert variant(Config(device="cpu", channels_last=True).resolve(), 2) == "channels_last=True,procs_per_gpu=2"
+    # a GPU plan made by hand, so that this runs without one: channels-last is the GPU fp16 default
+    gpu_fp16 = Plan(cpu.request, cpu.config.replace(device="cuda", precision="fp16", channels_last=True),
+                    torch.device("cuda", 0))
+    assert variant(gpu_fp16, 1) == ""
+    no_cl = Plan(cpu.request, gpu_fp16.config.replace(channels_last=False), gpu_fp16.device)
+    assert variant(no_cl, 1) == "channels_last=False"
 
 
 def test_colliding_names_across_ranks_give_every_overlay(tmp_path, sample_paths):

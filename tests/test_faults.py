@@ -81,8 +81,8 @@ def test_the_torch_blur_matches_opencv_on_images_smaller_than_the_kernel(photo):
     """Where the torch engine gathers the border itself, it still applies OpenCV's Gaussian."""
     from harness.ops.torch_engine import TorchEngine
 
-    cpu = torch.device("cpu")
-    torch_engine, opencv = TorchEngine(cpu, 27, 25.0, 90), OpencvEngine(cpu, 27, 25.0, 90)
+    plan = Config(device="cpu").resolve()  # the sample's 27x27 blur
+    torch_engine, opencv = TorchEngine(plan), OpencvEngine(plan)
     for h, w in ODD_SIZES:
         image = torch.from_numpy(np.ascontiguousarray(cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA)))
         ours, theirs = torch_engine.blur([image])[0], opencv.blur([image])[0]
@@ -100,7 +100,7 @@ def test_one_failing_image_costs_only_itself(sample_bytes, photo):
 
     pipeline = Pipeline(Config(device="cpu", decoder="cpu", ops="opencv", model="lraspp_mobilenet_v3_large",
                                weights="synthetic", batch_size=4))
-    pipeline.engine = FailsOnSeven(pipeline.device, 27, 25.0, 90)
+    pipeline.engine = FailsOnSeven(pipeline.plan)
     seven = jpeg_bytes(np.ascontiguousarray(photo[:20, :7]))
     result = pipeline.run([sample_bytes[0], seven, b"", sample_bytes[1]])
     assert result.done == [0, 3] and len(result.jpegs) == 2
@@ -118,7 +118,7 @@ def test_out_of_memory_is_not_an_image_problem(sample_bytes):
 
     pipeline = Pipeline(Config(device="cpu", decoder="cpu", ops="opencv", model="lraspp_mobilenet_v3_large",
                                weights="synthetic"))
-    pipeline.engine = OutOfMemory(pipeline.device, 27, 25.0, 90)
+    pipeline.engine = OutOfMemory(pipeline.plan)
     with pytest.raises(MemoryError):
         pipeline.run(sample_bytes[:2])
 

@@ -136,7 +136,8 @@ def test_gpu_encoders_honour_jpeg_quality(cvcuda_module, photo):
 
     frames = torch.from_numpy(photo)[None].cuda()
     for name in ("cvcuda", "torch"):
-        sizes = [len(ENGINES[name](torch.device("cuda", 0), 27, 25.0, q).encode(frames)[0]) for q in (30, 95)]
+        engines = [ENGINES[name](Config(device="cuda", jpeg_quality=q).resolve()) for q in (30, 95)]
+        sizes = [len(engine.encode(frames)[0]) for engine in engines]
         assert sizes[0] < sizes[1] * 0.7, f"{name}: quality 30 gave {sizes[0]} bytes, 95 gave {sizes[1]}"
 
 

@@ -33,7 +33,8 @@ def test_synthetic_models_give_finite_logits_and_several_classes(name, photo):
     model = build_model(name, "synthetic", seed=0)
     assert getattr(model.module, "aux_classifier", None) is None
     x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
-    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    x = (x - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
     x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear")
     with torch.inference_mode():
         logits = model.module(x)["out"]
@@ -96,13 +97,13 @@ def test_channels_last_is_the_default_only_for_gpu_tensor_core_precisions():
 
     assert channels_last_default("cuda", "fp16") and channels_last_default("cuda", "tf32")
     assert not channels_last_default("cuda", "fp32") and not channels_last_default("cpu", "fp32")
-    assert Config(device="cpu", ops="torch").resolve().channels_last is False
+    assert Config(device="cpu", ops="torch").resolve().config.channels_last is False
     parse = lambda *flags: config_from_args(build_parser().parse_args(list(flags))).channels_last  # noqa: E731
     assert (parse(), parse("--channels_last"), parse("--no_channels_last")) == (None, True, False)
     config = Config(device="cpu", ops="torch", model="lraspp_mobilenet_v3_large", weights="synthetic")
-    backend = PytorchBackend(config, torch.device("cpu"))
+    backend = PytorchBackend(config.resolve())
     assert backend.channels_last is False and backend.identity()["channels_last"] is False
-    forced = PytorchBackend(config.replace(channels_last=True), torch.device("cpu"))
+    forced = PytorchBackend(config.replace(channels_last=True).resolve())
     assert forced.identity()["channels_last"] is True
     assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
                for p in forced.module.parameters())  # the 3x3 convolutions' weights were laid out channels-last

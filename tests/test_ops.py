@@ -12,21 +12,24 @@ import torch
 
 from conftest import decode_rgb
 from harness.compare import psnr
+from harness.config import Config
+from harness.models import CLASS_NAMES
 from harness.ops import ENGINES, gaussian_kernel1d, per_image
 from harness.tolerances import (DOWNSCALED_BLUR_MIN_PSNR_DB, ENCODE_MIN_PSNR_DB, FLOAT_ATOL, UINT8_MAX_DIFF,
                                 UPSCALE_MAX_MISMATCH)
 
-BLUR = dict(blur_kernel=27, blur_sigma=25.0, jpeg_quality=90)
-CLASS = 15
-PAIRS = [
-    pytest.param("opencv", "cpu", id="opencv-cpu_vs_torch-cpu"),
-    pytest.param("torch", "cuda", id="torch-cuda_vs_torch-cpu", marks=pytest.mark.gpu),
-    pytest.param("cvcuda", "cuda", id="cvcuda_vs_torch-cpu", marks=pytest.mark.gpu),
-]
+CLASS = CLASS_NAMES.index(Config().class_name)  # the class every pipeline keeps by default
+REFERENCE = ("torch", "cpu")
+#: Every registered engine on every device it declares, against the reference: a new engine is tested here
+#: by registering it.  Pairs on a GPU are marked `gpu`; an engine whose library is missing says so when skipped.
+PAIRS = [pytest.param(name, device, id=f"{name}-{device}_vs_torch-cpu",
+                      marks=pytest.mark.gpu if device == "cuda" else ())
+         for name in ENGINES.names() for device in ENGINES[name].devices if (name, device) != REFERENCE]
 
 
 def make_engine(name: str, device: str, **changes):
-    return ENGINES[name](torch.device(device), **{**BLUR, **changes})
+    """The engine as the pipeline builds it: from the plan of a request with these changes."""
+    return ENGINES[name](Config(device=device, **changes).resolve())
 
 
 def to(frames, device):
@@ -98,9 +101,9 @@ def run_checked(engine, stage, args):
 @pytest.mark.parametrize("stage", ["resize", "convert", "normalize", "reformat", "softmax", "mask", "upscale",
                                    "blur", "blur_downscaled", "overlay"])
 @pytest.mark.parametrize("engine_name,device", PAIRS)
-def test_stage_matches_reference(engine_name, device, stage, frames, request):
-    if engine_name == "cvcuda":
-        request.getfixturevalue("cvcuda_module")
+def test_stage_matches_reference(engine_name, device, stage, frames):
+    if reason := ENGINES.unavailable(engine_name, device):
+        pytest.skip(reason)
     inputs = stage_inputs(frames)[stage]
     mode = {"blur_mode": "downscaled"} if stage == "blur_downscaled" else {}
     method = "blur" if stage == "blur_downscaled" else stage
@@ -123,10 +126,10 @@ def test_stage_matches_reference(engine_name, device, stage, frames, request):
             assert worst <= FLOAT_ATOL[stage], f"{stage}: max |diff| {worst:.3g}"
 
 
-@pytest.mark.parametrize("engine_name,device", PAIRS + [pytest.param("torch", "cpu", id="torch-cpu")])
-def test_encode_round_trips(engine_name, device, frames, request):
-    if engine_name == "cvcuda":
-        request.getfixturevalue("cvcuda_module")
+@pytest.mark.parametrize("engine_name,device", PAIRS + [pytest.param(*REFERENCE, id="torch-cpu")])
+def test_encode_round_trips(engine_name, device, frames):
+    if reason := ENGINES.unavailable(engine_name, device):
+        pytest.skip(reason)
     engine = make_engine(engine_name, device)
     jpegs = engine.encode(to(frames, device))
     for data, original in zip(jpegs, per_image(frames), strict=True):

@@ -101,7 +101,8 @@ def test_malformed_files_name_the_file_and_the_problem(tmp_path, content, messag
 def test_identical_runs_are_not_a_regression(tmp_path):
     verdicts, only_base, only_cand, _ = compare(load([H100]), load([H100]))
     assert {v.verdict for v in verdicts} == {"same"} and not only_base and not only_cand
-    assert main([str(H100), str(H100), "--junit", str(tmp_path / "gate.xml"), "--markdown", str(tmp_path / "g.md")]) == 0
+    outputs = ["--junit", str(tmp_path / "gate.xml"), "--markdown", str(tmp_path / "g.md")]
+    assert main([str(H100), str(H100), *outputs]) == 0
     assert 'failures="0"' in (tmp_path / "gate.xml").read_text()
     assert "no regression" in (tmp_path / "g.md").read_text()
 

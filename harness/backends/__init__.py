@@ -1,6 +1,6 @@
 """Inference backends behind one small interface.
 
-Life of a backend: construct from a resolved config (builds or loads the model on the CPU), `prepare` for a
+Life of a backend: construct from a Plan (builds or loads the model on the CPU), `prepare` for a
 batch size and model input size (export, engine build, warm-up call), then call it with float32 NCHW
 batches on the pipeline's device; it answers float32 logits N x 21 x h x w on the same device, on the
 pipeline's current stream.  A call with a new input size or a larger batch prepares again.  The logits
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from harness.config import Plan
 from harness.models import LoadedModel, build_model
 from harness.registry import Part, Registry
 
@@ -25,11 +26,10 @@ class Backend(Part):
     name = ""
     default_model = ""
 
-    def __init__(self, config, device: torch.device):
-        self.config = config
-        self.device = device
-        self.model: LoadedModel = build_model(config.model or self.default_model, config.weights, config.seed,
-                                                    aux_head=config.aux_head)
+    def __init__(self, plan: Plan):
+        self.config = config = plan.config
+        self.device = plan.device
+        self.model: LoadedModel = build_model(config.model, config.weights, config.seed, aux_head=config.aux_head)
         self.batch_size = 0  # what prepare() last built for
         self.size: tuple[int, int] | None = None
 

@@ -28,12 +28,14 @@ class OnnxruntimeBackend(Backend):
     needs = (("onnxruntime", "ONNX Runtime"),)
     install = "pip install onnxruntime (or onnxruntime-gpu), or use -bk pytorch"
 
-    def __init__(self, config, device: torch.device):
+    def __init__(self, plan):
         import onnxruntime as ort
 
+        config, device = plan.config, plan.device
         if config.precision != "fp32":
-            raise HarnessError(f"-bk onnxruntime runs the fp32 graph: use --precision fp32, or -bk pytorch for {config.precision}")
-        super().__init__(config, device)
+            raise HarnessError(f"-bk onnxruntime runs the fp32 graph: use --precision fp32, "
+                               f"or -bk pytorch for {config.precision}")
+        super().__init__(plan)
         self.ort = ort
         available = ort.get_available_providers()
         wanted = config.ort_provider
@@ -62,7 +64,8 @@ class OnnxruntimeBackend(Backend):
             stream = torch.cuda.current_stream(self.device).cuda_stream
             cuda = {"device_id": self.device.index or 0, "has_user_compute_stream": "1",
                     "user_compute_stream": str(stream)}
-            providers = [(PROVIDERS[self.provider], cuda if self.provider == "cuda" else {"device_id": self.device.index or 0})]
+            options = cuda if self.provider == "cuda" else {"device_id": self.device.index or 0}
+            providers = [(PROVIDERS[self.provider], options)]
             if self.provider == "tensorrt":
                 providers.append((PROVIDERS["cuda"], cuda))
         self.session = self.ort.InferenceSession(str(path), options, providers=providers)

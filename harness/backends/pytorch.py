@@ -17,13 +17,13 @@ class PytorchBackend(Backend):
     name = "pytorch"
     default_model = "deeplabv3_resnet101"
 
-    def __init__(self, config, device: torch.device):
-        super().__init__(config, device)
-        self.dtype = torch.float16 if config.precision == "fp16" else torch.float32
-        self.allow_tf32 = config.precision == "tf32"
-        self.channels_last = config.channels_last_on(device.type)  # benchmarks pass unresolved configs
+    def __init__(self, plan):
+        super().__init__(plan)
+        self.dtype = torch.float16 if self.config.precision == "fp16" else torch.float32
+        self.allow_tf32 = self.config.precision == "tf32"
+        self.channels_last = self.config.channels_last
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.module = self.model.module.to(device=device, dtype=self.dtype, memory_format=self.memory_format)
+        self.module = self.model.module.to(device=self.device, dtype=self.dtype, memory_format=self.memory_format)
 
     def _infer(self, batch: torch.Tensor) -> torch.Tensor:
         # Only cuDNN's TF32 switch is set, and put back afterwards: cudnn.flags() resets every cuDNN flag,

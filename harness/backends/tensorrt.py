@@ -43,11 +43,11 @@ class TensorrtBackend(Backend):
     needs = (("tensorrt", "NVIDIA TensorRT 10"),)
     install = "pip install 'harness[trt]' on a machine where it is available, or use -bk pytorch or onnxruntime"
 
-    def __init__(self, config, device: torch.device):
+    def __init__(self, plan):
         self.trt = import_tensorrt()
-        if device.type != "cuda":
+        if plan.device.type != "cuda":
             raise HarnessError("-bk tensorrt needs a CUDA GPU: use -bk pytorch or onnxruntime on the CPU")
-        super().__init__(config, device)
+        super().__init__(plan)
         self.logger = self.trt.Logger(self.trt.Logger.WARNING)
         self.context = None
 

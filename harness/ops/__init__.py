@@ -15,6 +15,7 @@ from typing import Union
 import numpy as np
 import torch
 
+from harness.config import Plan
 from harness.registry import Part, Registry
 
 Frames = Union[torch.Tensor, list[torch.Tensor]]
@@ -57,17 +58,17 @@ class Engine(Part):
 
     name = ""
 
-    def __init__(self, device: torch.device, blur_kernel: int, blur_sigma: float, jpeg_quality: int,
-                 blur_mode: str = "exact", blur_downscale: int = 4):
-        self.device = device
-        self.blur_kernel = blur_kernel
-        self.blur_sigma = float(blur_sigma)
-        self.jpeg_quality = jpeg_quality
-        self.blur_mode = blur_mode
-        self.blur_downscale = blur_downscale
+    def __init__(self, plan: Plan):
+        options = plan.config
+        self.device = plan.device
+        self.blur_kernel = options.blur_kernel
+        self.blur_sigma = float(options.blur_sigma)
+        self.jpeg_quality = options.jpeg_quality
+        self.blur_mode = options.blur_mode
+        self.blur_downscale = options.blur_downscale
         # the downscaled blur's kernel: the same reach in source pixels, at least 3 taps, odd
-        self.small_kernel = max(3, 2 * round((blur_kernel / blur_downscale - 1) / 2) + 1)
-        self.small_sigma = self.blur_sigma / blur_downscale
+        self.small_kernel = max(3, 2 * round((self.blur_kernel / self.blur_downscale - 1) / 2) + 1)
+        self.small_sigma = self.blur_sigma / self.blur_downscale
 
 
 # Import the engines so that they register themselves.

@@ -22,10 +22,11 @@ class CvcudaEngine(TorchEngine):
     install = "pip install 'harness[cu12]' (or [cu13]), or choose --ops torch"
     auto_rank = 3
 
-    def __init__(self, device: torch.device, *args, **kwargs):
-        if device.type != "cuda":
+    def __init__(self, plan):
+        if plan.device.type != "cuda":
             raise ValueError("the cvcuda engine runs on a CUDA device")
-        super().__init__(device, *args, **kwargs)
+        super().__init__(plan)
+        device = self.device
         import cvcuda
 
         self.cv = cvcuda

@@ -31,10 +31,10 @@ class OpencvEngine(Engine):
     auto_rank = 2
     device_note = "is the CPU baseline"
 
-    def __init__(self, device: torch.device, *args, **kwargs):
-        if device.type != "cpu":
+    def __init__(self, plan):
+        if plan.device.type != "cpu":
             raise ValueError("the opencv engine runs on the CPU")
-        super().__init__(device, *args, **kwargs)
+        super().__init__(plan)
 
     def resize(self, frames: Frames, size: tuple[int, int]) -> torch.Tensor:
         height, width = size

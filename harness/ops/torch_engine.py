@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.ops import ENGINES, IMAGENET_MEAN, IMAGENET_STD, Engine, Frames, frame_sizes, gaussian_kernel1d, per_image, small_size
+from harness.ops import (ENGINES, IMAGENET_MEAN, IMAGENET_STD, Engine, Frames, frame_sizes, gaussian_kernel1d,
+                         per_image, small_size)
 
 
 def _map(fn, frames: Frames) -> Frames:
@@ -39,8 +40,8 @@ class TorchEngine(Engine):
     name = "torch"
     auto_rank = 1
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, plan):
+        super().__init__(plan)
         # Constants go to the device once, here: a host-to-device copy inside a batch would synchronize.
         self._mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).to(self.device)
         self._std = torch.tensor(IMAGENET_STD, dtype=torch.float32).to(self.device)

@@ -3,10 +3,10 @@
 import pandas as pd
 
 from harness import HarnessError
+from harness.results import CASE_FIELDS
 
 #: The columns that identify a case: two rows with equal values measured the same work.
-CASE_KEY = ("stage", "engine", "variant", "device", "precision", "batch_size", "model_height", "model_width", "source",
-            "world_size", "rank")  # the last two: harness.distributed's runs (empty elsewhere)
+CASE_KEY = CASE_FIELDS
 
 
 class ReportError(HarnessError):

@@ -8,12 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from harness.report import CASE_KEY, ReportError
+from harness.results import MEASURED_FIELDS
 
 STATS = ("min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "rounds")
-INFO = ("images_per_s", "megapixels_per_s", "noise_rel_iqr", "noisy", "throttled", "l2", "timer",
-        "cuda_event_median_ms", "end_to_end_ms", "stage_sum_ms", "unattributed_fraction", "stage_ms",
-        "floor_bytes", "bytes_moved", "flops", "sample_images_per_s",
-        "images", "hosts", "procs_per_gpu", "per_rank_images_per_s", "scaling_efficiency")  # the last five: harness.distributed
+INFO = tuple(name for name in MEASURED_FIELDS if name not in STATS)  # `rounds` comes from the statistics
 
 
 def load_file(path: str | Path) -> pd.DataFrame:

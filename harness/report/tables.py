@@ -6,6 +6,7 @@ import pandas as pd
 
 from harness import STAGES
 from harness.report import CASE_KEY
+from harness.results import gpu_seconds
 
 PAIR_KEY = [k for k in CASE_KEY if k not in ("engine", "device")]
 
@@ -47,8 +48,7 @@ def breakdown(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _gpu_seconds(rows: pd.DataFrame) -> pd.Series:
-    """The CUDA-event median where there is one (GPU work), else the host-clock median."""
-    return (rows["cuda_event_median_ms"] / 1e3).fillna(rows["median"])
+    return gpu_seconds(rows["cuda_event_median_ms"], rows["median"])
 
 
 def copy_bandwidth(table: pd.DataFrame) -> dict:
@@ -70,7 +70,8 @@ def floor_fractions(table: pd.DataFrame) -> pd.DataFrame:
     rows["fraction_of_floor"] = rows["floor_ms"] / rows["gpu_ms"]
     columns = ["hardware", "stage", "engine", "variant", "batch_size", "model_height", "source", "gpu_ms", "floor_ms",
                "fraction_of_floor"]
-    return rows[columns].sort_values(["stage", "engine", "variant", "source", "model_height", "batch_size"]).reset_index(drop=True)
+    order = ["stage", "engine", "variant", "source", "model_height", "batch_size"]
+    return rows[columns].sort_values(order).reset_index(drop=True)
 
 
 def peak_fractions(table: pd.DataFrame) -> pd.DataFrame:
@@ -86,7 +87,8 @@ def peak_fractions(table: pd.DataFrame) -> pd.DataFrame:
     rows["fraction_of_peak"] = rows["tflops_per_s"] / rows["peak_tflops"]
     columns = ["hardware", "engine", "variant", "precision", "batch_size", "model_height", "images_per_s",
                "tflops_per_s", "peak_tflops", "fraction_of_peak"]
-    return rows[columns].sort_values(["engine", "precision", "variant", "model_height", "batch_size"]).reset_index(drop=True)
+    order = ["engine", "precision", "variant", "model_height", "batch_size"]
+    return rows[columns].sort_values(order).reset_index(drop=True)
 
 
 def end_to_end_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -104,7 +106,8 @@ def end_to_end_summary(table: pd.DataFrame) -> pd.DataFrame:
     timed["instrumentation_overhead"] = timed["median"] / timed["bare"] - 1
     columns = ["hardware", "engine", "precision", "batch_size", "model_height", "source", "end_to_end_ms",
                "inference_ms", "non_inference_share", "unattributed_fraction", "instrumentation_overhead"]
-    return timed[columns].sort_values(["engine", "precision", "source", "model_height", "batch_size"]).reset_index(drop=True)
+    order = ["engine", "precision", "source", "model_height", "batch_size"]
+    return timed[columns].sort_values(order).reset_index(drop=True)
 
 
 def sample_comparison(table: pd.DataFrame) -> pd.DataFrame:
@@ -125,7 +128,8 @@ def scaling(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     rows["slowest_rank_images_per_s"] = [min(r) for r in rows["per_rank_images_per_s"]]
     rows["fastest_rank_images_per_s"] = [max(r) for r in rows["per_rank_images_per_s"]]
-    columns = ["hardware", "engine", "variant", "precision", "batch_size", "model_height", "world_size", "procs_per_gpu",
+    columns = ["hardware", "engine", "variant", "precision", "batch_size", "model_height", "world_size",
+               "procs_per_gpu",
                "hosts", "images", "median", "images_per_s", "slowest_rank_images_per_s", "fastest_rank_images_per_s",
                "scaling_efficiency", "file"]
     rows["hosts"] = [len(h) for h in rows["hosts"]]

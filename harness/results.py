@@ -1,0 +1,107 @@
+"""One results record: the `extra_info` of every benchmark entry.  The suites (through harness.benchkit) and
+harness.distributed write it, harness.report reads it; a new result is one new field here."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional
+
+@dataclass
+class Record:
+    # The case: entries with equal values measured the same work (harness.report.CASE_KEY).
+    stage: str  # a stage name, or "end_to_end", "throughput", "sample_workload", "multi_gpu", ...
+    engine: str  # ops engine, decoder or backend name; ops+decoder+backend:model for whole pipelines
+    variant: str = ""  # e.g. the blur mode, "uninstrumented", non-default options
+    device: str = ""
+    precision: str = ""
+    batch_size: Optional[int] = None
+    model_height: Optional[int] = None
+    model_width: Optional[int] = None
+    source: str = ""  # a benchkit.SOURCE_SIZES name, "" where no image is involved
+    world_size: Optional[int] = None  # harness.distributed's runs only
+    rank: Any = None  # harness.distributed's runs only: a rank, or "all"
+    source_height: Optional[int] = None
+    source_width: Optional[int] = None
+
+    # The measurement (harness.benchkit.measure).
+    images_per_s: Optional[float] = None
+    megapixels_per_s: Optional[float] = None
+    timer: Optional[str] = None
+    median_s: Optional[float] = None
+    l2: Optional[str] = None  # "cold" or "hot" on a GPU, None on the CPU
+    noise_rel_iqr: Optional[float] = None
+    noisy: Optional[bool] = None
+    throttled: Optional[bool] = None
+    rounds: Optional[int] = None
+    warmup_rounds: Optional[int] = None
+    cuda_event_ms: Optional[list] = None
+    cuda_event_median_ms: Optional[float] = None
+
+    # Whole pipelines (bench/test_end_to_end.py, bench/test_sample_workload.py).
+    stage_ms: Optional[dict] = None
+    stage_sum_ms: Optional[float] = None
+    clock_total_ms: Optional[float] = None
+    end_to_end_ms: Optional[float] = None
+    unattributed_ms: Optional[float] = None
+    unattributed_fraction: Optional[float] = None
+    stage_fraction: Optional[dict] = None
+    batches: Optional[int] = None
+    images: Optional[int] = None
+    sample_images_per_s: Optional[float] = None
+    speedup_over_sample: Optional[float] = None
+    options: Optional[dict] = None
+
+    # What the hardware allows (bench/test_stages.py).
+    flops: Optional[int] = None
+    tflops_per_s: Optional[float] = None
+    floor_bytes: Optional[int] = None
+    floor_gb_per_s: Optional[float] = None
+    bytes_moved: Optional[int] = None
+    copy_gb_per_s: Optional[float] = None
+
+    # harness.distributed: one entry per rank and one for the whole run.
+    procs_per_gpu: Optional[int] = None
+    local_rank: Optional[int] = None
+    host: Optional[str] = None
+    hosts: Optional[list] = None
+    device_id: Optional[int] = None
+    gpu_uuid: Optional[str] = None
+    inputs: Optional[int] = None
+    skipped: Optional[int] = None
+    seconds: Optional[float] = None
+    gpu_state_before: Optional[dict] = None
+    gpu_state_after: Optional[dict] = None
+    per_rank_images_per_s: Optional[list] = None
+    single_process_images_per_s: Optional[float] = None
+    scaling_efficiency: Optional[float] = None
+
+    def info(self) -> dict:
+        """The JSON `extra_info`: every field, null where it does not apply, so every entry has every column."""
+        return dataclasses.asdict(self)
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(Record))
+CASE_FIELDS = FIELDS[:FIELDS.index("rank") + 1]
+MEASURED_FIELDS = tuple(name for name in FIELDS if name not in CASE_FIELDS)
+
+
+def gpu_seconds(cuda_event_median_ms, median_s):
+    """The median CUDA-event time of a case in seconds, the host-clock median where there is none (the CPU).
+    Takes numbers or pandas columns, so that the suites and harness.report use the one rule."""
+    if hasattr(cuda_event_median_ms, "fillna"):
+        return (cuda_event_median_ms / 1e3).fillna(median_s)
+    return median_s if cuda_event_median_ms is None else cuda_event_median_ms / 1e3
+
+
+def checked(fields: dict) -> dict:
+    """`fields` if every name is a Record field; a misspelt result would otherwise never reach a report."""
+    unknown = set(fields) - set(FIELDS)
+    if unknown:
+        raise KeyError(f"not fields of harness.results.Record: {', '.join(sorted(unknown))}")
+    return fields
+
+
+def add(benchmark, **fields) -> None:
+    """Add results to a pytest-benchmark entry's extra_info."""
+    benchmark.extra_info.update(checked(fields))

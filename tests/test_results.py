@@ -1,0 +1,58 @@
+"""The seams every part and every result goes through: the request resolved into a plan, the parser read
+into a request, and the one results record that the suites write and the report reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from harness.benchkit import Case
+from harness.cli import build_parser, config_from_args
+from harness.config import Config, Plan
+from harness.report.load import load
+from harness.results import CASE_FIELDS, FIELDS, MEASURED_FIELDS, add
+
+
+def test_the_parser_defaults_are_the_config_defaults():
+    """Every Config field has a parser entry of the same name; an option missing from either fails here."""
+    assert config_from_args(build_parser().parse_args([])) == Config()
+    args = build_parser().parse_args(["--no_cudnn_benchmark", "--blur_mode", "downscaled", "-b", "3"])
+    assert config_from_args(args) == Config(cudnn_benchmark=False, blur_mode="downscaled", batch_size=3)
+
+
+def test_a_plan_holds_only_concrete_choices():
+    plan = Config(device="cpu").resolve()
+    assert isinstance(plan, Plan) and plan.request == Config(device="cpu")
+    assert plan.device.type == "cpu" and plan.config.device == "cpu"
+    assert plan.config.ops in ("torch", "opencv") and plan.config.decoder != "auto"
+    assert plan.config.model == "deeplabv3_resnet101" and plan.config.channels_last is False
+    chosen = dataclasses.asdict(plan.config)
+    assert None not in chosen.values() and plan.config.cache_dir
+    assert [name for name, value in chosen.items() if value == "auto"] == ["weights", "ort_provider"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.config = Config()  # type: ignore[misc]
+
+
+def test_a_misspelt_result_is_refused():
+    class Entry:
+        extra_info: dict = {}
+
+    add(Entry, flops=1)
+    with pytest.raises(KeyError, match="tflops"):
+        add(Entry, tflops=2.0)
+    assert Entry.extra_info == {"flops": 1}
+
+
+def test_the_report_reads_every_field_the_suites_write(tmp_path):
+    record = Case("resize", "torch", "cpu", "fp32", 4, (224, 224), "640x480").record(0.01, median_s=0.01,
+                                                                                  flops=123, noisy=False)
+    entry = {"name": "test_resize", "group": None, "stats": {"median": 0.01, "data": [0.01], "rounds": 1},
+             "extra_info": record.info()}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"benchmarks": [entry], "machine_info": {}}))
+    row = load([path]).iloc[0]
+    assert set(record.info()) == set(FIELDS) and set(CASE_FIELDS) | set(MEASURED_FIELDS) == set(FIELDS)
+    assert row["images_per_s"] == pytest.approx(400) and row["flops"] == 123 and row["source_width"] == 640
+    assert all(name in row.index for name in FIELDS)
