@@ -11,6 +11,7 @@ from pathlib import Path
 from harness import HarnessError
 from harness.errors import guarded
 from harness.config import Config
+from harness.runner import DEFAULT_DEPTH, EXECUTORS
 
 DEFAULTS = Config()
 
@@ -78,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--cache_dir", default=None,
                      help="where ONNX exports and TensorRT engines are cached "
                           "(default $HARNESS_CACHE or ~/.cache/harness)")
+    own.add_argument("--executor", default="overlapped", choices=EXECUTORS,
+                     help="overlapped: decode, compute and encode of different batches at once, each on its own "
+                          "thread and CUDA stream; sequential: one batch at a time through every stage")
+    own.add_argument("--depth", type=int, default=DEFAULT_DEPTH,
+                     help="batches in flight between two lanes of the overlapped executor (GPU memory grows with it)")
     own.add_argument("--strict", action="store_true",
                      help="stop at the first bad input file instead of reporting and skipping it")
     own.add_argument("--lenient", action="store_true",
@@ -127,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"\tSaving the overlay result for {config.class_name} class to: {target}")
 
     jobs = list(zip(paths, output_names(paths, out_dir)))
-    result = run_jobs(pipeline, jobs, out_dir, config.batch_size, strict_jpeg=not args.lenient,
+    result = run_jobs(pipeline, jobs, out_dir, config.batch_size, executor=args.executor, depth=args.depth,
+                      strict_jpeg=not args.lenient,
                       on_batch=progress, on_skip=skip, on_written=saved)
     seconds = time.perf_counter() - started
     if result.written == 0:

@@ -133,13 +133,14 @@ def run(args) -> int:
             dist.barrier()
         before = gpu_state(uuid=uuid) if uuid else None
         started = time.perf_counter()
-        result = run_jobs(pipeline, mine, out_dir, config.batch_size, strict_jpeg=not args.lenient)
+        result = run_jobs(pipeline, mine, out_dir, config.batch_size, executor=args.executor, depth=args.depth,
+                          strict_jpeg=not args.lenient)
         seconds = time.perf_counter() - started
         after = gpu_state(uuid=uuid) if uuid else None
         mine_info = {"rank": rank, "local_rank": local, "host": socket.gethostname(), "device": config.device,
                      "device_id": config.device_id if config.device == "cuda" else None, "gpu_uuid": uuid,
                      "inputs": len(mine), "images": result.written, "skipped": len(result.skipped),
-                     "seconds": seconds, "batch_seconds": result.batch_seconds,
+                     "seconds": seconds, "batch_seconds": result.batch_seconds, **executor_info(result, seconds),
                      "gpu_state_before": before, "gpu_state_after": after}
         everyone = [None] * world
         if world > 1:
@@ -177,13 +178,28 @@ def _stats(samples: list[float]) -> dict:
 VARIANT_OPTIONS = ("preprocess", "blur_mode", "channels_last", "aux_head", "cudnn_benchmark")
 
 
-def variant(plan, procs_per_gpu: int) -> str:
+def executor_info(result, seconds: float) -> dict:
+    """The executor's share of a results record: lanes, the pipelining bound and the steady rate."""
+    bound = result.bound_images_per_s()
+    rate = result.written / seconds if seconds > 0 else 0.0
+    return {"executor": result.executor, "depth": result.depth, "lane_seconds": result.lane_seconds(),
+            "bound_images_per_s": bound, "bound_fraction": rate / bound if bound else None,
+            "steady_images_per_s": result.steady_images_per_s()}
+
+
+def variant(plan, procs_per_gpu: int, executor: str = "overlapped", depth: int | None = None) -> str:
     """The case's variant: options that differ from their defaults on the plan's device and precision, and
     processes per GPU, so that runs of different commands are different cases to the report and the gate
     (the same command's runs are the same case)."""
     defaults = plan.defaults()
     parts = [f"{name}={getattr(plan.config, name)}" for name in VARIANT_OPTIONS
              if getattr(plan.config, name) != getattr(defaults, name)]
+    from harness.runner import DEFAULT_DEPTH
+
+    if executor != "overlapped":
+        parts.append(f"executor={executor}")
+    elif depth not in (None, DEFAULT_DEPTH):
+        parts.append(f"depth={depth}")
     return ",".join(parts + ([f"procs_per_gpu={procs_per_gpu}"] if procs_per_gpu != 1 else []))
 
 
@@ -196,7 +212,7 @@ def results_json(plan, ranks: list[dict], args, baseline: float | None) -> dict:
     world = len(ranks)
     config = plan.config
     case = dict(stage=STAGE, engine=f"{config.ops}+{config.decoder}+{config.backend}:{config.model}",
-                variant=variant(plan, args.procs_per_gpu), device=config.device, precision=config.precision,
+                variant=variant(plan, args.procs_per_gpu, args.executor, args.depth), device=config.device, precision=config.precision,
                 batch_size=config.batch_size, model_height=config.target_img_height,
                 model_width=config.target_img_width, source="", world_size=world, procs_per_gpu=args.procs_per_gpu)
     entries = []
@@ -222,6 +238,8 @@ def results_json(plan, ranks: list[dict], args, baseline: float | None) -> dict:
                         skipped=sum(r["skipped"] for r in ranks), seconds=wall, images_per_s=rate,
                         per_rank_images_per_s=[e["extra_info"]["images_per_s"] for e in entries],
                         single_process_images_per_s=baseline, scaling_efficiency=efficiency,
+                        executor=ranks[0]["executor"], depth=ranks[0]["depth"],
+                        steady_images_per_s=sum(r["steady_images_per_s"] or 0.0 for r in ranks) or None,
                         throttled=bool(throttled), noisy=any(e["extra_info"]["noisy"] for e in entries),
                         hosts=sorted({r["host"] for r in ranks})).info()})
     harness_info = fingerprint(config.device_id if config.device == "cuda" else 0)

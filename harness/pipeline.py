@@ -89,39 +89,62 @@ class Pipeline:
         return merge_results([self.run([data], instrumented) for data in jpegs])
 
     def _run(self, jpegs: list[bytes], clock) -> BatchResult:
-        engine = self.engine
         with self._on_device(), torch.inference_mode():
-            with clock.stage("decode"):
-                decoded = self.decoder(jpegs)
-                done = [i for i, d in enumerate(decoded) if isinstance(d, torch.Tensor)]
-                failed = [(i, d) for i, d in enumerate(decoded) if isinstance(d, str)]
-                if not done:
-                    return BatchResult(done, failed, timings_ms=clock.result())
-                frames = stack_if_uniform([decoded[i] for i in done])
-            if self.config.preprocess == "fused":  # one stage: the fused kernel and the normalization
-                with clock.stage("resize"):
-                    x = engine.fused_preprocess(frames, self.config.model_size)
-            else:
-                with clock.stage("resize"):
-                    x = engine.resize(frames, self.config.model_size)
-                with clock.stage("convert"):
-                    x = engine.convert(x)
-                with clock.stage("normalize"):
-                    x = engine.normalize(x)
-                with clock.stage("reformat"):
-                    x = engine.reformat(x)
-            with clock.stage("inference"):
-                logits = self.backend(x)
-            with clock.stage("softmax"):
-                probs = engine.softmax(logits)
-            with clock.stage("mask"):
-                masks = engine.mask(probs, self.class_index)
-            with clock.stage("upscale"):
-                full_masks = engine.upscale(masks, frames)
-            with clock.stage("blur"):
-                blurred = engine.blur(frames)
-            with clock.stage("overlay"):
-                overlays = engine.overlay(frames, blurred, full_masks)
-            with clock.stage("encode"):
-                encoded = engine.encode(overlays)
-        return BatchResult(done, failed, masks, overlays, encoded, clock.result())
+            decoded = self.decode(jpegs, clock)
+            if decoded.frames is None:
+                return BatchResult(decoded.done, decoded.failed, timings_ms=clock.result())
+            masks, overlays = self.compute(decoded.frames, clock)
+            encoded = self.encode(overlays, clock)
+        return BatchResult(decoded.done, decoded.failed, masks, overlays, encoded, clock.result())
+
+    # The three phases of a batch: the overlapped executor (harness.runner) runs each on its own lane.
+
+    def decode(self, jpegs: list[bytes], clock) -> "Decoded":
+        with clock.stage("decode"):
+            decoded = self.decoder(jpegs)
+            done = [i for i, d in enumerate(decoded) if isinstance(d, torch.Tensor)]
+            failed = [(i, d) for i, d in enumerate(decoded) if isinstance(d, str)]
+            frames = stack_if_uniform([decoded[i] for i in done]) if done else None
+        return Decoded(done, failed, frames)
+
+    def compute(self, frames: Frames, clock) -> tuple[torch.Tensor, Frames]:
+        """Preprocess, infer and post-process: (masks at the model size, overlays at the original sizes)."""
+        engine, size = self.engine, self.config.model_size
+        if self.config.preprocess == "fused":  # one stage: the fused kernel and the normalization
+            with clock.stage("preprocess"):
+                x = engine.fused_preprocess(frames, size)
+        else:
+            with clock.stage("resize"):
+                x = engine.resize(frames, size)
+            with clock.stage("convert"):
+                x = engine.convert(x)
+            with clock.stage("normalize"):
+                x = engine.normalize(x)
+            with clock.stage("reformat"):
+                x = engine.reformat(x)
+        with clock.stage("inference"):
+            logits = self.backend(x)
+        with clock.stage("softmax"):
+            probs = engine.softmax(logits)
+        with clock.stage("mask"):
+            masks = engine.mask(probs, self.class_index)
+        with clock.stage("upscale"):
+            full_masks = engine.upscale(masks, frames)
+        with clock.stage("blur"):
+            blurred = engine.blur(frames)
+        with clock.stage("overlay"):
+            overlays = engine.overlay(frames, blurred, full_masks)
+        return masks, overlays
+
+    def encode(self, overlays: Frames, clock) -> list[bytes]:
+        with clock.stage("encode"):
+            return self.engine.encode(overlays)
+
+
+@dataclass
+class Decoded:
+    """The decode phase's result: which images decoded (their frames) and which did not (with the reason)."""
+
+    done: list[int]
+    failed: list[tuple[int, str]]
+    frames: Frames | None

@@ -1,34 +1,78 @@
-"""Running a list of (input file, output name) jobs through a pipeline: read a batch of files, run it,
-write each overlay atomically.  The command line, the sample-workload benchmark and the multi-process
-runner all use it.
+"""Running a list of (input file, output name) jobs through a pipeline: read a batch of files, decode,
+compute, encode, write each overlay atomically.  The command line, the sample-workload benchmark and the
+multi-process runner all use `run_jobs`.
 
-With overlap_io (the default) reader threads read and check the next batch's files and a writer thread
-writes the last batch's overlays while the pipeline runs: the GPU no longer waits for file I/O between
-batches.  Those threads touch files only, never CUDA.  A bad file is skipped with its reason and the rest
-go on; a failed write (a full disk) stops the run at the next batch.
+Two executors:
+
+- "overlapped" (the default): each phase is a lane with its own thread (and, on a GPU, its own CUDA
+  stream), and up to `depth` batches wait between two lanes.  While batch k is in inference, batch k+1 is
+  being decoded and batch k-1 encoded and written, so the hardware JPEG decoder, the SMs and the encoder
+  work at the same time.  Lanes hand tensors over with CUDA events; nothing waits for the host but encode.
+- "sequential": one batch at a time through every stage on the calling thread: the easiest to read
+  per-stage times from, and the reference the overlapped executor is tested against.
+
+Either way every job is written or skipped with its reason, in input order; a batch that fails in a lane
+is run again by `Pipeline.run`, which retries it image by image, so one bad image costs only itself.
+Errors that stop a run (out of memory, a broken GPU, a HarnessError, a failed write) stop every lane.
+Each batch's lane times (`JobsResult.lanes`) give the pipelining bound: the rate the slowest lane allows.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import sys
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import torch
+
+from harness import HarnessError
+from harness.errors import fatal_message
 from harness.inputs import BadImage, JpegFile, batches, read_jpeg, write_atomic
 from harness.pipeline import Pipeline
+from harness.timing import NullClock, StageClock
 
 READERS = min(8, os.cpu_count() or 1)  # the strict JPEG check is CPU work: a few files at once
+EXECUTORS = ("overlapped", "sequential")
+DEFAULT_DEPTH = 2  # batches waiting between two lanes (see the README's measurement)
+LANES = ("read", "decode", "compute", "encode", "write")
 
 
 @dataclass
 class JobsResult:
     written: int = 0
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # bad files, with the reason
-    batch_seconds: list[float] = field(default_factory=list)  # the pipeline thread's time per batch
+    batch_seconds: list[float] = field(default_factory=list)  # wall time between two finished batches
+    lanes: list[dict[str, float]] = field(default_factory=list)  # per batch: seconds each lane was busy
+    timings_ms: list[dict[str, float]] = field(default_factory=list)  # per batch: per-stage milliseconds
+    batch_written: list[int] = field(default_factory=list)  # overlays written per batch
+    seconds: float = 0.0  # the whole run, first read to last write
+    images: int = 0  # images that reached the pipeline
+    executor: str = ""
+    depth: int = 0
+
+    def lane_seconds(self) -> dict[str, float]:
+        """Each lane's busy time over the run."""
+        return {lane: sum(batch.get(lane, 0.0) for batch in self.lanes) for lane in LANES}
+
+    def steady_images_per_s(self) -> float | None:
+        """Overlays written per second from the first batch's end to the last's: the run without its
+        pipeline fill (the yardstick's steady state, measured the same way)."""
+        seconds = sum(self.batch_seconds[1:])
+        return sum(self.batch_written[1:]) / seconds if seconds > 0 else None
+
+    def bound_images_per_s(self) -> float | None:
+        """The pipelining bound: images per second if the busiest lane never waited (lane totals)."""
+        if not self.lanes:
+            return None
+        slowest = max(self.lane_seconds().values())
+        return self.images / slowest if slowest > 0 else None
 
 
 def _print_skip(path: Path, reason: str) -> None:
@@ -42,77 +86,251 @@ def _read(path: Path, strict: bool) -> JpegFile | str:
         return str(error)
 
 
-def _write(items: list[tuple[Path, bytes]]) -> list[Path]:
-    for target, data in items:
-        write_atomic(target, data)
-    return [target for target, _ in items]
+@dataclass
+class _Batch:
+    """One batch on its way through the lanes."""
 
-
-def _later(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
-    """fn(*args) on the pool's thread, or now when there is no pool."""
-    if pool is not None:
-        return pool.submit(fn, *args)
-    done: Future = Future()
-    try:
-        done.set_result(fn(*args))
-    except Exception as error:  # raised where the result is read, as from a pool
-        done.set_exception(error)
-    return done
+    number: int
+    jobs: list[tuple[Path, str]]
+    files: list = field(default_factory=list)  # JpegFile or the reason it is bad, per job
+    readable: list[tuple[JpegFile, str]] = field(default_factory=list)
+    decoded: object = None  # pipeline.Decoded
+    masks_overlays: tuple | None = None
+    jpegs: list[bytes] | None = None
+    done: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    redo: bool = False  # a lane failed for the batch: Pipeline.run takes it again, image by image
+    ready: object = None  # a CUDA event the next lane waits for
+    lanes: dict[str, float] = field(default_factory=dict)
+    clocks: list = field(default_factory=list)  # (lane, StageClock or its result) per phase
 
 
 def run_jobs(pipeline: Pipeline, jobs: list[tuple[Path, str]], out_dir: Path, batch_size: int,
-             overlap_io: bool = True, strict_jpeg: bool = True,
+             executor: str = "overlapped", depth: int = DEFAULT_DEPTH, strict_jpeg: bool = True,
+             instrumented: bool = True,
              on_batch: Callable[[int, int, JobsResult], None] | None = None,
              on_skip: Callable[[Path, str], None] = _print_skip,
              on_written: Callable[[Path], None] | None = None) -> JobsResult:
     """Every job is written or skipped (on_skip(path, reason): printed by default; raise there to stop the
-    run).  on_batch(number, total, result so far) runs before each batch, on_written(path) after each write,
-    both on the calling thread and in input order.  strict_jpeg=False lets files that libjpeg calls corrupt
-    through to the decoders (--lenient)."""
-    result = JobsResult()
-    groups = list(batches(jobs, batch_size))
-    reader = ThreadPoolExecutor(READERS, thread_name_prefix="harness-read") if overlap_io else None
-    writer = ThreadPoolExecutor(1, thread_name_prefix="harness-write") if overlap_io else None
+    run).  on_batch(number, total, result so far) runs before each batch is written, on_written(path)
+    after each write, both on the calling thread and in input order.  strict_jpeg=False lets files that
+    libjpeg calls corrupt through to the decoders (--lenient).  instrumented=False records no stage events."""
+    if executor not in EXECUTORS:
+        raise HarnessError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    if depth < 1:
+        raise HarnessError(f"--depth is {depth}: give 1 or more")
+    run = _Run(pipeline, out_dir, strict_jpeg, instrumented, on_batch, on_skip, on_written)
+    run.result.executor, run.result.depth = executor, depth if executor == "overlapped" else 0
+    groups = [_Batch(number, group) for number, group in enumerate(batches(jobs, batch_size), start=1)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(READERS, thread_name_prefix="harness-read") as readers:
+        run.readers = readers
+        if executor == "sequential":
+            for batch in groups:
+                run.announce(batch, len(groups))
+                for lane in (run.read, run.sequential, run.write):
+                    lane(batch)
+                run.finish(batch)
+        else:
+            run.overlapped(groups, depth)
+    run.result.seconds = time.perf_counter() - started
+    return run.result
 
-    def read(group):
-        return [_later(reader, _read, path, strict_jpeg) for path, _ in group]
 
-    def collect(writes: list[Future], wait: bool) -> None:
-        while writes and (wait or writes[0].done()):
-            for target in writes.pop(0).result():  # a failed write raises here and stops the run
-                result.written += 1
-                if on_written:
-                    on_written(target)
+class _Run:
+    def __init__(self, pipeline, out_dir, strict_jpeg, instrumented, on_batch, on_skip, on_written):
+        self.pipeline, self.out_dir, self.strict = pipeline, out_dir, strict_jpeg
+        self.on_batch, self.on_skip, self.on_written = on_batch, on_skip, on_written
+        self.result = JobsResult()
+        self.gpu = pipeline.device.type == "cuda"
+        self.Clock = StageClock if instrumented else NullClock
+        self.last_finish = time.perf_counter()
+        self.readers: ThreadPoolExecutor | None = None
 
-    try:
-        writes: list[Future] = []
-        upcoming = read(groups[0]) if groups else []
-        for number, group in enumerate(groups, start=1):
-            if on_batch:
-                on_batch(number, len(groups), result)
-            started = time.perf_counter()
-            files = [future.result() for future in upcoming]
-            if number < len(groups):
-                upcoming = read(groups[number])
-            readable = []
-            for (path, name), file in zip(group, files):
-                if isinstance(file, str):
-                    result.skipped.append((path, file))
-                    on_skip(path, file)
-                else:
-                    readable.append((file, name))
-            if readable:
-                out = pipeline.run([file.data for file, _ in readable])
-                for index, reason in out.failed:
-                    result.skipped.append((readable[index][0].path, reason))
-                    on_skip(readable[index][0].path, reason)
-                items = [(out_dir / readable[index][1], data) for index, data in zip(out.done, out.jpegs)]
-                writes.append(_later(writer, _write, items))
-            result.batch_seconds.append(time.perf_counter() - started)
-            collect(writes, wait=False)
-        collect(writes, wait=True)
-    finally:
-        for pool in (reader, writer):
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-    return result
+    # --- lanes: each takes a batch and fills in its part; the times go to batch.lanes ---
+
+    def read(self, batch: _Batch) -> None:
+        started = time.perf_counter()
+        batch.files = list(self.readers.map(lambda job: _read(job[0], self.strict), batch.jobs))
+        batch.readable = [(f, name) for f, (_, name) in zip(batch.files, batch.jobs) if not isinstance(f, str)]
+        batch.lanes["read"] = time.perf_counter() - started
+
+    def _phase(self, batch: _Batch, lane: str, work: Callable) -> None:
+        """Run one GPU phase of a batch on this thread's stream, after the previous lane's event; time it."""
+        if batch.redo or not batch.readable:
+            return
+        clock = self.Clock(self.pipeline.device)
+        started = time.perf_counter()
+        stream = torch.cuda.current_stream(self.pipeline.device) if self.gpu else None
+        if stream is not None and batch.ready is not None:
+            stream.wait_event(batch.ready)
+        try:
+            with self.pipeline._on_device(), torch.inference_mode():
+                work(clock)
+        except HarnessError:
+            raise
+        except Exception as error:
+            if fatal_message(error) is not None:
+                raise
+            batch.redo = True  # Pipeline.run finds the image at fault
+            return
+        if stream is not None:
+            batch.ready = torch.cuda.Event()
+            batch.ready.record(stream)
+        batch.clocks.append((lane, clock))
+        batch.lanes[lane] = time.perf_counter() - started  # the host's part; finish() adds the GPU's
+
+    def decode(self, batch: _Batch) -> None:
+        def work(clock):
+            batch.decoded = self.pipeline.decode([f.data for f, _ in batch.readable], clock)
+
+        self._phase(batch, "decode", work)
+
+    def compute(self, batch: _Batch) -> None:
+        if batch.decoded is None or batch.decoded.frames is None:
+            return
+
+        def work(clock):
+            frames = batch.decoded.frames
+            if self.gpu:  # made on the decode lane's stream, read here
+                for image in ([frames] if isinstance(frames, torch.Tensor) else frames):
+                    image.record_stream(torch.cuda.current_stream(self.pipeline.device))
+            batch.masks_overlays = self.pipeline.compute(frames, clock)
+
+        self._phase(batch, "compute", work)
+
+    def encode(self, batch: _Batch) -> None:
+        if batch.masks_overlays is None:
+            return
+
+        def work(clock):
+            overlays = batch.masks_overlays[1]
+            if self.gpu:
+                stream = torch.cuda.current_stream(self.pipeline.device)
+                for image in ([overlays] if isinstance(overlays, torch.Tensor) else overlays):
+                    image.record_stream(stream)
+            batch.jpegs = self.pipeline.encode(overlays, clock)
+
+        self._phase(batch, "encode", work)
+        if not batch.redo:
+            batch.done, batch.failed = batch.decoded.done, batch.decoded.failed
+        batch.decoded = batch.masks_overlays = None  # the frames and overlays can go
+
+    def sequential(self, batch: _Batch) -> None:
+        """Decode through encode in one call (Pipeline.run, which retries a failed batch image by image)."""
+        if not batch.readable:
+            return
+        started = time.perf_counter()
+        out = self.pipeline.run([f.data for f, _ in batch.readable], instrumented=self.Clock is StageClock)
+        batch.done, batch.failed, batch.jpegs = out.done, out.failed, out.jpegs
+        batch.lanes["compute"] = time.perf_counter() - started  # every phase: this lane waits for encode
+        batch.clocks = [("compute", out.timings_ms)]
+        batch.redo = False
+
+    def write(self, batch: _Batch) -> None:
+        """Lost images are reported here, on the calling thread, in input order; a failed write stops the run."""
+        if batch.redo:
+            self.sequential(batch)
+        started = time.perf_counter()
+        for (path, _), file in zip(batch.jobs, batch.files):
+            if isinstance(file, str):
+                self._skip(path, file)
+        for index, reason in batch.failed:
+            self._skip(batch.readable[index][0].path, reason)
+        for index, data in zip(batch.done, batch.jpegs or []):
+            target = self.out_dir / batch.readable[index][1]
+            write_atomic(target, data)
+            self.result.written += 1
+            if self.on_written:
+                self.on_written(target)
+        batch.lanes["write"] = time.perf_counter() - started
+
+    def _skip(self, path: Path, reason: str) -> None:
+        self.result.skipped.append((path, reason))
+        self.on_skip(path, reason)
+
+    def announce(self, batch: _Batch, total: int) -> None:
+        if self.on_batch:
+            self.on_batch(batch.number, total, self.result)
+
+    def finish(self, batch: _Batch) -> None:
+        self.result.batch_written.append(len(batch.done))
+        now = time.perf_counter()
+        self.result.batch_seconds.append(now - self.last_finish)
+        self.last_finish = now
+        self.result.images += len(batch.readable)
+        self.result.lanes.append(batch.lanes)
+        timings: dict[str, float] = {}
+        for lane, clock in batch.clocks:  # the events are complete: the batch is written
+            stage_ms = clock if isinstance(clock, dict) else clock.result()
+            # a GPU lane is busy while its stream works, which can outlast the host's launching it
+            batch.lanes[lane] = max(batch.lanes.get(lane, 0.0), stage_ms.get("total", 0.0) / 1e3)
+            for stage, ms in stage_ms.items():
+                if stage != "total":
+                    timings[stage] = timings.get(stage, 0.0) + ms
+        self.result.timings_ms.append(timings)
+        batch.clocks = []
+
+    # --- the overlapped executor: one thread per lane, bounded queues between them ---
+
+    def overlapped(self, groups: list[_Batch], depth: int) -> None:
+        stop = threading.Event()
+        lanes = [self.read, self.decode, self.compute, self.encode]
+        queues = [queue.Queue(maxsize=depth) for _ in lanes]
+        errors: list[BaseException] = []
+
+        def put(q: queue.Queue, item) -> bool:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def get(q: queue.Queue):
+            while not stop.is_set():
+                try:
+                    return q.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+            return None
+
+        def worker(index: int) -> None:
+            lane, source, sink = lanes[index], (queues[index - 1] if index else None), queues[index]
+            stream = torch.cuda.Stream(self.pipeline.device) if self.gpu and index else None
+            try:
+                with torch.cuda.stream(stream) if stream is not None else nullcontext():
+                    for number in range(len(groups)):
+                        batch = groups[number] if source is None else get(source)
+                        if batch is None:
+                            return
+                        lane(batch)
+                        if not put(sink, batch):
+                            return
+            except BaseException as error:  # the calling thread raises it
+                errors.append(error)
+                stop.set()
+
+        threads = [threading.Thread(target=worker, args=(i,), name=f"harness-{LANES[i]}", daemon=True)
+                   for i in range(len(lanes))]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in groups:
+                batch = get(queues[-1])
+                if batch is None:
+                    break
+                self.announce(batch, len(groups))
+                self.write(batch)
+                self.finish(batch)
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            if errors:
+                stop.set()
+            for thread in threads:
+                thread.join()
+        if errors:
+            raise errors[0]

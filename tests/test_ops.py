@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from conftest import decode_rgb
+from harness import STAGES
 from harness.compare import psnr
 from harness.config import Config
 from harness.models import CLASS_NAMES
@@ -98,8 +99,12 @@ def run_checked(engine, stage, args):
     return out
 
 
-@pytest.mark.parametrize("stage", ["resize", "convert", "normalize", "reformat", "softmax", "mask", "upscale",
-                                   "blur", "blur_downscaled", "overlay"])
+#: Every stage between decode and encode that an engine implements on its own (from the one stage table;
+#: fused preprocessing is CV-CUDA's and has its own test), plus the downscaled blur.
+ENGINE_STAGES = [s for s in STAGES if s not in ("decode", "preprocess", "inference", "encode")] + ["blur_downscaled"]
+
+
+@pytest.mark.parametrize("stage", ENGINE_STAGES)
 @pytest.mark.parametrize("engine_name,device", PAIRS)
 def test_stage_matches_reference(engine_name, device, stage, frames):
     if reason := ENGINES.unavailable(engine_name, device):
@@ -228,3 +233,33 @@ def test_fused_preprocess_matches_the_staged_reference(frames, cvcuda_module):
     worst = (actual - expected).abs().max().item()
     assert worst <= level + 1e-5, f"fused preprocess: max |diff| {worst:.3g}"
     assert (actual - expected).abs().mean().item() < level / 20  # almost every value equal
+
+
+@pytest.mark.parametrize("size", [(1080, 1920), (7, 300), (130, 129)])
+def test_the_banded_blur_is_the_separable_gaussian(size):
+    """The tensor-core formulation (tile products with a band matrix), computed in float64 on the CPU, equals
+    the two convolutions of the reference: tiles, halos and the cut-off last tile included."""
+    from harness.ops.banded import gaussian_padded
+    from harness.ops.torch_engine import TorchEngine, _reflect101_pad
+
+    engine = make_engine("torch", "cpu")
+    image = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 255
+    padded = _reflect101_pad(image, engine.blur_kernel // 2)
+    banded = gaussian_padded(padded, engine.blur_kernel, engine.blur_sigma, torch.float64)
+    taps = tuple(t.double() for t in engine._blur_taps)
+    reference = TorchEngine._gaussian(image, taps)
+    assert banded.shape == reference.shape == image.shape
+    assert (banded - reference).abs().max().item() < 1e-4  # the reference's taps are float32
+
+
+@pytest.mark.gpu
+def test_the_gpu_blur_is_within_one_grey_level_of_the_reference_at_1080p(photo):
+    """The fp16 tensor-core path on 1080p frames (the sizes the pipeline sees) against the CPU reference."""
+    frames = torch.from_numpy(np.stack([cv2.resize(photo, (1920, 1080)), cv2.resize(photo, (1920, 1080))[::-1]]))
+    expected = make_engine("torch", "cpu").blur(frames)
+    for name in ("torch", "cvcuda"):
+        if reason := ENGINES.unavailable(name, "cuda"):
+            pytest.skip(reason)
+        actual = make_engine(name, "cuda").blur(frames.cuda()).cpu()
+        worst = (actual.int() - expected.int()).abs().max().item()
+        assert worst <= 1, f"{name}: max |diff| {worst}"

@@ -1,13 +1,15 @@
-"""Files through a pipeline, with and without the I/O threads: the same files written, the same skips."""
+"""Files through a pipeline with both executors: the same overlays, the same skips, nothing lost."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.config import Config
-from harness.pipeline import Pipeline
 from harness import HarnessError
-from harness.runner import run_jobs
+from harness.config import Config
+from harness.ops.opencv_engine import OpencvEngine
+from harness.ops import per_image
+from harness.pipeline import Pipeline
+from harness.runner import EXECUTORS, LANES, run_jobs
 
 
 @pytest.fixture(scope="module")
@@ -22,27 +24,113 @@ def jobs(tmp_path, sample_paths):
     folder = tmp_path / "in"
     folder.mkdir()
     paths = []
-    for index in range(7):
+    for index in range(11):
         path = folder / f"img_{index}.jpg"
         path.write_bytes(sample_paths[index % len(sample_paths)].read_bytes())
         paths.append(path)
     (folder / "img_3.jpg").write_bytes(b"\xff\xd8\xff truncated")  # a bad file in the middle of a batch
+    (folder / "img_9.jpg").write_bytes(b"")  # and an empty one in the last, partial batch
     return [(path, f"out_{path.stem}.jpg") for path in paths]
 
 
-def test_overlapped_io_writes_the_same_files_as_sequential_io(tmp_path, pipeline, jobs, capsys):
+def run_both(tmp_path, pipeline, jobs, **options) -> dict:
     outputs = {}
-    for overlap in (False, True):
-        out = tmp_path / f"out-{overlap}"
+    for executor in EXECUTORS:
+        out = tmp_path / f"out-{executor}-{len(options)}"
         out.mkdir()
-        result = run_jobs(pipeline, jobs, out, 3, overlap_io=overlap)
-        assert result.written == 6 and len(result.batch_seconds) == 3
-        assert [path.name for path, _ in result.skipped] == ["img_3.jpg"]
-        outputs[overlap] = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert outputs[True] == outputs[False] and len(outputs[True]) == 6
-    assert "Skipping" in capsys.readouterr().err
+        seen: list[str] = []
+        result = run_jobs(pipeline, jobs, out, 3, executor=executor, on_written=lambda p: seen.append(p.name),
+                          on_skip=lambda path, reason: seen.append(f"skip {path.name}"), **options)
+        assert result.written == 9 and len(result.batch_seconds) == 4 and result.images == 9
+        assert [path.name for path, _ in result.skipped] == ["img_3.jpg", "img_9.jpg"]
+        assert seen == sorted(seen, key=lambda n: int(n.split("_")[-1].split(".")[0]))  # input order
+        outputs[executor] = {p.name: p.read_bytes() for p in out.iterdir()}
+        assert len(result.lanes) == 4 and set(result.lanes[0]) >= {"read", "write"}
+        assert result.bound_images_per_s() > 0
+    return outputs
 
 
-def test_a_failed_write_is_raised_not_lost(tmp_path, pipeline, jobs):
-    with pytest.raises(HarnessError, match="cannot write .*missing"):
-        run_jobs(pipeline, jobs, tmp_path / "missing" / "dir", 3, overlap_io=True)
+@pytest.mark.parametrize("depth", [1, 3])
+def test_overlapped_writes_the_same_overlays_as_sequential(tmp_path, pipeline, jobs, depth):
+    outputs = run_both(tmp_path, pipeline, jobs, depth=depth)
+    assert outputs["overlapped"] == outputs["sequential"] and len(outputs["overlapped"]) == 9  # byte for byte
+
+
+def test_a_stage_failing_for_one_image_costs_only_that_image_in_both_executors(tmp_path, jobs):
+    """A batch that fails in the compute lane is taken again image by image; the rest flow on."""
+
+    class FailsOnOneWidth(OpencvEngine):
+        def blur(self, frames):
+            if any(f.shape[1] == 600 for f in per_image(frames)):
+                raise RuntimeError("this library cannot blur 600 pixels wide")
+            return super().blur(frames)
+
+    pipeline = Pipeline(Config(device="cpu", ops="opencv", decoder="cpu", model="lraspp_mobilenet_v3_large",
+                               weights="synthetic", target_img_height=64, target_img_width=64))
+    widths = {path.name: _width(path) for path, _ in jobs if path.stat().st_size > 100}
+    assert 600 in widths.values(), "the shipped images should include one 600 pixels wide"
+    pipeline.engine = FailsOnOneWidth(pipeline.plan)
+    for executor in EXECUTORS:
+        out = tmp_path / f"fail-{executor}"
+        out.mkdir()
+        skipped = []
+        result = run_jobs(pipeline, jobs, out, 3, executor=executor, on_skip=lambda p, r: skipped.append((p.name, r)))
+        lost = sorted(name for name, width in widths.items() if width == 600)
+        assert sorted(n for n, r in skipped if "blur stage" in r) == lost
+        assert result.written == len(widths) - len(lost)
+
+
+def _width(path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.width
+
+
+def test_a_failed_write_stops_the_run_in_both_executors(tmp_path, pipeline, jobs):
+    for executor in EXECUTORS:
+        with pytest.raises(HarnessError, match="cannot write .*missing"):
+            run_jobs(pipeline, jobs, tmp_path / "missing" / "dir", 3, executor=executor)
+
+
+def test_a_skip_that_raises_stops_every_lane(tmp_path, pipeline, jobs):
+    def strict(path, reason):
+        raise HarnessError(f"{path.name}: {reason}")
+
+    with pytest.raises(HarnessError, match="img_3.jpg"):
+        run_jobs(pipeline, jobs, tmp_path, 3, on_skip=strict)
+    assert len(list(tmp_path.glob("out_*.jpg"))) <= 3  # the first batch at most: the run stopped
+
+
+def test_lanes_are_named_and_bad_options_refused(tmp_path, pipeline, jobs):
+    assert LANES == ("read", "decode", "compute", "encode", "write")
+    with pytest.raises(HarnessError, match="executor"):
+        run_jobs(pipeline, jobs, tmp_path, 3, executor="parallel")
+    with pytest.raises(HarnessError, match="depth"):
+        run_jobs(pipeline, jobs, tmp_path, 3, depth=0)
+
+
+@pytest.mark.gpu
+def test_on_the_gpu_both_executors_write_the_same_overlays_and_skip_the_same_files(tmp_path, jobs):
+    """The GPU twin: lanes on their own CUDA streams, handing tensors over with events."""
+    import numpy as np
+    import torch
+
+    from conftest import decode_rgb
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine")
+    pipeline = Pipeline(Config(device="cuda", model="lraspp_mobilenet_v3_large", weights="synthetic",
+                               target_img_height=64, target_img_width=64))
+    outputs = {}
+    for executor in EXECUTORS:
+        out = tmp_path / executor
+        out.mkdir()
+        result = run_jobs(pipeline, jobs, out, 3, executor=executor, on_skip=lambda p, r: None)
+        assert result.written == 9 and [p.name for p, _ in result.skipped] == ["img_3.jpg", "img_9.jpg"]
+        assert result.lane_seconds()["compute"] > 0 and result.bound_images_per_s() > 0
+        outputs[executor] = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert outputs["overlapped"].keys() == outputs["sequential"].keys()
+    for name, data in outputs["overlapped"].items():
+        a, b = decode_rgb(data).astype(np.int16), decode_rgb(outputs["sequential"][name]).astype(np.int16)
+        assert np.abs(a - b).mean() <= 0.5, name  # the same work; nvJPEG's encode may differ in a few bits

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from harness.ops.banded import gaussian_padded
 from harness.ops import (ENGINES, IMAGENET_MEAN, IMAGENET_STD, Engine, Frames, frame_sizes, gaussian_kernel1d,
                          per_image, small_size)
 
@@ -31,6 +32,15 @@ def reaches_past_border(k: int, height: int, width: int) -> bool:
     return k // 2 >= min(height, width)
 
 
+def _reflect101_pad(nchw: torch.Tensor, pad: int) -> torch.Tensor:
+    """OpenCV's BORDER_REFLECT_101 padding: torch's 'reflect' where the image is larger than the pad, else
+    the border indices gathered (any size, 1x1 too)."""
+    if reaches_past_border(2 * pad + 1, *nchw.shape[2:]):
+        rows, cols = (reflect101(n, pad, nchw.device) for n in nchw.shape[2:])
+        return nchw.index_select(2, rows).index_select(3, cols)
+    return F.pad(nchw, (pad,) * 4, mode="reflect")
+
+
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.round_().clamp_(0, 255).to(torch.uint8)
 
@@ -54,15 +64,19 @@ class TorchEngine(Engine):
 
     @staticmethod
     def _gaussian(nchw: torch.Tensor, taps: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """Separable Gaussian on float NCHW with OpenCV's REFLECT_101 border: torch's 'reflect' padding where
-        the image is larger than the kernel's reach, else the border indices gathered (any size, 1x1 too)."""
-        k = taps[0].shape[2]
-        if reaches_past_border(k, *nchw.shape[2:]):
-            rows, cols = (reflect101(n, k // 2, nchw.device) for n in nchw.shape[2:])
-            padded = nchw.index_select(2, rows).index_select(3, cols)
+        """Separable Gaussian on float NCHW with OpenCV's REFLECT_101 border (the CPU reference)."""
+        return F.conv2d(F.conv2d(_reflect101_pad(nchw, taps[0].shape[2] // 2), taps[0], groups=3), taps[1], groups=3)
+
+    def exact_blur(self, x: torch.Tensor) -> torch.Tensor:
+        """The configured Gaussian of a uint8 NHWC batch.  On a GPU as banded matrix products on the tensor
+        cores (harness.ops.banded: 1 grey level from the reference at most), on the CPU as two convolutions."""
+        nchw = x.permute(0, 3, 1, 2)
+        if self.device.type == "cuda":
+            padded = _reflect101_pad(nchw.half(), self.blur_kernel // 2)
+            out = gaussian_padded(padded, self.blur_kernel, self.blur_sigma, torch.float16)
         else:
-            padded = F.pad(nchw, (k // 2,) * 4, mode="reflect")
-        return F.conv2d(F.conv2d(padded, taps[0], groups=3), taps[1], groups=3)
+            out = self._gaussian(nchw.float(), self._blur_taps)
+        return _to_uint8(out).permute(0, 2, 3, 1).contiguous()
 
     def resize(self, frames: Frames, size: tuple[int, int]) -> torch.Tensor:
         def one(x: torch.Tensor) -> torch.Tensor:
@@ -106,10 +120,6 @@ class TorchEngine(Engine):
         return [one(masks[i : i + 1], size)[0] for i, size in enumerate(sizes)]
 
     def blur(self, frames: Frames) -> Frames:
-        def exact(x: torch.Tensor) -> torch.Tensor:
-            out = self._gaussian(x.permute(0, 3, 1, 2).float(), self._blur_taps)
-            return _to_uint8(out).permute(0, 2, 3, 1).contiguous()
-
         def downscaled(x: torch.Tensor) -> torch.Tensor:
             size = x.shape[1:3]
             small = F.interpolate(x.permute(0, 3, 1, 2).float(), size=small_size(*size, self.blur_downscale),
@@ -118,7 +128,7 @@ class TorchEngine(Engine):
             out = F.interpolate(small, size=size, mode="bilinear", align_corners=False, antialias=False)
             return _to_uint8(out).permute(0, 2, 3, 1).contiguous()
 
-        return _map(downscaled if self.blur_mode == "downscaled" else exact, frames)
+        return _map(downscaled if self.blur_mode == "downscaled" else self.exact_blur, frames)
 
     def overlay(self, frames: Frames, blurred: Frames, masks: Frames) -> Frames:
         if isinstance(frames, torch.Tensor):

@@ -43,7 +43,8 @@ def breakdown(table: pd.DataFrame) -> pd.DataFrame:
     rows = table[(table["stage"] == "end_to_end") & (table["variant"] == "") & table["stage_ms"].notna()]
     if rows.empty:
         return pd.DataFrame()
-    stages = pd.DataFrame(list(rows["stage_ms"]), index=rows.index)[list(STAGES)]
+    stages = pd.DataFrame(list(rows["stage_ms"]), index=rows.index).reindex(columns=list(STAGES))
+    stages = stages.dropna(axis=1, how="all")  # the preprocessing a run did not use
     return pd.concat([rows[["engine", "precision", "batch_size", "model_height", "source"]], stages], axis=1)
 
 

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Side by side with CV-CUDA's own segmentation sample (.dev/peer), in one device call, on one image
+# folder: for each case the sample runs, then this project (like for like, then its fastest options), then
+# the sample again.  Writes the sample's PEER_JSON files and harness.distributed's JSON under $OUT/peer.
+# Usage there: source .dev/setup.sh && bash tools/peer_compare.sh ["32 224" "32 520" "4 224"]
+set -uo pipefail
+OUT=${OUT:-/tmp/harness-peer}
+mkdir -p "$OUT/peer"
+IMAGES=/tmp/peer_imgs
+[ -d "$IMAGES" ] || python3 .dev/peer/make_images.py "$IMAGES" -n 256 --noise 2 >/dev/null
+LIKE=(--aux_head --precision tf32)
+FAST=(--aux_head --precision fp16 --preprocess fused --blur_mode downscaled)
+peer() {  # batch size suffix
+  PEER_TIMED_RUNS=2 PEER_JSON="$OUT/peer/peer_b$1_s$2$3.json" \
+    bash .dev/peer/cvcuda_sample/run_peer.sh "$IMAGES" "$1" "$2" /tmp/peer_out 2>/dev/null | grep "^PEER " | sed "s/^/b$1 s$2$3 /"
+}
+ours() {  # name batch size [options]
+  local name=$1 b=$2 s=$3; shift 3
+  rm -rf /tmp/harness_out
+  python3 -m harness.distributed -i "$IMAGES" -o /tmp/harness_out --json "$OUT/peer/harness_${name}_b${b}_s${s}.json" \
+    -b "$b" -th "$s" -tw "$s" --model fcn_resnet101 --weights synthetic --warmup_batches 2 "$@" 2>&1 | tail -1 | sed "s/^/$name b$b s$s: /"
+  python3 - "$OUT/peer/harness_${name}_b${b}_s${s}.json" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))["benchmarks"][0]["extra_info"]  # rank 0: its lanes
+print(f"   steady {e['steady_images_per_s']:.1f} images/s, bound {e['bound_images_per_s'] or 0:.1f}, "
+      f"lanes {({k: round(v, 3) for k, v in e['lane_seconds'].items()} if e['lane_seconds'] else None)}")
+PY
+}
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=("32 224" "32 520" "4 224")
+for case in "${cases[@]}"; do
+  set -- $case
+  peer "$1" "$2" ""
+  ours like-for-like "$1" "$2" "${LIKE[@]}"
+  ours fastest "$1" "$2" "${FAST[@]}"
+  peer "$1" "$2" "_after"
+done
