@@ -140,7 +140,7 @@ def run(args) -> int:
         mine_info = {"rank": rank, "local_rank": local, "host": socket.gethostname(), "device": config.device,
                      "device_id": config.device_id if config.device == "cuda" else None, "gpu_uuid": uuid,
                      "inputs": len(mine), "images": result.written, "skipped": len(result.skipped),
-                     "seconds": seconds, "batch_seconds": result.batch_seconds, **executor_info(result, seconds),
+                     "seconds": seconds, "batch_seconds": result.batch_seconds, **executor_info(result),
                      "gpu_state_before": before, "gpu_state_after": after}
         everyone = [None] * world
         if world > 1:
@@ -178,13 +178,12 @@ def _stats(samples: list[float]) -> dict:
 VARIANT_OPTIONS = ("preprocess", "blur_mode", "channels_last", "aux_head", "cudnn_benchmark")
 
 
-def executor_info(result, seconds: float) -> dict:
+def executor_info(result) -> dict:
     """The executor's share of a results record: lanes, the pipelining bound and the steady rate."""
-    bound = result.bound_images_per_s()
-    rate = result.written / seconds if seconds > 0 else 0.0
+    bound, steady = result.bound_images_per_s(), result.steady_images_per_s()
     return {"executor": result.executor, "depth": result.depth, "lane_seconds": result.lane_seconds(),
-            "bound_images_per_s": bound, "bound_fraction": rate / bound if bound else None,
-            "steady_images_per_s": result.steady_images_per_s()}
+            "bound_images_per_s": bound, "bound_fraction": steady / bound if bound and steady else None,
+            "steady_images_per_s": steady}
 
 
 def variant(plan, procs_per_gpu: int, executor: str = "overlapped", depth: int | None = None) -> str:

@@ -56,8 +56,8 @@ class Record:
     executor: Optional[str] = None  # "overlapped" or "sequential"
     depth: Optional[int] = None  # batches in flight between two lanes (overlapped)
     lane_seconds: Optional[dict] = None  # each lane's busy time over the run: read, decode, compute, encode, write
-    bound_images_per_s: Optional[float] = None  # the pipelining bound: images / the busiest lane's time
-    bound_fraction: Optional[float] = None  # achieved images/s over that bound
+    bound_images_per_s: Optional[float] = None  # the pipelining bound: images / the busiest lane's time (steady)
+    bound_fraction: Optional[float] = None  # steady images/s over that bound
     steady_images_per_s: Optional[float] = None  # from the first batch's end to the last's (no pipeline fill)
 
     # What the hardware allows (bench/test_stages.py).
