@@ -48,22 +48,6 @@ def main(path: str) -> None:
     blur["banded_fp16"] = median_ms(lambda: cv.exact_blur(frames))
     reference = torch_engine._gaussian(frames.permute(0, 3, 1, 2).float(), torch_engine._blur_taps)
     reference = reference.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-    from torch.nn import functional as F
-
-    from harness.ops.banded import TILE, band_matrix, correlate_last_axis
-    from harness.ops.torch_engine import _reflect101_pad
-
-    steps = results["banded_steps_ms"] = {}
-    nchw = frames.permute(0, 3, 1, 2)
-    padded = _reflect101_pad(nchw.half(), 13)
-    band = band_matrix(27, 25.0, TILE, torch.float16, frames.device)
-    rows = correlate_last_axis(padded, band, 27)
-    steps["to_half_and_pad"] = median_ms(lambda: _reflect101_pad(nchw.half(), 13))
-    steps["to_half_contiguous_and_pad"] = median_ms(lambda: F.pad(nchw.half().contiguous(), (13,) * 4, mode="reflect"))
-    steps["row_pass"] = median_ms(lambda: correlate_last_axis(padded, band, 27))
-    steps["column_pass"] = median_ms(lambda: correlate_last_axis(rows.transpose(-1, -2), band, 27))
-    windows = F.pad(padded, (0, 8)).unfold(-1, band.shape[0], TILE).contiguous()
-    steps["matmul_only"] = median_ms(lambda: windows @ band)
     results["banded_max_abs_diff"] = int((cv.exact_blur(frames).int() - reference.int()).abs().max())
     for side in (224, 520):
         logits = torch.randn(32, 21, side, side, device="cuda") * 3

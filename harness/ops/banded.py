@@ -1,17 +1,22 @@
-"""The exact Gaussian blur as matrix products, so that it runs on the tensor cores.
+"""The exact Gaussian blur as matrix products, so that it runs on the tensor cores, in the frames' own
+NHWC layout.
 
-A 1-D correlation of a row with k taps is, tile by tile, the product of the tile and its k - 1 pixel halo
-(a row of T + k - 1 values) with a banded (T + k - 1) x T matrix whose column j holds the taps at rows
-j .. j + k - 1.  The row pass is one batched product over every tile of every row, the column pass the
-same on the transposed image.  It does T + k - 1 multiply-adds per output where a direct filter does k,
-but the tensor cores do them at over 100x the rate of the SMs' fp32 units, and it reads each pixel once
-per pass: on the H100, 27x27 on 32 1080p frames took 15.5 ms with CV-CUDA's gaussian and 15.2 ms with
-torch's separable conv2d (the overlapped-executor issue); see reports/ for this path's time.
+A 1-D correlation with k taps is, tile by tile, the product of a tile and its k - 1 value halo with a
+banded matrix whose column j holds the taps at rows j .. j + k - 1.  Rows: each row of W x C values is
+cut into windows of `span` pixels (a tile of T outputs plus the halo) and multiplied by the band widened
+to the C interleaved channels.  Columns: windows of `span` rows times the band's transpose.  Both passes
+read the frames where they lie (overlapping windows are strided views, not copies), so the work is two
+matrix products plus the padding and the final rounding, each one pass over memory.
+
+Buffers are laid out so that every window is one stride apart across the whole batch: a row holds a whole
+number of tiles, an image a whole number of row tiles, and a window running past its row or image reads
+values that only outputs past the image (cut off) or zero band rows see.  Those values are zeroed: an
+uninitialised NaN times a zero weight would still be NaN.
 
 On the GPU it runs in fp16 with fp32 accumulation: pixel values 0..255 are exact in fp16, the taps carry a
 relative error under 2^-11 and the row pass's result is rounded to fp16 (at most 1/16 of a grey level),
-so the output stays within 1 grey level of the fp32 reference (tested).  The border is the caller's:
-the input is already padded (BORDER_REFLECT_101 in the engines).
+so the output stays within 1 grey level of the fp32 reference (tested).  Measured on the H100: see
+tools/blur_bench.py and reports/.
 """
 
 from __future__ import annotations
@@ -19,42 +24,63 @@ from __future__ import annotations
 import functools
 
 import torch
-import torch.nn.functional as F
 
 from harness.ops import gaussian_kernel1d
 
-TILE = 128  # output pixels per tile: 27 taps make a 154 x 128 band
+TILE = 128  # output pixels per tile
 
 
-def window(tile: int, size: int) -> int:
+def span_of(tile: int, size: int) -> int:
     """A tile and its halo, rounded up to 8 values: fp16 rows 16-byte aligned, as the tensor cores need
     (154 values made cuBLAS fall back to a slow kernel); the extra rows of the band are zeros."""
     return -(-(tile + size - 1) // 8) * 8
 
 
 @functools.lru_cache(maxsize=16)
-def band_matrix(size: int, sigma: float, tile: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def band_matrix(size: int, sigma: float, tile: int, channels: int, dtype: torch.dtype,
+                device: torch.device) -> torch.Tensor:
+    """(span x C) x (tile x C): output pixel j, channel c takes input pixels j .. j + size - 1 of channel c."""
     taps = torch.from_numpy(gaussian_kernel1d(size, sigma))
-    band = torch.zeros(window(tile, size), tile, dtype=torch.float64)
+    band = torch.zeros(span_of(tile, size), tile, dtype=torch.float64)
     columns = torch.arange(tile)
     for offset in range(size):
         band[columns + offset, columns] = taps[offset]
-    return band.to(device=device, dtype=dtype)
+    return torch.kron(band, torch.eye(channels, dtype=torch.float64)).to(device=device, dtype=dtype)
 
 
-def correlate_last_axis(x: torch.Tensor, band: torch.Tensor, size: int) -> torch.Tensor:
-    """Valid correlation along the last axis: (..., L + size - 1) -> (..., L), as one matrix product."""
-    span, tile = band.shape
-    length = x.shape[-1] - (size - 1)
-    tiles = -(-length // tile)
-    x = F.pad(x, (0, (tiles - 1) * tile + span - x.shape[-1]))  # the last window's missing values: zeros
-    windows = x.unfold(-1, span, tile)  # (..., tiles, span), overlapping by the halo
-    return (windows @ band).flatten(-2)[..., :length]
+def gaussian_nhwc(frames: torch.Tensor, size: int, sigma: float, dtype: torch.dtype = torch.float16) -> torch.Tensor:
+    """size x size Gaussian with OpenCV's BORDER_REFLECT_101 of a uint8 NHWC batch whose sides exceed the
+    kernel's reach (size // 2); uint8 NHWC out."""
+    n, height, width, c = frames.shape
+    pad = size // 2
+    span = span_of(TILE, size)
+    tiles_w, tiles_h = -(-(width + 2 * pad) // TILE), -(-(height + 2 * pad) // TILE)
+    row_length, rows = tiles_w * TILE, tiles_h * TILE  # per image, padded to whole tiles
+    device = frames.device
 
+    # The padded input, one flat buffer: the frames, their reflected borders, zeros after.
+    flat = torch.empty(n * rows * row_length * c + span * c, dtype=dtype, device=device)
+    image = flat[:n * rows * row_length * c].view(n, rows, row_length, c)
+    image[:, pad:pad + height, pad:pad + width].copy_(frames)
+    image[:, pad:pad + height, :pad] = image[:, pad:pad + height, pad + 1:2 * pad + 1].flip(2)
+    image[:, pad:pad + height, pad + width:2 * pad + width] = image[:, pad:pad + height, width - 1:width + pad - 1].flip(2)
+    image[:, :pad, :2 * pad + width] = image[:, pad + 1:2 * pad + 1, :2 * pad + width].flip(1)
+    image[:, pad + height:2 * pad + height, :2 * pad + width] = (
+        image[:, height - 1:height + pad - 1, :2 * pad + width].flip(1))
+    image[:, :, 2 * pad + width:] = 0
+    image[:, 2 * pad + height:] = 0
+    flat[n * rows * row_length * c:] = 0
 
-def gaussian_padded(padded: torch.Tensor, size: int, sigma: float, dtype: torch.dtype) -> torch.Tensor:
-    """Separable size x size Gaussian of an NCHW image padded by size // 2 on each side: NCHW at `dtype`
-    without the padding.  Rows first, then columns (through a transposed view)."""
-    band = band_matrix(size, sigma, TILE, dtype, padded.device)
-    rows = correlate_last_axis(padded.to(dtype), band, size)
-    return correlate_last_axis(rows.transpose(-1, -2), band, size).transpose(-1, -2)
+    band = band_matrix(size, sigma, TILE, c, dtype, device)
+    # Row pass: every window of every row of every image, one stride (a tile) apart.
+    windows = flat.as_strided((n * rows * tiles_w, span * c), (TILE * c, 1))
+    across = torch.empty(n * rows * row_length * c + span * row_length * c, dtype=dtype, device=device)
+    torch.mm(windows, band, out=across[:n * rows * row_length * c].view(n * rows * tiles_w, TILE * c))
+    across[n * rows * row_length * c:] = 0
+    # Column pass: windows of `span` rows, one tile of rows apart, times the band's transpose.
+    line = row_length * c
+    stacks = across.as_strided((n * tiles_h, span, line), (TILE * line, line, 1))
+    column_band = band[::c, ::c].t().to(dtype)  # tile x span: the band for one channel
+    down = torch.bmm(column_band.expand(n * tiles_h, TILE, span), stacks)
+    out = down.view(n, rows, row_length, c)[:, :height, :width]
+    return out.add_(0.5).clamp_(max=255).to(torch.uint8)

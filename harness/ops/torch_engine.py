@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.ops.banded import gaussian_padded
+from harness.ops.banded import gaussian_nhwc
 from harness.ops import (ENGINES, IMAGENET_MEAN, IMAGENET_STD, Engine, Frames, frame_sizes, gaussian_kernel1d,
                          per_image, small_size)
 
@@ -70,12 +70,9 @@ class TorchEngine(Engine):
     def exact_blur(self, x: torch.Tensor) -> torch.Tensor:
         """The configured Gaussian of a uint8 NHWC batch.  On a GPU as banded matrix products on the tensor
         cores (harness.ops.banded: 1 grey level from the reference at most), on the CPU as two convolutions."""
-        nchw = x.permute(0, 3, 1, 2)
-        if self.device.type == "cuda":
-            padded = _reflect101_pad(nchw.half(), self.blur_kernel // 2)
-            out = gaussian_padded(padded, self.blur_kernel, self.blur_sigma, torch.float16)
-        else:
-            out = self._gaussian(nchw.float(), self._blur_taps)
+        if self.device.type == "cuda" and not reaches_past_border(self.blur_kernel, *x.shape[1:3]):
+            return gaussian_nhwc(x, self.blur_kernel, self.blur_sigma)
+        out = self._gaussian(x.permute(0, 3, 1, 2).float(), self._blur_taps)
         return _to_uint8(out).permute(0, 2, 3, 1).contiguous()
 
     def resize(self, frames: Frames, size: tuple[int, int]) -> torch.Tensor:
