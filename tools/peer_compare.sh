@@ -35,3 +35,9 @@ for case in "${cases[@]}"; do
   ours fastest "$1" "$2" "${FAST[@]}"
   peer "$1" "$2" "_after"
 done
+# The executor's depth and the sequential executor, like for like at the first case's batch and size
+set -- ${cases[0]}
+for option in "--depth 1" "--depth 3" "--executor sequential"; do
+  ours "like-for-like-$(echo "$option" | tr -d ' -')" "$1" "$2" "${LIKE[@]}" $option
+done
+tar -czf "$OUT/peer.tar.gz" -C "$OUT" peer  # one file: the device tool brings back only a few
