@@ -60,7 +60,7 @@ def test_end_to_end(benchmark, bench_settings, engine, model, precision, batch_s
     stage_sum = sum(stage_ms.values())
     clock_total = float(np.median([t["total"] for t in measured]))
     end_to_end = benchmark.stats.stats.median * 1e3
-    add(benchmark, stage_ms=stage_ms, stage_sum_ms=stage_sum, clock_total_ms=clock_total, end_to_end_ms=end_to_end,
+    add(benchmark, executor="sequential", depth=0, stage_ms=stage_ms, stage_sum_ms=stage_sum, clock_total_ms=clock_total, end_to_end_ms=end_to_end,
         unattributed_ms=end_to_end - stage_sum, unattributed_fraction=(end_to_end - stage_sum) / end_to_end,
         stage_fraction={s: v / end_to_end for s, v in stage_ms.items()})
     assert info["images_per_s"] > 0
@@ -91,4 +91,4 @@ def test_throughput(benchmark, bench_settings, engine, model, precision, batch_s
     seconds = benchmark.stats.stats.median
     height, width = SOURCE_SIZES[source]
     images = batch_size * count / seconds
-    add(benchmark, batches=count, images_per_s=images, megapixels_per_s=images * height * width / 1e6)
+    add(benchmark, executor="sequential", depth=0, batches=count, images_per_s=images, megapixels_per_s=images * height * width / 1e6)

@@ -140,7 +140,7 @@ def run(args) -> int:
         mine_info = {"rank": rank, "local_rank": local, "host": socket.gethostname(), "device": config.device,
                      "device_id": config.device_id if config.device == "cuda" else None, "gpu_uuid": uuid,
                      "inputs": len(mine), "images": result.written, "skipped": len(result.skipped),
-                     "seconds": seconds, "batch_seconds": result.batch_seconds, **executor_info(result),
+                     "seconds": seconds, "batch_seconds": result.batch_seconds, **result.info(),
                      "gpu_state_before": before, "gpu_state_after": after}
         everyone = [None] * world
         if world > 1:
@@ -176,14 +176,6 @@ def _stats(samples: list[float]) -> dict:
 
 #: Options that change the work or its speed, named in a case's variant when they differ from the default.
 VARIANT_OPTIONS = ("preprocess", "blur_mode", "channels_last", "aux_head", "cudnn_benchmark")
-
-
-def executor_info(result) -> dict:
-    """The executor's share of a results record: lanes, the pipelining bound and the steady rate."""
-    bound, steady = result.bound_images_per_s(), result.steady_images_per_s()
-    return {"executor": result.executor, "depth": result.depth, "lane_seconds": result.lane_seconds(),
-            "bound_images_per_s": bound, "bound_fraction": steady / bound if bound and steady else None,
-            "steady_images_per_s": steady}
 
 
 def variant(plan, procs_per_gpu: int, executor: str = "overlapped", depth: int | None = None) -> str:

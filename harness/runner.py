@@ -61,6 +61,13 @@ class JobsResult:
         """Each lane's busy time over the run (from batch `first` on)."""
         return {lane: sum(batch.get(lane, 0.0) for batch in self.lanes[first:]) for lane in LANES}
 
+    def info(self) -> dict:
+        """The executor's results-record fields: lanes, the pipelining bound and the steady rate."""
+        bound, steady = self.bound_images_per_s(), self.steady_images_per_s()
+        return {"executor": self.executor, "depth": self.depth, "lane_seconds": self.lane_seconds(),
+                "bound_images_per_s": bound, "bound_fraction": steady / bound if bound and steady else None,
+                "steady_images_per_s": steady}
+
     def steady_images_per_s(self) -> float | None:
         """Overlays written per second from the first batch's end to the last's: the run without its
         pipeline fill (the yardstick's steady state, measured the same way)."""
