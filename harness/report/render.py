@@ -45,9 +45,9 @@ def plot_breakdown(table: pd.DataFrame) -> bytes | None:
     labels = [f"{r.engine.split('+')[0]} {r.precision} b{r.batch_size} m{r.model_height} {r.source}" for r in parts.itertuples()]
     figure, axis = plt.subplots(figsize=(8, 0.5 * len(parts) + 1.5))
     left = pd.Series(0.0, index=parts.index)
-    for stage in STAGES:
-        axis.barh(labels, parts[stage], left=left, label=stage)
-        left += parts[stage]
+    for stage in (s for s in STAGES if s in parts):  # a run has the staged or the fused preprocessing
+        axis.barh(labels, parts[stage].fillna(0.0), left=left, label=stage)
+        left += parts[stage].fillna(0.0)
     axis.set(xlabel="ms per batch", title="Where the time goes (end to end, per stage)")
     axis.legend(fontsize=7, ncol=4)
     return png(figure)
