@@ -15,6 +15,7 @@ from harness.config import Config
 from harness.results import add
 from harness.ops import ENGINES
 from harness.pipeline import Pipeline
+from harness.runner import EXECUTORS, run_jobs
 
 THROUGHPUT_BATCHES = 10
 
@@ -92,3 +93,32 @@ def test_throughput(benchmark, bench_settings, engine, model, precision, batch_s
     height, width = SOURCE_SIZES[source]
     images = batch_size * count / seconds
     add(benchmark, executor="sequential", depth=0, batches=count, images_per_s=images, megapixels_per_s=images * height * width / 1e6)
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_throughput_from_files(benchmark, bench_settings, tmp_path_factory, executor, engine, model, precision,
+                               batch_size, model_size, source):
+    """Throughput as a directory run has it: files read, decoded, segmented, encoded and written by the
+    executor (variant `files-overlapped` or `files-sequential`), with its lanes, bound and steady rate."""
+    pipeline = pipeline_for(engine, model, precision, batch_size, model_size)
+    count = 3 if pipeline.device.type == "cpu" else THROUGHPUT_BATCHES
+    folder = tmp_path_factory.mktemp("throughput-in")
+    jobs = []
+    for index, data in enumerate(photographs(source, batch_size * count)):
+        path = folder / f"image_{index:04d}.jpg"
+        path.write_bytes(data)
+        jobs.append((path, f"out_{path.stem}.jpg"))
+    out = tmp_path_factory.mktemp("throughput-out")
+    runs = []
+    measure(benchmark, lambda: runs.append(run_jobs(pipeline, jobs, out, batch_size, executor=executor)),
+            pipeline.device, {**bench_settings, "rounds": 3, "cpu_rounds": 3},
+            case("throughput", pipeline, engine, model, precision, batch_size, model_size, source,
+                 f"files-{executor}"), warmup=1)
+    assert all(run.written == len(jobs) for run in runs)
+    if benchmark.stats is None:
+        return  # benchmarks disabled
+    seconds = benchmark.stats.stats.median
+    height, width = SOURCE_SIZES[source]
+    images = len(jobs) / seconds
+    add(benchmark, batches=count, images_per_s=images, megapixels_per_s=images * height * width / 1e6,
+        **runs[-1].info())

@@ -1,5 +1,5 @@
 """The user's request (Config) and what it resolves to on this machine (Plan): two frozen types, so that
-nothing built from a plan can be handed a request with 'auto' in it."""
+the parts are built from choices made once, never from a request with 'auto' engines or devices in it."""
 
 from __future__ import annotations
 
@@ -166,16 +166,13 @@ class Plan:
     decoder, model, memory format and cache folder chosen.  Two 'auto's are left to the backend, because
     only loading tells: --weights (pretrained if obtainable) and --ort_provider (CUDA if installed)."""
 
-    request: Config  # as the user gave it: what a run's variant is named after
+    request: Config  # as the user gave it
     config: Config  # the request with every 'auto' and default replaced
     device: "torch.device"
 
-    @property
-    def model_size(self) -> tuple[int, int]:
-        return self.config.model_size
-
     def defaults(self) -> Config:
-        """What a request naming none of the options would have resolved to, on this device and precision."""
+        """The option defaults on this plan's device and precision (what a run's variant is compared with);
+        engine, decoder and model are left as a plain request has them."""
         return Config().replace(device=self.config.device, precision=self.config.precision,
                                 channels_last=channels_last_default(self.config.device, self.config.precision))
 

@@ -9,7 +9,8 @@ from typing import Any, Optional
 
 @dataclass
 class Record:
-    # The case: entries with equal values measured the same work (harness.report.CASE_KEY).
+    # The case: entries with equal values measured the same work (harness.report.CASE_KEY: these fields
+    # through `rank`; the source's size follows from `source`).
     stage: str  # a stage name, or "end_to_end", "throughput", "sample_workload", "multi_gpu", ...
     engine: str  # ops engine, decoder or backend name; ops+decoder+backend:model for whole pipelines
     variant: str = ""  # e.g. the blur mode, "uninstrumented", non-default options

@@ -153,6 +153,9 @@ class _Run:
         self.Clock = StageClock if instrumented else NullClock
         self.last_finish = time.perf_counter()
         self.readers: ThreadPoolExecutor | None = None
+        # A lane holds its phase's lock while it works; a batch run again (redo) holds all three, so that
+        # the decoder, engine and backend (TensorRT's one context, the codecs) never serve two at once.
+        self.locks = {lane: threading.Lock() for lane in ("decode", "compute", "encode")}
 
     # --- lanes: each takes a batch and fills in its part; the times go to batch.lanes ---
 
@@ -162,17 +165,21 @@ class _Run:
         batch.readable = [(f, name) for f, (_, name) in zip(batch.files, batch.jobs) if not isinstance(f, str)]
         batch.lanes["read"] = time.perf_counter() - started
 
-    def _phase(self, batch: _Batch, lane: str, work: Callable) -> None:
-        """Run one GPU phase of a batch on this thread's stream, after the previous lane's event; time it."""
+    def _phase(self, batch: _Batch, lane: str, work: Callable, host_synchronous: bool = False) -> None:
+        """Run one phase of a batch on this thread's stream, after the previous lane's event; time it.
+        A host-synchronous phase (encode answers bytes) first waits for that event, so that its busy time
+        does not count the wait for the previous lane."""
         if batch.redo or not batch.readable:
             return
         clock = self.Clock(self.pipeline.device)
-        started = time.perf_counter()
         stream = torch.cuda.current_stream(self.pipeline.device) if self.gpu else None
         if stream is not None and batch.ready is not None:
+            if host_synchronous:
+                batch.ready.synchronize()
             stream.wait_event(batch.ready)
+        started = time.perf_counter()
         try:
-            with self.pipeline._on_device(), torch.inference_mode():
+            with self.locks[lane], self.pipeline._on_device(), torch.inference_mode():
                 work(clock)
         except HarnessError:
             raise
@@ -190,6 +197,7 @@ class _Run:
     def decode(self, batch: _Batch) -> None:
         def work(clock):
             batch.decoded = self.pipeline.decode([f.data for f, _ in batch.readable], clock)
+            batch.done, batch.failed = [], batch.decoded.failed  # `done` once encoded
 
         self._phase(batch, "decode", work)
 
@@ -218,9 +226,9 @@ class _Run:
                     image.record_stream(stream)
             batch.jpegs = self.pipeline.encode(overlays, clock)
 
-        self._phase(batch, "encode", work)
+        self._phase(batch, "encode", work, host_synchronous=True)
         if not batch.redo:
-            batch.done, batch.failed = batch.decoded.done, batch.decoded.failed
+            batch.done = batch.decoded.done
         batch.decoded = batch.masks_overlays = None  # the frames and overlays can go
 
     def sequential(self, batch: _Batch) -> None:
@@ -228,7 +236,8 @@ class _Run:
         if not batch.readable:
             return
         started = time.perf_counter()
-        out = self.pipeline.run([f.data for f, _ in batch.readable], instrumented=self.Clock is StageClock)
+        with self.locks["decode"], self.locks["compute"], self.locks["encode"]:  # the lanes share the parts
+            out = self.pipeline.run([f.data for f, _ in batch.readable], instrumented=self.Clock is StageClock)
         batch.done, batch.failed, batch.jpegs = out.done, out.failed, out.jpegs
         batch.lanes["compute"] = time.perf_counter() - started  # every phase: this lane waits for encode
         batch.clocks = [("compute", out.timings_ms)]
@@ -276,7 +285,7 @@ class _Run:
                 if stage != "total":
                     timings[stage] = timings.get(stage, 0.0) + ms
         self.result.timings_ms.append(timings)
-        batch.clocks = []
+        batch.clocks, batch.files, batch.readable, batch.jpegs, batch.decoded = [], [], [], None, None
 
     # --- the overlapped executor: one thread per lane, bounded queues between them ---
 

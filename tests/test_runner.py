@@ -80,6 +80,28 @@ def test_a_stage_failing_for_one_image_costs_only_that_image_in_both_executors(t
         assert result.written == len(widths) - len(lost)
 
 
+def test_a_batch_whose_every_image_fails_to_decode_is_reported_in_both_executors(tmp_path, jobs):
+    """Batches of one: the batch holding the image the decoder refuses has nothing to compute or encode."""
+    import torch
+
+    from harness.decode import CpuDecoder
+
+    class RefusesOneWidth(CpuDecoder):
+        def _decode(self, datas):
+            return [f"refused {d.shape[1]} wide" if isinstance(d, torch.Tensor) and d.shape[1] == 600 else d
+                    for d in super()._decode(datas)]
+
+    pipeline = Pipeline(Config(device="cpu", ops="opencv", decoder="cpu", model="lraspp_mobilenet_v3_large",
+                               weights="synthetic", target_img_height=64, target_img_width=64))
+    pipeline.decoder = RefusesOneWidth(pipeline.device)
+    for executor in EXECUTORS:
+        out = tmp_path / executor
+        out.mkdir()
+        skipped = []
+        result = run_jobs(pipeline, jobs, out, 1, executor=executor, on_skip=lambda p, r: skipped.append((p.name, r)))
+        assert ("img_8.jpg", "refused 600 wide") in skipped and result.written == 8, executor
+
+
 def _width(path) -> int:
     from PIL import Image
 

@@ -61,9 +61,9 @@ class OnnxruntimeBackend(Backend):
         if self.provider == "cpu":
             providers = [PROVIDERS["cpu"]]
         else:
-            stream = torch.cuda.current_stream(self.device).cuda_stream
+            self.stream = torch.cuda.current_stream(self.device)  # the session runs on it from now on
             cuda = {"device_id": self.device.index or 0, "has_user_compute_stream": "1",
-                    "user_compute_stream": str(stream)}
+                    "user_compute_stream": str(self.stream.cuda_stream)}
             options = cuda if self.provider == "cuda" else {"device_id": self.device.index or 0}
             providers = [(PROVIDERS[self.provider], options)]
             if self.provider == "tensorrt":
@@ -82,7 +82,16 @@ class OnnxruntimeBackend(Backend):
         index = self.device.index or 0
         binding.bind_input(INPUT, "cuda", index, np.float32, tuple(batch.shape), batch.data_ptr())
         binding.bind_output(OUTPUT, "cuda", index, np.float32, tuple(out.shape), out.data_ptr())
+        # The session's stream is the one current when it was built; the overlapped executor calls from
+        # its compute lane's stream: order the two both ways, and tell the allocator who uses what.
+        current = torch.cuda.current_stream(self.device)
+        if current != self.stream:
+            self.stream.wait_stream(current)
+            batch.record_stream(self.stream)
+            out.record_stream(self.stream)
         self.session.run_with_iobinding(binding)
+        if current != self.stream:
+            current.wait_stream(self.stream)
         return out
 
     def identity(self) -> dict:

@@ -4,9 +4,9 @@ NHWC layout.
 A 1-D correlation with k taps is, tile by tile, the product of a tile and its k - 1 value halo with a
 banded matrix whose column j holds the taps at rows j .. j + k - 1.  Rows: each row of W x C values is
 cut into windows of `span` pixels (a tile of T outputs plus the halo) and multiplied by the band widened
-to the C interleaved channels.  Columns: windows of `span` rows times the band's transpose.  Both passes
-read the frames where they lie (overlapping windows are strided views, not copies), so the work is two
-matrix products plus the padding and the final rounding, each one pass over memory.
+to the C interleaved channels.  Columns: windows of `span` rows times the band's transpose.  The column pass
+reads its windows where they lie (a strided batch); the row pass's overlapping windows are no valid BLAS
+layout, so torch.mm copies them once (1.25x the buffer).  The rest is the padding and the final rounding.
 
 Buffers are laid out so that every window is one stride apart across the whole batch: a row holds a whole
 number of tiles, an image a whole number of row tiles, and a window running past its row or image reads
