@@ -56,7 +56,7 @@ def build_parser():
     group = parser.add_argument_group("multi-process options (start with torchrun)")
     group.add_argument("--json", default="distributed.json", help="where rank 0 writes the results")
     group.add_argument("--procs_per_gpu", type=int, default=1, help="processes sharing one GPU")
-    group.add_argument("--warmup_batches", type=int, default=1, help="untimed batches each rank runs first")
+    group.add_argument("--warmup_batches", type=int, default=1, help="untimed batches each rank runs first, through the same executor")
     group.add_argument("--baseline", default=None,
                        help="the --json of a one-process run on the same machine: gives the scaling efficiency")
     return parser
@@ -100,7 +100,7 @@ def run(args) -> int:
     from harness.env import gpu_state
     from harness.inputs import find_jpegs, output_names, prepare_output_dir, write_atomic
     from harness.pipeline import Pipeline
-    from harness.runner import run_jobs
+    from harness.runner import run_jobs, warm_up
 
     rank, world, local = _env_int("RANK", 0), _env_int("WORLD_SIZE", 1), _env_int("LOCAL_RANK", 0)
     if args.procs_per_gpu < 1 or args.warmup_batches < 0:
@@ -126,8 +126,7 @@ def run(args) -> int:
         pipeline = Pipeline(plan)
         pipeline.prepare(config.batch_size)
         warmup = _first_readable([path for path, _ in jobs], config.batch_size, strict=not args.lenient)
-        for _ in range(args.warmup_batches if warmup else 0):  # results dropped: nothing is written
-            pipeline.run(warmup)
+        warm_up(pipeline, warmup, config.batch_size, args.warmup_batches, args.executor, args.depth)
         uuid = str(torch.cuda.get_device_properties(config.device_id).uuid) if config.device == "cuda" else None
         if world > 1:
             dist.barrier()

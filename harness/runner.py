@@ -144,6 +144,25 @@ def run_jobs(pipeline: Pipeline, jobs: list[tuple[Path, str]], out_dir: Path, ba
     return run.result
 
 
+def warm_up(pipeline: Pipeline, datas: list[bytes], batch_size: int, batches: int, executor: str = "overlapped",
+            depth: int = DEFAULT_DEPTH) -> None:
+    """Run `batches` batches of `datas` (JPEG bytes, repeated as needed) through the executor and drop the
+    overlays: every lane's thread, stream, codec and cuDNN choice is set up before a timed run."""
+    import tempfile
+
+    if not datas or batches < 1:
+        return
+    with tempfile.TemporaryDirectory(prefix="harness-warmup-") as folder:
+        jobs = []
+        for index in range(batch_size * batches):
+            path = Path(folder) / f"in_{index}.jpg"
+            path.write_bytes(datas[index % len(datas)])
+            jobs.append((path, f"out_{index}.jpg"))
+        out = Path(folder) / "out"
+        out.mkdir()
+        run_jobs(pipeline, jobs, out, batch_size, executor=executor, depth=depth, on_skip=lambda path, reason: None)
+
+
 class _Run:
     def __init__(self, pipeline, out_dir, strict_jpeg, instrumented, on_batch, on_skip, on_written):
         self.pipeline, self.out_dir, self.strict = pipeline, out_dir, strict_jpeg
@@ -314,7 +333,7 @@ class _Run:
 
         def worker(index: int) -> None:
             lane, source, sink = lanes[index], (queues[index - 1] if index else None), queues[index]
-            stream = torch.cuda.Stream(self.pipeline.device) if self.gpu and index else None
+            stream = self.pipeline.lane_stream(LANES[index]) if self.gpu and index else None
             try:
                 with torch.cuda.stream(stream) if stream is not None else nullcontext():
                     for number in range(len(groups)):

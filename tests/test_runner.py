@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness import HarnessError
@@ -156,3 +158,13 @@ def test_on_the_gpu_both_executors_write_the_same_overlays_and_skip_the_same_fil
     for name, data in outputs["overlapped"].items():
         a, b = decode_rgb(data).astype(np.int16), decode_rgb(outputs["sequential"][name]).astype(np.int16)
         assert np.abs(a - b).mean() <= 0.5, name  # the same work; nvJPEG's encode may differ in a few bits
+
+
+def test_warm_up_runs_the_executor_and_leaves_nothing(tmp_path, pipeline, sample_bytes):
+    import tempfile
+
+    from harness.runner import warm_up
+
+    before = set(Path(tempfile.gettempdir()).glob("harness-warmup-*"))
+    warm_up(pipeline, sample_bytes[:2], batch_size=2, batches=2)
+    assert set(Path(tempfile.gettempdir()).glob("harness-warmup-*")) == before
