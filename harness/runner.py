@@ -306,7 +306,7 @@ class _Run:
         self.result.timings_ms.append(timings)
         batch.clocks, batch.files, batch.readable, batch.jpegs, batch.decoded = [], [], [], None, None
 
-    # --- the overlapped executor: one thread per lane, bounded queues between them ---
+    # --- the overlapped executor: one thread per lane (the pipeline's, kept between runs), bounded queues ---
 
     def overlapped(self, groups: list[_Batch], depth: int) -> None:
         stop = threading.Event()
@@ -347,10 +347,7 @@ class _Run:
                 errors.append(error)
                 stop.set()
 
-        threads = [threading.Thread(target=worker, args=(i,), name=f"harness-{LANES[i]}", daemon=True)
-                   for i in range(len(lanes))]
-        for thread in threads:
-            thread.start()
+        workers = [self.pipeline.lane_thread(LANES[i]).submit(worker, i) for i in range(len(lanes))]
         try:
             for _ in groups:
                 batch = get(queues[-1])
@@ -365,7 +362,7 @@ class _Run:
         finally:
             if errors:
                 stop.set()
-            for thread in threads:
-                thread.join()
+            for running in workers:
+                running.result()  # worker() catches everything: this only waits
         if errors:
             raise errors[0]
