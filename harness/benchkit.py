@@ -114,6 +114,7 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
         sync()
 
     rounds = settings["rounds"] if device.type == "cuda" else settings.get("cpu_rounds", settings["rounds"])
+    benchmark.group = case.stage  # pytest-benchmark's tables and ratios compare cases of one stage only
     benchmark.pedantic(target, setup=setup, rounds=rounds, warmup_rounds=warmup, iterations=1)
     if benchmark.stats is None:  # --benchmark-disable: the case ran once, as a smoke test; nothing was timed
         return {}

@@ -79,3 +79,28 @@ def test_git_commit_named_by_the_environment_beats_the_checkout(monkeypatch):
     assert here["git_dirty"] in (True, False) and len(here["git_commit"] or "0" * 40) == 40
     monkeypatch.setenv("HARNESS_GIT_COMMIT", "f" * 40)
     assert git_state() == {"git_commit": "f" * 40, "git_dirty": None}
+
+
+def test_pytest_benchmark_save_and_compare_work_on_the_suites(tmp_path):
+    """pytest-benchmark's own --benchmark-autosave and --benchmark-compare on our cases (its storage is
+    relative to the working directory, so the runs start in tmp_path)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+               HARNESS_BENCH_QUICK="1")
+    command = [sys.executable, "-m", "pytest", str(root / "bench" / "test_stages.py"), "-q", "-p", "no:cacheprovider",
+               "-c", str(root / "pyproject.toml"), "--rootdir", str(root), "-k", "test_stage_at_model_size and resize",
+               "--benchmark-storage=file://./store"]
+    saved = subprocess.run(command + ["--benchmark-autosave"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert saved.returncode == 0, saved.stdout[-2000:]
+    [run] = list((tmp_path / "store").rglob("*.json"))
+    assert {b["group"] for b in json.loads(run.read_text())["benchmarks"]} == {"resize"}
+    compared = subprocess.run(command + ["--benchmark-compare", "--benchmark-compare-fail=median:1000%"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=600)
+    assert compared.returncode == 0, compared.stdout[-2000:]
+    assert "resize" in compared.stdout and "NOW" in compared.stdout  # the comparison table was printed
