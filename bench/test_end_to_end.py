@@ -15,7 +15,7 @@ from harness.config import Config
 from harness.results import add
 from harness.ops import ENGINES
 from harness.pipeline import Pipeline
-from harness.runner import EXECUTORS, run_jobs
+from harness.runner import EXECUTORS, run_jobs, write_jobs
 
 THROUGHPUT_BATCHES = 10
 
@@ -61,7 +61,8 @@ def test_end_to_end(benchmark, bench_settings, engine, model, precision, batch_s
     stage_sum = sum(stage_ms.values())
     clock_total = float(np.median([t["total"] for t in measured]))
     end_to_end = benchmark.stats.stats.median * 1e3
-    add(benchmark, executor="sequential", depth=0, stage_ms=stage_ms, stage_sum_ms=stage_sum, clock_total_ms=clock_total, end_to_end_ms=end_to_end,
+    add(benchmark, executor="sequential", depth=0,  # pipeline.run: one batch, every stage in turn
+        stage_ms=stage_ms, stage_sum_ms=stage_sum, clock_total_ms=clock_total, end_to_end_ms=end_to_end,
         unattributed_ms=end_to_end - stage_sum, unattributed_fraction=(end_to_end - stage_sum) / end_to_end,
         stage_fraction={s: v / end_to_end for s, v in stage_ms.items()})
     assert info["images_per_s"] > 0
@@ -92,7 +93,8 @@ def test_throughput(benchmark, bench_settings, engine, model, precision, batch_s
     seconds = benchmark.stats.stats.median
     height, width = SOURCE_SIZES[source]
     images = batch_size * count / seconds
-    add(benchmark, executor="sequential", depth=0, batches=count, images_per_s=images, megapixels_per_s=images * height * width / 1e6)
+    add(benchmark, executor="sequential", depth=0,  # pipeline.run in a loop, in memory
+        batches=count, images_per_s=images, megapixels_per_s=images * height * width / 1e6)
 
 
 @pytest.mark.parametrize("executor", EXECUTORS)
@@ -102,12 +104,7 @@ def test_throughput_from_files(benchmark, bench_settings, tmp_path_factory, exec
     executor (variant `files-overlapped` or `files-sequential`), with its lanes, bound and steady rate."""
     pipeline = pipeline_for(engine, model, precision, batch_size, model_size)
     count = 3 if pipeline.device.type == "cpu" else THROUGHPUT_BATCHES
-    folder = tmp_path_factory.mktemp("throughput-in")
-    jobs = []
-    for index, data in enumerate(photographs(source, batch_size * count)):
-        path = folder / f"image_{index:04d}.jpg"
-        path.write_bytes(data)
-        jobs.append((path, f"out_{path.stem}.jpg"))
+    jobs = write_jobs(photographs(source, batch_size * count), tmp_path_factory.mktemp("throughput-in"))
     out = tmp_path_factory.mktemp("throughput-out")
     runs = []
     measure(benchmark, lambda: runs.append(run_jobs(pipeline, jobs, out, batch_size, executor=executor)),

@@ -19,7 +19,7 @@ from harness.config import Config
 from harness.ops import ENGINES
 from harness.pipeline import Pipeline
 from harness.results import add
-from harness.runner import run_jobs
+from harness.runner import run_jobs, write_jobs
 
 IMAGES = 256
 #: The sample's (batch size, model size) cases.  Its own images/s are not stored here: they move 5-20%
@@ -36,27 +36,20 @@ OPTIONS = {
 
 
 @pytest.fixture(scope="module")
-def input_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sample-inputs")
-    paths = []
-    for index, data in enumerate(photographs("1920x1080", IMAGES)):
-        path = folder / f"image_{index:04d}.jpg"
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+def input_jobs(tmp_path_factory):
+    return write_jobs(photographs("1920x1080", IMAGES), tmp_path_factory.mktemp("sample-inputs"))
 
 
-def run_files(pipeline: Pipeline, paths, out_dir, batch_size: int):
+def run_files(pipeline: Pipeline, jobs, out_dir, batch_size: int):
     """What the sample's main loop does: read a batch of files, run it, write each overlay to a file (here
     through the overlapped executor, the default)."""
-    jobs = [(path, f"out_{path.stem}.jpg") for path in paths]
     return run_jobs(pipeline, jobs, out_dir, batch_size)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("options", list(OPTIONS))
 @pytest.mark.parametrize("sample_case", [pytest.param(k, id=f"b{k[0]}-m{k[1]}") for k in SAMPLE_CASES])
-def test_sample_workload(benchmark, bench_settings, input_files, tmp_path, options, sample_case):
+def test_sample_workload(benchmark, bench_settings, input_jobs, tmp_path, options, sample_case):
     batch_size, side = sample_case
     if reason := ENGINES.unavailable("cvcuda"):
         pytest.skip(reason)
@@ -66,7 +59,7 @@ def test_sample_workload(benchmark, bench_settings, input_files, tmp_path, optio
     pipeline.prepare(batch_size)
     runs = []
     label = f"cvcuda+{pipeline.config.decoder}+pytorch:fcn_resnet101"
-    info = measure(benchmark, lambda: runs.append(run_files(pipeline, input_files, tmp_path, batch_size)),
+    info = measure(benchmark, lambda: runs.append(run_files(pipeline, input_jobs, tmp_path, batch_size)),
                    pipeline.device, {**bench_settings, "rounds": 3},
                    Case("sample_workload", label, "cuda", config.precision, batch_size, (side, side), "1920x1080",
                         options), warmup=1)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from harness.benchkit import SOURCE_SIZES, Case, flops_per_image, measure, photographs
-from harness.config import Config, channels_last_default
+from harness.config import Config, channels_last_default, torch_device
 from harness.decode import DECODERS
 from harness.models import CLASS_NAMES
 from harness.ops import ENGINES
@@ -25,10 +25,6 @@ CLASS = CLASS_NAMES.index(Config().class_name)
 
 def seconds(info: dict) -> float:
     return gpu_seconds(info.get("cuda_event_median_ms"), info["median_s"])
-
-
-def device_of(kind: str) -> torch.device:
-    return torch.device("cuda", 0) if kind == "cuda" else torch.device("cpu")
 
 
 def need(engine_name: str) -> None:
@@ -158,7 +154,7 @@ DECODER_CASES = [
 def test_decode(benchmark, bench_settings, decoder, batch_size, source):
     if reason := DECODERS.unavailable(decoder):
         pytest.skip(reason)
-    device = device_of("cpu" if decoder == "cpu" else "cuda")
+    device = torch_device("cpu" if decoder == "cpu" else "cuda", 0)
     run = DECODERS[decoder](device)
     datas = photographs(source, batch_size)
     measure(benchmark, lambda: run(datas), device, bench_settings,
@@ -231,7 +227,7 @@ COPY_BYTES = 1 << 30
 def test_copy_bandwidth(benchmark, bench_settings):
     """Device-to-device copy of 1 GiB: the memory bandwidth the floors are measured against (bytes read
     plus bytes written, per second)."""
-    device = device_of("cuda")
+    device = torch_device("cuda", 0)
     src = torch.ones(COPY_BYTES, dtype=torch.uint8, device=device)
     dst = torch.empty_like(src)
     info = measure(benchmark, lambda: dst.copy_(src), device, bench_settings,

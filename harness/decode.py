@@ -12,7 +12,7 @@ from typing import Union
 
 import torch
 
-from harness.errors import fatal_message, first_line
+from harness.errors import first_line, stops_the_run
 from harness.registry import Part, Registry
 
 # torchvision 0.29 deprecates its image codecs in favour of TorchCodec but they remain the reference
@@ -69,7 +69,7 @@ class CpuDecoder(Decoder):
             try:
                 out.append(_hwc(decode_jpeg(_as_uint8(data), mode=ImageReadMode.RGB)).to(self.device))
             except RuntimeError as error:
-                if fatal_message(error) is not None:  # out of memory is the run's problem, not the image's
+                if stops_the_run(error):  # out of memory is the run's problem, not the image's
                     raise
                 out.append(f"cannot be decoded ({first_line(error)})")
         return out
@@ -103,7 +103,7 @@ class TorchvisionDecoder(Decoder):
                 try:
                     decoded.append(decode_jpeg(tensor, mode=ImageReadMode.RGB, device=self.device))
                 except RuntimeError as error:
-                    if fatal_message(error) is not None:
+                    if stops_the_run(error):
                         raise
                     decoded.append(f"nvJPEG: {first_line(error)}")
         torch.cuda.synchronize(self.device)

@@ -56,7 +56,8 @@ def build_parser():
     group = parser.add_argument_group("multi-process options (start with torchrun)")
     group.add_argument("--json", default="distributed.json", help="where rank 0 writes the results")
     group.add_argument("--procs_per_gpu", type=int, default=1, help="processes sharing one GPU")
-    group.add_argument("--warmup_batches", type=int, default=1, help="untimed batches each rank runs first, through the same executor")
+    group.add_argument("--warmup_batches", type=int, default=1,
+                       help="untimed batches each rank runs first, through the same executor")
     group.add_argument("--baseline", default=None,
                        help="the --json of a one-process run on the same machine: gives the scaling efficiency")
     return parser
@@ -202,7 +203,8 @@ def results_json(plan, ranks: list[dict], args, baseline: float | None) -> dict:
     world = len(ranks)
     config = plan.config
     case = dict(stage=STAGE, engine=f"{config.ops}+{config.decoder}+{config.backend}:{config.model}",
-                variant=variant(plan, args.procs_per_gpu, args.executor, args.depth), device=config.device, precision=config.precision,
+                variant=variant(plan, args.procs_per_gpu, args.executor, args.depth), device=config.device,
+                precision=config.precision,
                 batch_size=config.batch_size, model_height=config.target_img_height,
                 model_width=config.target_img_width, source="", world_size=world, procs_per_gpu=args.procs_per_gpu)
     entries = []

@@ -3,7 +3,7 @@ one line on stderr naming the problem and the fix, an exit status, no traceback 
 
 A failure is either about one image (a size a library refuses, a file it cannot decode: the pipeline
 skips that image and goes on) or about the run (out of memory, a broken GPU, a full disk: it stops with
-one line).  `fatal_message` is the one place that tells them apart.
+one line).  `stops_the_run` is the one place that tells them apart; `fatal_message` words the second kind.
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ def fatal_message(error: BaseException) -> str | None:
         where = f" {error.filename}" if error.filename else ""
         return f"cannot use{where} ({error.strerror or first_line(error)}): check the path's space and permissions"
     return None
+
+
+def stops_the_run(error: BaseException) -> bool:
+    """Whether a failure stops the run (a HarnessError: the set-up is the user's to fix; or a fatal_message
+    one) rather than costing only the image being processed."""
+    return isinstance(error, HarnessError) or fatal_message(error) is not None
 
 
 def _on_sigterm(signum, frame):

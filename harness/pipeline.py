@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from harness import HarnessError
 from harness.backends import BACKENDS
 from harness.config import Config, Plan
 from harness.decode import DECODERS
-from harness.errors import fatal_message, first_line
+from harness.errors import first_line, stops_the_run
 from harness.ops import ENGINES, Frames, per_image
 from harness.timing import NullClock, StageClock
 
@@ -92,15 +91,13 @@ class Pipeline:
 
         A failure costs only the image it is about: when a stage fails for the batch, the batch runs again
         one image at a time, and an image that fails alone is reported in `failed` with the stage and the
-        reason.  Failures of the whole run (out of memory, a broken GPU: errors.fatal_message; a HarnessError)
+        reason.  Failures of the whole run (errors.stops_the_run: out of memory, a broken GPU, a HarnessError)
         propagate."""
         clock = (StageClock if instrumented else NullClock)(self.device)
         try:
             return self._run(jpegs, clock)
-        except HarnessError:  # a problem of the run's set-up (an unwritable cache, say): the user's to fix
-            raise
         except Exception as error:
-            if fatal_message(error) is not None:
+            if stops_the_run(error):
                 raise
             if len(jpegs) == 1:
                 return BatchResult([], [(0, f"failed at the {clock.current} stage ({first_line(error)})")])

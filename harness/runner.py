@@ -33,7 +33,7 @@ from typing import Callable
 import torch
 
 from harness import HarnessError
-from harness.errors import fatal_message
+from harness.errors import stops_the_run
 from harness.inputs import BadImage, JpegFile, batches, read_jpeg, write_atomic
 from harness.pipeline import Pipeline
 from harness.timing import NullClock, StageClock
@@ -144,6 +144,16 @@ def run_jobs(pipeline: Pipeline, jobs: list[tuple[Path, str]], out_dir: Path, ba
     return run.result
 
 
+def write_jobs(datas: list[bytes], folder: Path) -> list[tuple[Path, str]]:
+    """JPEG bytes as numbered files in `folder`, with their overlays' names: jobs for run_jobs."""
+    jobs = []
+    for index, data in enumerate(datas):
+        path = Path(folder) / f"image_{index:04d}.jpg"
+        path.write_bytes(data)
+        jobs.append((path, f"out_{path.stem}.jpg"))
+    return jobs
+
+
 def warm_up(pipeline: Pipeline, datas: list[bytes], batch_size: int, batches: int, executor: str = "overlapped",
             depth: int = DEFAULT_DEPTH) -> None:
     """Run `batches` batches of `datas` (JPEG bytes, repeated as needed) through the executor and drop the
@@ -153,11 +163,7 @@ def warm_up(pipeline: Pipeline, datas: list[bytes], batch_size: int, batches: in
     if not datas or batches < 1:
         return
     with tempfile.TemporaryDirectory(prefix="harness-warmup-") as folder:
-        jobs = []
-        for index in range(batch_size * batches):
-            path = Path(folder) / f"in_{index}.jpg"
-            path.write_bytes(datas[index % len(datas)])
-            jobs.append((path, f"out_{index}.jpg"))
+        jobs = write_jobs([datas[i % len(datas)] for i in range(batch_size * batches)], Path(folder))
         out = Path(folder) / "out"
         out.mkdir()
         run_jobs(pipeline, jobs, out, batch_size, executor=executor, depth=depth, on_skip=lambda path, reason: None)
@@ -200,10 +206,8 @@ class _Run:
         try:
             with self.locks[lane], self.pipeline._on_device(), torch.inference_mode():
                 work(clock)
-        except HarnessError:
-            raise
         except Exception as error:
-            if fatal_message(error) is not None:
+            if stops_the_run(error):
                 raise
             batch.redo = True  # Pipeline.run finds the image at fault
             return
@@ -212,6 +216,14 @@ class _Run:
             batch.ready.record(stream)
         batch.clocks.append((lane, clock))
         batch.lanes[lane] = time.perf_counter() - started  # the host's part; finish() adds the GPU's
+
+    def _used_here(self, frames) -> None:
+        """Tell the caching allocator that this lane's stream reads `frames` (made on another lane's), so that
+        their memory is not handed out again before this stream is done with them."""
+        if self.gpu:
+            stream = torch.cuda.current_stream(self.pipeline.device)
+            for image in ([frames] if isinstance(frames, torch.Tensor) else frames):
+                image.record_stream(stream)
 
     def decode(self, batch: _Batch) -> None:
         def work(clock):
@@ -226,9 +238,7 @@ class _Run:
 
         def work(clock):
             frames = batch.decoded.frames
-            if self.gpu:  # made on the decode lane's stream, read here
-                for image in ([frames] if isinstance(frames, torch.Tensor) else frames):
-                    image.record_stream(torch.cuda.current_stream(self.pipeline.device))
+            self._used_here(frames)  # made on the decode lane's stream
             batch.masks_overlays = self.pipeline.compute(frames, clock)
 
         self._phase(batch, "compute", work)
@@ -239,10 +249,7 @@ class _Run:
 
         def work(clock):
             overlays = batch.masks_overlays[1]
-            if self.gpu:
-                stream = torch.cuda.current_stream(self.pipeline.device)
-                for image in ([overlays] if isinstance(overlays, torch.Tensor) else overlays):
-                    image.record_stream(stream)
+            self._used_here(overlays)  # made on the compute lane's stream
             batch.jpegs = self.pipeline.encode(overlays, clock)
 
         self._phase(batch, "encode", work, host_synchronous=True)

@@ -53,16 +53,17 @@ def main(path: str) -> None:
         logits = torch.randn(32, 21, side, side, device="cuda") * 3
         post = results["post_ms"][str(side)] = {}
         probs = cv.softmax(logits)
-        masks = cv.mask(probs, CLASS_NAMES.index("person"))
+        person = CLASS_NAMES.index("person")
+        masks = cv.mask(probs, person)
         full = cv.upscale(masks, frames)
         blurred = cv.blur(frames)
         post["softmax"] = median_ms(lambda: cv.softmax(logits))
-        post["mask"] = median_ms(lambda: cv.mask(probs, 15))
+        post["mask"] = median_ms(lambda: cv.mask(probs, person))
         post["upscale"] = median_ms(lambda: cv.upscale(masks, frames))
         post["blur"] = median_ms(lambda: cv.blur(frames))
         post["overlay"] = median_ms(lambda: cv.overlay(frames, blurred, full))
         post["softmax_through_overlay"] = median_ms(
-            lambda: cv.overlay(frames, cv.blur(frames), cv.upscale(cv.mask(cv.softmax(logits), 15), frames)))
+            lambda: cv.overlay(frames, cv.blur(frames), cv.upscale(cv.mask(cv.softmax(logits), person), frames)))
     print(json.dumps(results, indent=1))
     with open(path, "w") as handle:
         json.dump(results, handle, indent=1)

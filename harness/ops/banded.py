@@ -63,7 +63,8 @@ def gaussian_nhwc(frames: torch.Tensor, size: int, sigma: float, dtype: torch.dt
     image = flat[:n * rows * row_length * c].view(n, rows, row_length, c)
     image[:, pad:pad + height, pad:pad + width].copy_(frames)
     image[:, pad:pad + height, :pad] = image[:, pad:pad + height, pad + 1:2 * pad + 1].flip(2)
-    image[:, pad:pad + height, pad + width:2 * pad + width] = image[:, pad:pad + height, width - 1:width + pad - 1].flip(2)
+    image[:, pad:pad + height, pad + width:2 * pad + width] = (
+        image[:, pad:pad + height, width - 1:width + pad - 1].flip(2))
     image[:, :pad, :2 * pad + width] = image[:, pad + 1:2 * pad + 1, :2 * pad + width].flip(1)
     image[:, pad + height:2 * pad + height, :2 * pad + width] = (
         image[:, height - 1:height + pad - 1, :2 * pad + width].flip(1))
@@ -80,7 +81,7 @@ def gaussian_nhwc(frames: torch.Tensor, size: int, sigma: float, dtype: torch.dt
     # Column pass: windows of `span` rows, one tile of rows apart, times the band's transpose.
     line = row_length * c
     stacks = across.as_strided((n * tiles_h, span, line), (TILE * line, line, 1))
-    column_band = band[::c, ::c].t().to(dtype)  # tile x span: the band for one channel
+    column_band = band[::c, ::c].t()  # tile x span: the band for one channel
     down = torch.bmm(column_band.expand(n * tiles_h, TILE, span), stacks)
     out = down.view(n, rows, row_length, c)[:, :height, :width]
     return out.add_(0.5).clamp_(max=255).to(torch.uint8)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from harness.ops import ENGINES, IMAGENET_MEAN, IMAGENET_STD, Frames, frame_sizes, per_image, small_size
-from harness.ops.torch_engine import TorchEngine, _to_uint8, reaches_past_border
+from harness.ops.torch_engine import TorchEngine, reaches_past_border
 
 
 @ENGINES.register("cvcuda")
@@ -130,28 +130,26 @@ class CvcudaEngine(TorchEngine):
     def blur(self, frames: Frames) -> Frames:
         border = self.cv.Border.REFLECT101
 
-        def gaussian(x: torch.Tensor, k: int, s: float, taps) -> torch.Tensor:
+        def small_gaussian(x: torch.Tensor) -> torch.Tensor:
+            k, s = self.small_kernel, self.small_sigma
             if reaches_past_border(k, *x.shape[1:3]):  # the torch path gathers OpenCV's border indices
-                nchw = self._gaussian(x.permute(0, 3, 1, 2).float(), taps)
-                return _to_uint8(nchw).permute(0, 2, 3, 1).contiguous()
+                return self._reference_blur(x, self._small_taps)
             out = torch.empty_like(x)
             self.cv.gaussian_into(self._t(out), self._t(x), (k, k), (s, s), border, stream=self._stream())
             return out
-
-        def exact(x: torch.Tensor) -> torch.Tensor:  # harness.ops.banded, not gaussian_into: see its docstring
-            return self.exact_blur(x)
 
         def downscaled(x: torch.Tensor) -> torch.Tensor:
             n, height, width, c = x.shape
             small = self._empty(n, *small_size(height, width, self.blur_downscale), c)
             self.cv.resize_into(self._t(small), self._t(x), self.cv.Interp.AREA, stream=self._stream())
-            small = gaussian(small, self.small_kernel, self.small_sigma, self._small_taps)
+            small = small_gaussian(small)
             out = torch.empty_like(x)
             self.cv.resize_into(self._t(out), self._t(self._two_pixels(small)), self.cv.Interp.LINEAR,
                                 stream=self._stream())
             return out
 
-        one = downscaled if self.blur_mode == "downscaled" else exact
+        # exact: harness.ops.banded on the tensor cores, not gaussian_into (see that module's docstring)
+        one = downscaled if self.blur_mode == "downscaled" else self.exact_blur
 
         if isinstance(frames, torch.Tensor):
             return one(frames)

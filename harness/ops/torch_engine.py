@@ -72,8 +72,11 @@ class TorchEngine(Engine):
         cores (harness.ops.banded: 1 grey level from the reference at most), on the CPU as two convolutions."""
         if self.device.type == "cuda" and not reaches_past_border(self.blur_kernel, *x.shape[1:3]):
             return gaussian_nhwc(x, self.blur_kernel, self.blur_sigma)
-        out = self._gaussian(x.permute(0, 3, 1, 2).float(), self._blur_taps)
-        return _to_uint8(out).permute(0, 2, 3, 1).contiguous()
+        return self._reference_blur(x, self._blur_taps)
+
+    def _reference_blur(self, x: torch.Tensor, taps: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """_gaussian on a uint8 NHWC batch, uint8 NHWC out: any size, on any device."""
+        return _to_uint8(self._gaussian(x.permute(0, 3, 1, 2).float(), taps)).permute(0, 2, 3, 1).contiguous()
 
     def resize(self, frames: Frames, size: tuple[int, int]) -> torch.Tensor:
         def one(x: torch.Tensor) -> torch.Tensor:
