@@ -57,7 +57,8 @@ def test_end_to_end(benchmark, bench_settings, engine, model, precision, batch_s
     if not info:
         return  # benchmarks disabled
     measured = timings[warmup:]
-    stage_ms = {s: float(np.median([t[s] for t in measured])) for s in stages(pipeline.config.preprocess)}
+    config = pipeline.config
+    stage_ms = {s: float(np.median([t[s] for t in measured])) for s in stages(config.preprocess, config.postprocess)}
     stage_sum = sum(stage_ms.values())
     clock_total = float(np.median([t["total"] for t in measured]))
     end_to_end = benchmark.stats.stats.median * 1e3

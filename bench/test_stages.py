@@ -11,6 +11,7 @@ import functools
 import pytest
 import torch
 
+from harness import STAGES
 from harness.benchkit import SOURCE_SIZES, Case, flops_per_image, measure, photographs
 from harness.config import Config, channels_last_default, torch_device
 from harness.decode import DECODERS
@@ -44,7 +45,8 @@ class StageInputs:
     def __init__(self, engine_name: str, device: str, source: str, batch_size: int, model_size=(224, 224),
                  blur_mode: str = "exact"):
         need(engine_name)
-        plan = Config(device=device, blur_mode=blur_mode).resolve()  # the sample's blur, quality 90
+        # the sample's blur, quality 90; "fused" gives the engine its fused blur and overlay (blur_overlay)
+        plan = Config(device=device, blur_mode=blur_mode, postprocess="fused").resolve()
         self.device = plan.device
         self.engine = ENGINES[engine_name](plan)
         self.source, self.batch_size, self.model_size = source, batch_size, model_size
@@ -82,6 +84,7 @@ class StageInputs:
             "upscale": lambda: e.upscale(self.masks, self.frames),
             "blur": lambda: e.blur(self.frames),
             "overlay": lambda: e.overlay(self.frames, self.blurred, self.full_masks),
+            "blur_overlay": lambda: e.blur_overlay(self.frames, self.masks),
             "encode": lambda: e.encode(self.overlays),
         }[stage]
 
@@ -92,9 +95,11 @@ class StageInputs:
             return lambda: e.fused_preprocess(self.frames, size)
         return lambda: e.reformat(e.normalize(e.convert(e.resize(self.frames, size))))
 
-    def postprocess(self):
-        """Softmax through overlay, as the pipeline runs them."""
+    def postprocess(self, fused: bool = False):
+        """Softmax through overlay, as the pipeline runs them (--postprocess staged or fused)."""
         e = self.engine
+        if fused:
+            return lambda: e.blur_overlay(self.frames, e.mask(self.logits, CLASS))
 
         def run():
             full_masks = e.upscale(e.mask(e.softmax(self.logits), CLASS), self.frames)
@@ -109,7 +114,15 @@ def stage_inputs(*args) -> StageInputs:
     return StageInputs(*args)
 
 
-@pytest.mark.parametrize("stage", ["resize", "convert", "normalize", "reformat", "upscale"])
+#: The cases of every stage an engine runs on its own, from the one stage table (harness.STAGES), by what their
+#: cost depends on; the blur has its own cases (its two modes), decode and inference theirs below.
+ON_LOGITS = ("softmax", "mask")
+AT_SOURCE_SIZE = ("overlay", "blur_overlay", "encode")
+AT_MODEL_SIZE = tuple(s for s in STAGES if s not in ("decode", "preprocess", "inference", "blur")
+                      + ON_LOGITS + AT_SOURCE_SIZE)
+
+
+@pytest.mark.parametrize("stage", AT_MODEL_SIZE)
 def test_stage_at_model_size(benchmark, bench_settings, stage, engine, batch_size, source, model_size):
     """Stages whose cost depends on the model input size (and the source size, for resize and upscale)."""
     name, device = engine
@@ -118,7 +131,7 @@ def test_stage_at_model_size(benchmark, bench_settings, stage, engine, batch_siz
             Case(stage, name, device, "fp32", batch_size, model_size, source))
 
 
-@pytest.mark.parametrize("stage", ["softmax", "mask"])
+@pytest.mark.parametrize("stage", ON_LOGITS)
 def test_stage_on_logits(benchmark, bench_settings, stage, engine, batch_size, model_size):
     name, device = engine
     inputs = stage_inputs(name, device, "640x480", batch_size, model_size, "exact")
@@ -126,7 +139,7 @@ def test_stage_on_logits(benchmark, bench_settings, stage, engine, batch_size, m
             Case(stage, name, device, "fp32", batch_size, model_size, "640x480"))
 
 
-@pytest.mark.parametrize("stage", ["overlay", "encode"])
+@pytest.mark.parametrize("stage", AT_SOURCE_SIZE)
 def test_stage_at_source_size(benchmark, bench_settings, stage, engine, batch_size, source):
     name, device = engine
     inputs = stage_inputs(name, device, source, batch_size, (224, 224), "exact")
@@ -162,7 +175,8 @@ def test_decode(benchmark, bench_settings, decoder, batch_size, source):
 
 
 INFERENCE_OPTIONS = {"": {}, "nchw": dict(channels_last=False), "channels_last": dict(channels_last=True),
-                     "no_cudnn_benchmark": dict(cudnn_benchmark=False)}
+                     "no_cudnn_benchmark": dict(cudnn_benchmark=False), "cuda_graph": dict(cuda_graph=True),
+                     "compiled": dict(compile="default", cuda_graph=True)}
 
 
 @pytest.mark.parametrize("options", [pytest.param(k, id=k or "default") for k in INFERENCE_OPTIONS])
@@ -186,7 +200,7 @@ def test_inference(benchmark, bench_settings, options, device_kind, model, preci
                         options))
     if info:  # what the report sets against the GPU's tensor-core (or FP32) peak
         flops = flops_per_image(model, *model_size) * batch_size
-        add(benchmark, flops=flops, tflops_per_s=flops / seconds(info) / 1e12)
+        add(benchmark, flops=flops, tflops_per_s=flops / seconds(info) / 1e12, setup_seconds=backend.setup_seconds)
 
 
 def floor_info(benchmark, info: dict, floor_bytes: int) -> None:
@@ -209,12 +223,14 @@ def test_preprocess_chain(benchmark, bench_settings, variant, gpu_engine, batch_
     floor_info(benchmark, info, batch_size * (height * width * 3 + 3 * model_size[0] * model_size[1] * 4))
 
 
-@pytest.mark.parametrize("blur_mode", ["exact", "downscaled"])
+@pytest.mark.parametrize("blur_mode", ["exact", "downscaled", "fused"])
 def test_postprocess_chain(benchmark, bench_settings, blur_mode, gpu_engine, batch_size, source, model_size):
-    """Softmax through overlay.  Floor: read the float32 logits and the frames once, write the overlays once."""
+    """Softmax through overlay (fused: --postprocess fused, with the exact blur).  Floor: read the float32
+    logits and the frames once, write the overlays once."""
     name, device = gpu_engine
-    inputs = stage_inputs(name, device, source, batch_size, model_size, blur_mode)
-    info = measure(benchmark, inputs.postprocess(), inputs.device, bench_settings,
+    fused = blur_mode == "fused"
+    inputs = stage_inputs(name, device, source, batch_size, model_size, "exact" if fused else blur_mode)
+    info = measure(benchmark, inputs.postprocess(fused), inputs.device, bench_settings,
                    Case("postprocess", name, device, "fp32", batch_size, model_size, source, blur_mode))
     height, width = SOURCE_SIZES[source]
     floor_info(benchmark, info, batch_size * (21 * model_size[0] * model_size[1] * 4 + 2 * height * width * 3))

@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 
 #: Stage names, in pipeline order: the one table the pipeline, the benchmarks, the tests and the reports
 #: read.  The same words name NVTX ranges, timing keys, benchmark ids and report columns.  A run has either
-#: the four staged preprocessing stages or the fused one ("preprocess"): see `stages`.
+#: the preprocessing and post-processing stages of its --preprocess and --postprocess: see `stages`.
 STAGES = (
     "decode",
     "resize",
@@ -18,16 +18,28 @@ STAGES = (
     "upscale",
     "blur",
     "overlay",
+    "blur_overlay",
     "encode",
 )
 
 
-PREPROCESS_STAGES = {"staged": ("resize", "convert", "normalize", "reformat"), "fused": ("preprocess",)}
+#: What each --preprocess runs: staged, four operators; fused, CV-CUDA's fused operator and one normalization
+#: pass; folded, a resize and a cast to float NCHW ("convert"), the normalization being in the model.
+PREPROCESS_STAGES = {"staged": ("resize", "convert", "normalize", "reformat"), "fused": ("preprocess",),
+                     "folded": ("resize", "convert")}
 
 
-def stages(preprocess: str = "staged") -> tuple[str, ...]:
-    """The stages a run with this --preprocess goes through, in order."""
-    other = {s for mode, names in PREPROCESS_STAGES.items() if mode != preprocess for s in names}
+#: What each --postprocess runs: staged, five operators; fused, the class mask straight from the logits
+#: (the argmax needs no softmax) and one stage for upscale, blur and overlay (harness.ops.fused).
+POSTPROCESS_STAGES = {"staged": ("softmax", "mask", "upscale", "blur", "overlay"),
+                      "fused": ("mask", "blur_overlay")}
+
+
+def stages(preprocess: str = "staged", postprocess: str = "staged") -> tuple[str, ...]:
+    """The stages a run with this --preprocess and --postprocess goes through, in order."""
+    other = set()
+    for table, chosen in ((PREPROCESS_STAGES, preprocess), (POSTPROCESS_STAGES, postprocess)):
+        other |= {s for names in table.values() for s in names} - set(table[chosen])
     return tuple(s for s in STAGES if s not in other)
 
 

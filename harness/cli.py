@@ -61,8 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--aux_head", action="store_true",
                      help="also compute the auxiliary FCN head, as the sample's pretrained models do (pytorch backend)")
     own.add_argument("--preprocess", default=DEFAULTS.preprocess,
-                     help="staged (resize, convert, normalize, reformat) or fused (CV-CUDA's fused "
-                          "resize_crop_convert_reformat plus one normalization pass; --ops cvcuda)")
+                     help="staged (resize, convert, normalize, reformat), fused (CV-CUDA's fused "
+                          "resize_crop_convert_reformat plus one normalization pass; --ops cvcuda) or folded "
+                          "(resize, then a cast: the normalization is folded into the model's first convolution)")
+    own.add_argument("--postprocess", default=DEFAULTS.postprocess,
+                     help="staged (softmax, mask, upscale, blur, overlay) or fused (the mask from the logits' "
+                          "argmax, then upscale, blur and overlay as one stage: on a GPU two kernels that "
+                          "torch.compile generates, for the exact blur of uniform batches)")
+    own.add_argument("--compile", default=DEFAULTS.compile,
+                     help="torch.compile the model with this mode: off (eager), default, reduce-overhead, "
+                          "max-autotune or max-autotune-no-cudagraphs (pytorch backend; compiled once per "
+                          "batch size and model size, cached under --cache_dir)")
+    own.add_argument("--cuda_graph", action="store_true",
+                     help="capture the model call in a CUDA graph and replay it per batch (pytorch backend, GPU); "
+                          "a last batch smaller than -b is padded")
     own.add_argument("--ops", default=DEFAULTS.ops, help="ops engine: auto, cvcuda, torch or opencv")
     own.add_argument("--decoder", default=DEFAULTS.decoder, help="JPEG decoder: auto, nvimgcodec, torchvision or cpu")
     own.add_argument("--device", default=DEFAULTS.device, help="auto, cuda or cpu (cpu runs everything on the CPU)")
@@ -77,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--ort_provider", default=DEFAULTS.ort_provider,
                      help="ONNX Runtime execution provider: auto, cpu, cuda or tensorrt")
     own.add_argument("--cache_dir", default=None,
-                     help="where ONNX exports and TensorRT engines are cached "
+                     help="where ONNX exports, TensorRT engines and torch.compile's caches are kept "
                           "(default $HARNESS_CACHE or ~/.cache/harness)")
     own.add_argument("--executor", default="overlapped", choices=EXECUTORS,
                      help="overlapped: decode, compute and encode of different batches at once, each on its own "
@@ -113,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
     pipeline = Pipeline(plan)
     print(f"Using {config.device} (ops {config.ops}, decoder {config.decoder}, backend {config.backend}, "
           f"model {config.model}, weights {pipeline.backend.model.weights}, {config.precision}).")
+    pipeline.prepare(config.batch_size)
+    print(f"Prepared the model for batches of {config.batch_size} in {pipeline.backend.setup_seconds:.2f} s"
+          f"{' (compiling)' if config.compile != 'off' else ''}.", flush=True)
     started = time.perf_counter()
 
     def progress(number: int, total: int, done) -> None:

@@ -18,6 +18,9 @@ MAX_BATCH_SIZE = 4096  # beyond any GPU's memory at the smallest model size; lar
 
 DEVICES = ("auto", "cuda", "cpu")
 PRECISIONS = ("fp32", "tf32", "fp16")  # tf32: fp32 tensors, TF32 tensor-core convolutions
+PREPROCESSING = ("staged", "fused", "folded")  # see harness.PREPROCESS_STAGES
+#: torch.compile's modes, and "off" for eager PyTorch (the pytorch backend's --compile)
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 #: The sample's blur: a 27x27 Gaussian kernel with sigma 25.  The kernel is cut off at half a
 #: sigma, so it acts close to a 27-pixel box filter (standard deviation about 7.6 px): clearly
@@ -53,7 +56,10 @@ class Config:
     device: str = "auto"  # auto | cuda | cpu: where decode, stages and inference run
     blur_kernel: int = DEFAULT_BLUR_KERNEL
     blur_sigma: float = DEFAULT_BLUR_SIGMA
-    preprocess: str = "staged"  # staged | fused: resize, convert, normalize, reformat as four ops or one (cvcuda)
+    preprocess: str = "staged"  # staged | fused | folded: see harness.PREPROCESS_STAGES
+    postprocess: str = "staged"  # staged | fused: see harness.POSTPROCESS_STAGES
+    compile: str = "off"  # a COMPILE_MODES entry: torch.compile the model (pytorch backend)
+    cuda_graph: bool = False  # capture the model call in one CUDA graph per shape, replayed per batch (pytorch)
     aux_head: bool = False  # compute the auxiliary FCN head as the sample's pretrained model does (pytorch)
     blur_mode: str = "exact"  # exact | downscaled (see harness/ops/__init__.py)
     blur_downscale: int = 4  # the downscaled blur's factor
@@ -97,7 +103,15 @@ class Config:
             raise HarnessError(f"--blur_kernel is {self.blur_kernel}: give an odd size between 1 and 255")
         if not self.blur_sigma > 0:
             raise HarnessError(f"--blur_sigma is {self.blur_sigma}: give a positive number")
-        _check_choice("preprocessing (--preprocess)", self.preprocess, ("staged", "fused"))
+        _check_choice("preprocessing (--preprocess)", self.preprocess, PREPROCESSING)
+        _check_choice("post-processing (--postprocess)", self.postprocess, ("staged", "fused"))
+        _check_choice("compile mode (--compile)", self.compile, COMPILE_MODES)
+        for flag, used in (("--compile", self.compile != "off"), ("--cuda_graph", self.cuda_graph)):
+            if used and self.backend != "pytorch":
+                raise HarnessError(f"{flag} is for -bk pytorch: drop it for -bk {self.backend}")
+        if self.cuda_graph and self.compile in ("reduce-overhead", "max-autotune"):
+            raise HarnessError(f"--compile {self.compile} captures CUDA graphs itself: drop --cuda_graph, "
+                               "or use --compile default or max-autotune-no-cudagraphs with it")
         if self.aux_head and self.backend != "pytorch":
             raise HarnessError("--aux_head is for -bk pytorch (the ONNX export has no auxiliary head): "
                                f"drop it for -bk {self.backend}")
@@ -146,6 +160,8 @@ class Config:
         BACKENDS.require(self.backend, device)
         if self.preprocess == "fused" and not hasattr(ENGINES[ops], "fused_preprocess"):
             raise HarnessError(f"--preprocess fused is CV-CUDA's fused operator: use it with --ops cvcuda, not {ops}")
+        if self.cuda_graph and device != "cuda":
+            raise HarnessError("--cuda_graph needs a CUDA GPU: drop it on the CPU")
         if device == "cpu" and self.precision != "fp32":
             raise HarnessError(f"--precision {self.precision} needs a GPU: use fp32 on the CPU")
         model = self.model or BACKENDS[self.backend].default_model

@@ -141,6 +141,7 @@ def run(args) -> int:
                      "device_id": config.device_id if config.device == "cuda" else None, "gpu_uuid": uuid,
                      "inputs": len(mine), "images": result.written, "skipped": len(result.skipped),
                      "seconds": seconds, "batch_seconds": result.batch_seconds, **result.info(),
+                     "setup_seconds": pipeline.backend.setup_seconds,
                      "gpu_state_before": before, "gpu_state_after": after}
         everyone = [None] * world
         if world > 1:
@@ -175,7 +176,8 @@ def _stats(samples: list[float]) -> dict:
 
 
 #: Options that change the work or its speed, named in a case's variant when they differ from the default.
-VARIANT_OPTIONS = ("preprocess", "blur_mode", "channels_last", "aux_head", "cudnn_benchmark")
+VARIANT_OPTIONS = ("preprocess", "postprocess", "compile", "cuda_graph", "blur_mode", "channels_last", "aux_head",
+                   "cudnn_benchmark")
 
 
 def variant(plan, procs_per_gpu: int, executor: str = "overlapped", depth: int | None = None) -> str:

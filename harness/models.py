@@ -41,6 +41,7 @@ class LoadedModel:
     module: torch.nn.Module
     weights: str  # "pretrained", "synthetic(seed=N)" or the state dict's path
     weights_digest: str  # sha256 of the parameters and buffers: the weights' identity
+    folded: bool = False  # takes raw 0..255 pixels: the normalization is in the first convolution
 
 
 def architecture(name: str, aux_head: bool = False) -> torch.nn.Module:
@@ -52,8 +53,10 @@ def architecture(name: str, aux_head: bool = False) -> torch.nn.Module:
     return MODELS[name].build(weights=None, weights_backbone=None, num_classes=len(CLASS_NAMES), aux_loss=aux_head)
 
 
-def build_model(name: str, weights: str = "auto", seed: int = 0, aux_head: bool = False) -> LoadedModel:
-    """An eval-mode model on the CPU with the weights the policy asks for (aux_head: see architecture)."""
+def build_model(name: str, weights: str = "auto", seed: int = 0, aux_head: bool = False,
+                folded: bool = False) -> LoadedModel:
+    """An eval-mode model on the CPU with the weights the policy asks for (aux_head: see architecture;
+    folded: the input normalization folded into the first convolution, see FoldedInput)."""
     spec = MODELS[name]
     module = architecture(name, aux_head)
     if weights in ("auto", "pretrained"):
@@ -81,8 +84,12 @@ def build_model(name: str, weights: str = "auto", seed: int = 0, aux_head: bool 
                                f"({first_line(error)})") from None
         _load(module, state, str(path), aux_head)
         label = str(path)
+    if folded:
+        from harness.ops import IMAGENET_MEAN, IMAGENET_STD
+
+        fold_normalization(module, IMAGENET_MEAN, IMAGENET_STD)
     module.eval()
-    return LoadedModel(name, module, label, state_digest(module))
+    return LoadedModel(name, module, label, state_digest(module), folded)
 
 
 def _pretrained_state(spec: ModelSpec, required: bool) -> dict | None:
@@ -164,3 +171,46 @@ def state_digest(module: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+class FoldedInput(torch.nn.Module):
+    """A model's first convolution with the input normalization folded in: it takes raw pixel values
+    (0..255) where the model took (x / 255 - mean) / std, so that preprocessing can stop at a cast.
+
+    The scale goes into the weights and the shift into a bias map.  The map is not a constant: the
+    original convolution zero-pads the *normalized* image, which is -mean / std outside the raw image, so
+    near the border the shift's contribution is cut off.  `shift_map` computes it exactly by convolving
+    the constant image -mean / std with the original weights and the original padding."""
+
+    def __init__(self, conv: torch.nn.Conv2d, mean: tuple[float, ...], std: tuple[float, ...], scale: float):
+        super().__init__()
+        self.conv = conv
+        std_t = torch.tensor(std, dtype=torch.float64).view(1, -1, 1, 1)
+        self.register_buffer("shift", (-torch.tensor(mean, dtype=torch.float64).view(1, -1, 1, 1) / std_t).float())
+        original = conv.weight.detach().double()
+        self.register_buffer("original_weight", conv.weight.detach().clone())
+        with torch.no_grad():
+            conv.weight.copy_((original * (scale / std_t)).to(conv.weight.dtype))
+
+    def shift_map(self, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
+        """What the normalization's shift adds to the first convolution's output at this input size."""
+        ones = like.new_ones((1, 1, height, width))
+        conv = self.conv
+        return torch.nn.functional.conv2d(ones * self.shift.to(like.dtype), self.original_weight.to(like.dtype),
+                                          conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.nn.functional.conv2d(x, self.conv.weight, None, self.conv.stride, self.conv.padding,
+                                         self.conv.dilation, self.conv.groups)
+        return out + self.shift_map(x.shape[2], x.shape[3], out)
+
+
+def fold_normalization(module: torch.nn.Module, mean: tuple[float, ...], std: tuple[float, ...],
+                       scale: float = 1 / 255) -> torch.nn.Module:
+    """Replace the first convolution that takes the 3 colour channels by a FoldedInput (in place)."""
+    for parent in module.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, torch.nn.Conv2d) and child.in_channels == len(mean):
+                setattr(parent, name, FoldedInput(child, mean, std, scale))
+                return module
+    raise HarnessError(f"{type(module).__name__} has no convolution over {len(mean)} channels to fold into")

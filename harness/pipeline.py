@@ -128,6 +128,11 @@ class Pipeline:
         if self.config.preprocess == "fused":  # one stage: the fused kernel and the normalization
             with clock.stage("preprocess"):
                 x = engine.fused_preprocess(frames, size)
+        elif self.config.preprocess == "folded":  # the model normalizes (harness.models.FoldedInput)
+            with clock.stage("resize"):
+                x = engine.resize(frames, size)
+            with clock.stage("convert"):
+                x = engine.raw_nchw(x)
         else:
             with clock.stage("resize"):
                 x = engine.resize(frames, size)
@@ -139,6 +144,11 @@ class Pipeline:
                 x = engine.reformat(x)
         with clock.stage("inference"):
             logits = self.backend(x)
+        if self.config.postprocess == "fused":  # the argmax needs no softmax; upscale, blur, overlay at once
+            with clock.stage("mask"):
+                masks = engine.mask(logits, self.class_index)
+            with clock.stage("blur_overlay"):
+                return masks, engine.blur_overlay(frames, masks)
         with clock.stage("softmax"):
             probs = engine.softmax(logits)
         with clock.stage("mask"):

@@ -52,6 +52,7 @@ class Record:
     sample_images_per_s: Optional[float] = None
     speedup_over_sample: Optional[float] = None
     options: Optional[dict] = None
+    setup_seconds: Optional[float] = None  # the backend's prepare(): compiling, graph capture, cuDNN autotuning
 
     # Files through the executor (harness.runner: harness.distributed, the sample-workload benchmark).
     executor: Optional[str] = None  # "overlapped" or "sequential"

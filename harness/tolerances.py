@@ -20,6 +20,8 @@ UINT8_MAX_DIFF = {
     "blur_downscaled": 6,
     # The overlay selects values, it computes none: exact.
     "overlay": 0,
+    # harness.ops.fused: the blur's float32 sums in another order, then the overlay's choice: as the blur.
+    "blur_overlay": 1,
 }
 
 # Mask upscaling (nearest by pixel centres): the reference takes source index floor((dst + 0.5) * in / out)

@@ -29,15 +29,23 @@ def ort_has(provider: str) -> bool:
 needs_trt = pytest.mark.skipif(bool(BACKENDS.unavailable("tensorrt")), reason=str(BACKENDS.unavailable("tensorrt")))
 needs_ort_cuda = pytest.mark.skipif(not ort_has("CUDAExecutionProvider"),
                                     reason="onnxruntime-gpu (ONNX Runtime's CUDA provider) is not installed")
+COMPILED = {"compile": "default"}
+GRAPHED = {"compile": "default", "cuda_graph": True}
 CASES = [
-    pytest.param("pytorch", "cpu", "fp32", id="pytorch-cpu-fp32"),
-    pytest.param("onnxruntime", "cpu", "fp32", id="onnxruntime-cpu-fp32"),
-    pytest.param("pytorch", "cuda", "fp32", id="pytorch-cuda-fp32", marks=pytest.mark.gpu),
-    pytest.param("pytorch", "cuda", "tf32", id="pytorch-cuda-tf32", marks=pytest.mark.gpu),
-    pytest.param("pytorch", "cuda", "fp16", id="pytorch-cuda-fp16", marks=pytest.mark.gpu),
-    pytest.param("onnxruntime", "cuda", "fp32", id="onnxruntime-cuda-fp32", marks=[pytest.mark.gpu, needs_ort_cuda]),
-    pytest.param("tensorrt", "cuda", "fp32", id="tensorrt-cuda-fp32", marks=[pytest.mark.gpu, needs_trt]),
-    pytest.param("tensorrt", "cuda", "fp16", id="tensorrt-cuda-fp16", marks=[pytest.mark.gpu, needs_trt]),
+    pytest.param("pytorch", "cpu", "fp32", {}, id="pytorch-cpu-fp32"),
+    pytest.param("pytorch", "cpu", "fp32", COMPILED, id="pytorch-compiled-cpu-fp32"),
+    pytest.param("onnxruntime", "cpu", "fp32", {}, id="onnxruntime-cpu-fp32"),
+    pytest.param("pytorch", "cuda", "fp32", {}, id="pytorch-cuda-fp32", marks=pytest.mark.gpu),
+    pytest.param("pytorch", "cuda", "tf32", {}, id="pytorch-cuda-tf32", marks=pytest.mark.gpu),
+    pytest.param("pytorch", "cuda", "fp16", {}, id="pytorch-cuda-fp16", marks=pytest.mark.gpu),
+    pytest.param("pytorch", "cuda", "fp16", {"cuda_graph": True}, id="pytorch-graphed-cuda-fp16",
+                 marks=pytest.mark.gpu),
+    pytest.param("pytorch", "cuda", "tf32", COMPILED, id="pytorch-compiled-cuda-tf32", marks=pytest.mark.gpu),
+    pytest.param("pytorch", "cuda", "fp16", GRAPHED, id="pytorch-compiled-graphed-cuda-fp16", marks=pytest.mark.gpu),
+    pytest.param("onnxruntime", "cuda", "fp32", {}, id="onnxruntime-cuda-fp32",
+                 marks=[pytest.mark.gpu, needs_ort_cuda]),
+    pytest.param("tensorrt", "cuda", "fp32", {}, id="tensorrt-cuda-fp32", marks=[pytest.mark.gpu, needs_trt]),
+    pytest.param("tensorrt", "cuda", "fp16", {}, id="tensorrt-cuda-fp16", marks=[pytest.mark.gpu, needs_trt]),
 ]
 
 
@@ -63,23 +71,25 @@ def batches():
             for size in ((224, 224), (520, 520))}
 
 
-@pytest.mark.parametrize("backend,device,precision", CASES)
-def test_backend_contract(backend, device, precision, cache, batches):
+@pytest.mark.parametrize("backend,device,precision,options", CASES)
+def test_backend_contract(backend, device, precision, options, cache, batches):
     x = batches[(224, 224)][:4].to("cuda" if device == "cuda" else "cpu")
-    runner = make_backend(backend, device, precision, cache)
+    runner = make_backend(backend, device, precision, cache, **options)
     identity = runner.identity()
     assert identity["backend"] == backend and identity["precision"] == precision
+    assert all(identity[name] == value for name, value in options.items())
     assert identity["weights_sha256"] == build_model(SMALL, "synthetic").weights_digest
     runner.prepare(4, 224, 224)
+    assert runner.setup_seconds > 0
     full = runner(x).clone()
     assert full.shape == (4, 21, 224, 224) and full.dtype == torch.float32 and full.device.type == device
     assert full.is_contiguous(), "logits are NCHW-contiguous whatever memory format the model ran in"
     assert torch.isfinite(full).all()
     assert torch.equal(runner(x), full), "the same input must give the same logits"
     tolerance = LOGITS_TOLERANCE[precision]
-    partial = runner(x[:3]).clone()  # the last, partial batch of a run, with a dynamic batch axis
+    partial = runner(x[:3]).clone()  # the last, partial batch of a run: dynamic batch axis, or padded
     assert partial.shape[0] == 3 and compare_logits(partial, full[:3], **tolerance).passed
-    padded_runner = make_backend(backend, device, precision, cache, partial_batch="pad")
+    padded_runner = make_backend(backend, device, precision, cache, partial_batch="pad", **options)
     padded_runner.prepare(4, 224, 224)
     padded = padded_runner(x[:3])  # padded with zeros to 4, the padding's results dropped
     assert padded.shape[0] == 3 and compare_logits(padded, full[:3], **tolerance).passed
@@ -88,13 +98,13 @@ def test_backend_contract(backend, device, precision, cache, batches):
 
 
 @pytest.mark.parametrize("size", [(224, 224), (520, 520)], ids=["224", "520"])
-@pytest.mark.parametrize("backend,device,precision", [c for c in CASES if c.id != "pytorch-cpu-fp32"])
-def test_backend_agrees_with_pytorch(backend, device, precision, size, cache, batches, tmp_path):
+@pytest.mark.parametrize("backend,device,precision,options", [c for c in CASES if c.id != "pytorch-cpu-fp32"])
+def test_backend_agrees_with_pytorch(backend, device, precision, options, size, cache, batches, tmp_path):
     """Candidates on the GPU are compared with ONNX Runtime on the CPU, ONNX graphs with PyTorch on the CPU."""
     x = batches[size]
     reference_backend = "onnxruntime" if backend == "pytorch" else "pytorch"
     reference = make_backend(reference_backend, "cpu", "fp32", cache)(x).clone()
-    candidate = make_backend(backend, device, precision, cache)(x.to(device if device == "cpu" else "cuda")).cpu()
+    candidate = make_backend(backend, device, precision, cache, **options)(x.to(device)).cpu()
     stats = compare_logits(candidate, reference, **LOGITS_TOLERANCE[precision])
     masks = [(logits.argmax(1) == CLASS).to(torch.uint8) for logits in (candidate, reference)]
     mask_stats = compare_masks(*masks)
@@ -106,3 +116,39 @@ def test_backend_agrees_with_pytorch(backend, device, precision, size, cache, ba
     if not (stats.passed and masks_ok):
         diff = save_mask_diff(tmp_path / "mask-diff.png", *masks)
         pytest.fail(f"{report}\n[E] mask disagreement picture (red: candidate only, blue: reference only): {diff}")
+
+
+COMPILE_ONCE = """
+import json, sys
+import torch
+from torch._dynamo.utils import counters
+from harness.backends import BACKENDS
+from harness.config import Config
+plan = Config(device="cpu", model="lraspp_mobilenet_v3_large", weights="synthetic", compile="default",
+              cache_dir=sys.argv[1]).resolve()
+backend = BACKENDS["pytorch"](plan)
+backend.prepare(2, 64, 64)
+print(json.dumps({"setup_seconds": backend.setup_seconds, "hits": counters["inductor"]["fxgraph_cache_hit"],
+                  "misses": counters["inductor"]["fxgraph_cache_miss"]}))
+"""
+
+
+def test_a_second_process_loads_the_compiled_model_from_the_cache(tmp_path):
+    """--compile keeps inductor's caches under --cache_dir: a second process with the same shapes compiles
+    nothing (its FX graph comes from the cache) and its set-up takes a fraction of the first's."""
+    import json
+    import subprocess
+    import sys
+
+    def once() -> dict:
+        done = subprocess.run([sys.executable, "-c", COMPILE_ONCE, str(tmp_path)], capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first = once()
+    assert first["misses"] >= 1 and any((tmp_path / "inductor").iterdir())
+    second = once()
+    print(f"set-up: first process {first['setup_seconds']:.1f} s, second {second['setup_seconds']:.1f} s")
+    assert second["misses"] == 0 and second["hits"] >= 1
+    assert second["setup_seconds"] < first["setup_seconds"] / 2

@@ -114,8 +114,14 @@ def test_bad_single_files(tmp_path, content, words):
     (["--preprocess", "fast"], ["unknown preprocessing (--preprocess) 'fast'", "fused"]),
     (["--preprocess", "fused", "--device", "cpu"], ["--preprocess fused", "--ops cvcuda"]),
     (["--aux_head", "-bk", "onnxruntime"], ["--aux_head is for -bk pytorch"]),
+    (["--postprocess", "fast"], ["unknown post-processing (--postprocess) 'fast'", "fused"]),
+    (["--compile", "fast"], ["unknown compile mode (--compile) 'fast'", "max-autotune"]),
+    (["--compile", "default", "-bk", "onnxruntime"], ["--compile is for -bk pytorch"]),
+    (["--cuda_graph", "--device", "cpu"], ["--cuda_graph needs a CUDA GPU"]),
+    (["--cuda_graph", "--compile", "reduce-overhead"], ["captures CUDA graphs itself", "drop --cuda_graph"]),
 ], ids=["missing", "class", "height0", "width-neg", "huge", "batch0", "batch-text", "device", "backend", "model",
-        "ops", "decoder", "preprocess", "fused-on-cpu", "aux-onnx"])
+        "ops", "decoder", "preprocess", "fused-on-cpu", "aux-onnx", "postprocess", "compile", "compile-onnx",
+        "graph-on-cpu", "graph-twice"])
 def test_bad_options(tmp_path, args, words):
     assert_one_line_error(harness(*FAST, *args, "-o", str(tmp_path)), *words)
 

@@ -152,3 +152,47 @@ def test_gpu_fp16_masks_agree_in_both_memory_formats(channels_last, request, ref
     result = pipeline.run(sample_bytes)
     agreement = (result.masks.cpu() == references["deeplabv3_resnet101"]).float().mean().item()
     assert agreement >= MASK_MIN_AGREEMENT_REDUCED, f"{config.channels_last}: masks agree on {agreement:.4f}"
+
+
+FAST = dict(compile="default", cuda_graph=True, preprocess="folded", postprocess="fused")
+
+
+@pytest.mark.parametrize("precision,options", [("fp32", dict(preprocess="folded", postprocess="fused")),
+                                               ("tf32", FAST), ("fp16", FAST)], ids=["folded-fused", "tf32", "fp16"])
+def test_gpu_fast_options_match_the_cpu_pipeline(precision, options, request, references, sample_bytes):
+    """Compiled inference in a CUDA graph, the folded normalization and the fused post-processing do the
+    sample's work: masks as the CPU pipeline's (a partial last batch, padded for the graph, included)."""
+    request.getfixturevalue("cvcuda_module")
+    config = Config(device="cuda", ops="cvcuda", model="fcn_resnet101", weights="synthetic", precision=precision,
+                    class_name="bicycle", batch_size=4, **options)
+    pipeline = Pipeline(config)
+    pipeline.prepare(4)
+    result = [pipeline.run(sample_bytes[:4]), pipeline.run(sample_bytes[4:])]
+    masks = torch.cat([r.masks.cpu() for r in result])
+    agreement = (masks == references["fcn_resnet101"]).float().mean().item()
+    floor = MASK_MIN_AGREEMENT if precision == "fp32" else MASK_MIN_AGREEMENT_REDUCED
+    assert agreement >= floor, f"{options}/{precision}: masks agree on {agreement:.4f} of pixels"
+    assert [len(r.jpegs) for r in result] == [4, 1]
+    print(f"{precision} {options}: mask agreement with CPU {agreement:.4%}, set-up "
+          f"{pipeline.backend.setup_seconds:.1f} s, stage ms {result[0].timings_ms}")
+
+
+def test_gpu_compiled_graph_and_fused_stages_never_wait_for_the_host(sample_bytes):
+    from harness.timing import NullClock
+
+    config = Config(device="cuda", ops="torch", decoder="torchvision", model="lraspp_mobilenet_v3_large",
+                    weights="synthetic", batch_size=3, **FAST)
+    pipeline = Pipeline(config)
+    pipeline.prepare(3)
+    frames = torch.stack(pipeline.decoder([sample_bytes[0]] * 3))
+    with torch.inference_mode():
+        pipeline.compute(frames, NullClock(pipeline.device))  # the fused post-processing compiles here
+        torch.cuda.synchronize()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                torch.cuda.set_sync_debug_mode("error")
+            masks, overlays = pipeline.compute(frames, NullClock(pipeline.device))
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    assert overlays.shape == frames.shape and masks.shape == (3, 224, 224, 1)

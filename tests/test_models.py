@@ -7,6 +7,7 @@ import torch
 
 from harness import HarnessError
 from harness.models import CLASS_NAMES, MODELS, build_model, state_digest
+from harness.tolerances import LOGITS_TOLERANCE
 
 SMALL = "lraspp_mobilenet_v3_large"
 # sha256 of lraspp_mobilenet_v3_large's synthetic weights for seed 0.  The same on every machine and
@@ -107,3 +108,26 @@ def test_channels_last_is_the_default_only_for_gpu_tensor_core_precisions():
     assert forced.identity()["channels_last"] is True
     assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
                for p in forced.module.parameters())  # the 3x3 convolutions' weights were laid out channels-last
+
+
+@pytest.mark.parametrize("name", ["lraspp_mobilenet_v3_large", "fcn_resnet101"])
+def test_folded_normalization_gives_the_same_logits(name):
+    """FoldedInput on raw pixels against the model on normalized ones, borders included (odd sizes)."""
+    from harness.ops import IMAGENET_MEAN, IMAGENET_STD
+
+    plain, folded = build_model(name, "synthetic"), build_model(name, "synthetic", folded=True)
+    assert folded.folded and folded.weights_digest != plain.weights_digest  # a different graph, cached apart
+    x = torch.randint(0, 256, (2, 3, 67, 93), generator=torch.Generator().manual_seed(0)).float()
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+    with torch.inference_mode():
+        expected = plain.module((x / 255 - mean) / std)["out"]
+        actual = folded.module(x)["out"]
+    assert (actual - expected).abs().max().item() <= LOGITS_TOLERANCE["fp32"]["atol"]
+    assert torch.equal(actual.argmax(1), expected.argmax(1))
+
+
+def test_folding_needs_a_colour_convolution():
+    from harness.models import fold_normalization
+
+    with pytest.raises(HarnessError, match="no convolution over 3 channels"):
+        fold_normalization(torch.nn.Sequential(torch.nn.Linear(3, 3)), (0.5,) * 3, (0.2,) * 3)

@@ -83,7 +83,7 @@ def stage_inputs(frames, model_size=(224, 224)):
     return dict(
         resize=(frames, model_size), convert=(resized,), normalize=(converted,), reformat=(normalized,),
         softmax=(logits,), mask=(probs, CLASS), upscale=(masks, frames), blur=(frames,),
-        blur_downscaled=(frames,), overlay=(frames, blurred, full),
+        blur_downscaled=(frames,), overlay=(frames, blurred, full), blur_overlay=(frames, masks),
     )
 
 
@@ -110,7 +110,7 @@ def test_stage_matches_reference(engine_name, device, stage, frames):
     if reason := ENGINES.unavailable(engine_name, device):
         pytest.skip(reason)
     inputs = stage_inputs(frames)[stage]
-    mode = {"blur_mode": "downscaled"} if stage == "blur_downscaled" else {}
+    mode = {"blur_downscaled": {"blur_mode": "downscaled"}, "blur_overlay": {"postprocess": "fused"}}.get(stage, {})
     method = "blur" if stage == "blur_downscaled" else stage
     expected = run_checked(make_engine("torch", "cpu", **mode), method, inputs)
     engine = make_engine(engine_name, device, **mode)
@@ -123,12 +123,42 @@ def test_stage_matches_reference(engine_name, device, stage, frames):
         if stage == "upscale":
             mismatch = (a != e).float().mean().item()
             assert mismatch <= UPSCALE_MAX_MISMATCH, f"upscale: {mismatch:.2%} of pixels differ"
+        elif stage == "blur_overlay":  # the blur's tolerance, except where the upscaled masks differ
+            mismatch = ((a.int() - e.int()).abs() > UINT8_MAX_DIFF[stage]).any(-1).float().mean().item()
+            assert mismatch <= UPSCALE_MAX_MISMATCH, f"{stage}: {mismatch:.2%} of pixels differ beyond the blur's"
         elif e.dtype == torch.uint8:
             worst = (a.int() - e.int()).abs().max().item()
             assert worst <= UINT8_MAX_DIFF.get(stage, 0), f"{stage}: max |diff| {worst}"
         else:
             worst = (a - e).abs().max().item()
             assert worst <= FLOAT_ATOL[stage], f"{stage}: max |diff| {worst:.3g}"
+
+
+ODD_SIZES = [(1, 1), (2, 3), (17, 31), (40, 13), (405, 720)]
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_fused_blur_overlay_matches_the_stages(device, photo):
+    """harness.ops.fused against the reference's blur, upscale and overlay, on uniform batches of odd sizes
+    (1x1 and sides shorter than the kernel's reach included): eager on the CPU, compiled by the torch engine
+    on a GPU (--postprocess fused)."""
+    from harness.ops.fused import blur_overlay
+
+    ref = make_engine("torch", "cpu")
+    engine = make_engine("torch", device, postprocess="fused")
+    for height, width in ODD_SIZES:
+        image = cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA).reshape(height, width, 3)
+        frames = torch.from_numpy(np.stack([image, image[::-1].copy()]))
+        logits = torch.randn(2, 21, 7, 9, generator=torch.Generator().manual_seed(height)) * 3
+        masks = ref.mask(logits, CLASS)
+        expected = ref.overlay(frames, ref.blur(frames), ref.upscale(masks, frames))
+        if device == "cpu":
+            actual = blur_overlay(frames, masks, ref.blur_kernel, ref.blur_sigma)
+        else:
+            actual = run_checked(engine, "blur_overlay", (frames.cuda(), masks.cuda())).cpu()
+        assert actual.shape == expected.shape and actual.dtype == torch.uint8
+        worst = (actual.int() - expected.int()).abs().max().item()
+        assert worst <= UINT8_MAX_DIFF["blur_overlay"], f"{height}x{width}: max |diff| {worst}"
 
 
 @pytest.mark.parametrize("engine_name,device", PAIRS + [pytest.param(*REFERENCE, id="torch-cpu")])

@@ -33,6 +33,17 @@ def test_cpu_pipeline_on_shipped_images(pipelines, ops, sample_bytes):
     assert sum(result.timings_ms[s] for s in stages("staged")) <= result.timings_ms["total"] * 1.01 + 0.1
 
 
+def test_folded_and_fused_give_the_staged_overlays(pipelines, sample_bytes):
+    """--preprocess folded (the normalization in the model) and --postprocess fused (the mask from the logits,
+    one blur-and-overlay stage) do the same work: on the CPU the same masks and the same overlay files."""
+    fast = Pipeline(Config(device="cpu", ops="torch", batch_size=5, preprocess="folded", postprocess="fused", **SMALL))
+    staged, folded = pipelines["torch"].run(sample_bytes), fast.run(sample_bytes)
+    assert folded.done == staged.done and torch.equal(folded.masks, staged.masks)
+    assert folded.jpegs == staged.jpegs
+    assert set(folded.timings_ms) == set(stages("folded", "fused")) | {"total"}
+    assert {"normalize", "softmax", "blur"}.isdisjoint(folded.timings_ms) and "blur_overlay" in folded.timings_ms
+
+
 def test_uninstrumented_run_gives_the_same_outputs(pipelines, sample_bytes):
     timed = pipelines["torch"].run(sample_bytes)
     bare = pipelines["torch"].run(sample_bytes, instrumented=False)

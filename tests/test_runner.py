@@ -135,8 +135,11 @@ def test_lanes_are_named_and_bad_options_refused(tmp_path, pipeline, jobs):
 
 
 @pytest.mark.gpu
-def test_on_the_gpu_both_executors_write_the_same_overlays_and_skip_the_same_files(tmp_path, jobs):
-    """The GPU twin: lanes on their own CUDA streams, handing tensors over with events."""
+@pytest.mark.parametrize("options", [{}, dict(compile="default", cuda_graph=True, preprocess="folded",
+                                              postprocess="fused")], ids=["eager", "compiled-graph-fused"])
+def test_on_the_gpu_both_executors_write_the_same_overlays_and_skip_the_same_files(tmp_path, jobs, options):
+    """The GPU twin: lanes on their own CUDA streams, handing tensors over with events; compiled, the model's
+    CUDA graph (captured on the main thread) replays on the compute lane's thread and stream."""
     import numpy as np
     import torch
 
@@ -145,7 +148,8 @@ def test_on_the_gpu_both_executors_write_the_same_overlays_and_skip_the_same_fil
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine")
     pipeline = Pipeline(Config(device="cuda", model="lraspp_mobilenet_v3_large", weights="synthetic",
-                               target_img_height=64, target_img_width=64))
+                               target_img_height=64, target_img_width=64, batch_size=3, **options))
+    pipeline.prepare(3)
     outputs = {}
     for executor in EXECUTORS:
         out = tmp_path / executor

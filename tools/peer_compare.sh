@@ -3,13 +3,15 @@
 # folder: for each case the sample runs, then this project (like for like, then its fastest options), then
 # the sample again.  Writes the sample's PEER_JSON files and harness.distributed's JSON under $OUT/peer.
 # Usage there: source .dev/setup.sh && bash tools/peer_compare.sh ["32 224" "32 520" "4 224"]
+# PEER_DEPTHS=1 adds depths 1 and 3 and the sequential executor, like for like, at the first case.
 set -uo pipefail
 OUT=${OUT:-/tmp/harness-peer}
 mkdir -p "$OUT/peer"
 IMAGES=/tmp/peer_imgs
 [ -d "$IMAGES" ] || python3 .dev/peer/make_images.py "$IMAGES" -n 256 --noise 2 >/dev/null
-LIKE=(--aux_head --precision tf32)
-FAST=(--aux_head --precision fp16 --preprocess fused --blur_mode downscaled)
+LIKE=(--aux_head --precision tf32)  # the sample's model and precision, eager, every stage on its own
+COMPILED=(--compile default --cuda_graph --preprocess folded --postprocess fused)  # the same work, faster
+FAST=(--precision fp16 "${COMPILED[@]}" --blur_mode downscaled)
 peer() {  # batch size suffix
   PEER_TIMED_RUNS=2 PEER_JSON="$OUT/peer/peer_b$1_s$2$3.json" \
     bash .dev/peer/cvcuda_sample/run_peer.sh "$IMAGES" "$1" "$2" /tmp/peer_out 2>/dev/null | grep "^PEER " | sed "s/^/b$1 s$2$3 /"
@@ -32,12 +34,15 @@ for case in "${cases[@]}"; do
   set -- $case
   peer "$1" "$2" ""
   ours like-for-like "$1" "$2" "${LIKE[@]}"
+  ours like-for-like-compiled "$1" "$2" "${LIKE[@]}" "${COMPILED[@]}"
   ours fastest "$1" "$2" "${FAST[@]}"
   peer "$1" "$2" "_after"
 done
 # The executor's depth and the sequential executor, like for like at the first case's batch and size
 set -- ${cases[0]}
-for option in "--depth 1" "--depth 3" "--executor sequential"; do
-  ours "like-for-like-$(echo "$option" | tr -d ' -')" "$1" "$2" "${LIKE[@]}" $option
-done
+if [ "${PEER_DEPTHS:-0}" = 1 ]; then
+  for option in "--depth 1" "--depth 3" "--executor sequential"; do
+    ours "like-for-like-$(echo "$option" | tr -d ' -')" "$1" "$2" "${LIKE[@]}" $option
+  done
+fi
 tar -czf "$OUT/peer.tar.gz" -C "$OUT" peer  # one file: the device tool brings back only a few

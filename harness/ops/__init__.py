@@ -70,6 +70,16 @@ class Engine(Part):
         self.small_kernel = max(3, 2 * round((self.blur_kernel / self.blur_downscale - 1) / 2) + 1)
         self.small_sigma = self.blur_sigma / self.blur_downscale
 
+    def blur_overlay(self, frames: Frames, masks: torch.Tensor) -> Frames:
+        """--postprocess fused: the masks (model size) upscaled, the frames blurred, the overlay; engines that
+        can fuse the three override it."""
+        return self.overlay(frames, self.blur(frames), self.upscale(masks, frames))
+
+    def raw_nchw(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 NHWC -> float32 NCHW of the raw values 0..255, for --preprocess folded: one cast, the NHWC
+        memory kept (a channels-last NCHW tensor, what the GPU backends run).  The same for every engine."""
+        return x.permute(0, 3, 1, 2).float()
+
 
 # Import the engines so that they register themselves.
 from harness.ops import cvcuda_engine, opencv_engine, torch_engine  # noqa: E402,F401

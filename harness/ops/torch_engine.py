@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.ops.banded import gaussian_nhwc
+from harness.ops.fused import blur_overlay, nearest_rows, reflect101
 from harness.ops import (ENGINES, IMAGENET_MEAN, IMAGENET_STD, Engine, Frames, frame_sizes, gaussian_kernel1d,
                          per_image, small_size)
 
@@ -15,16 +16,6 @@ def _map(fn, frames: Frames) -> Frames:
     if isinstance(frames, torch.Tensor):
         return fn(frames)
     return [fn(f.unsqueeze(0))[0] for f in frames]
-
-
-def reflect101(length: int, pad: int, device: torch.device) -> torch.Tensor:
-    """Source index of positions -pad .. length + pad - 1 under OpenCV's BORDER_REFLECT_101 (mirror about the
-    first and last pixel, repeated: period 2 (length - 1)), for any length; made on the device, no copy."""
-    if length == 1:
-        return torch.zeros(length + 2 * pad, dtype=torch.long, device=device)
-    period = 2 * (length - 1)
-    index = torch.arange(-pad, length + pad, device=device).abs_().remainder_(period)
-    return torch.where(index < length, index, period - index)
 
 
 def reaches_past_border(k: int, height: int, width: int) -> bool:
@@ -57,6 +48,11 @@ class TorchEngine(Engine):
         self._std = torch.tensor(IMAGENET_STD, dtype=torch.float32).to(self.device)
         self._blur_taps = self._separable(self.blur_kernel, self.blur_sigma)
         self._small_taps = self._separable(self.small_kernel, self.small_sigma)
+        self._blur_overlay = None
+        if self.device.type == "cuda" and plan.config.postprocess == "fused" and self.blur_mode == "exact":
+            from harness.compiled import compiled
+
+            self._blur_overlay = compiled(blur_overlay, plan.config.cache_dir)
 
     def _separable(self, k: int, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.tensor(gaussian_kernel1d(k, sigma), dtype=torch.float32).to(self.device)
@@ -110,9 +106,7 @@ class TorchEngine(Engine):
         h, w = masks.shape[1:3]
 
         def one(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-            rows = (2 * torch.arange(size[0], device=mask.device) + 1) * h // (2 * size[0])
-            cols = (2 * torch.arange(size[1], device=mask.device) + 1) * w // (2 * size[1])
-            return mask[:, rows][:, :, cols]
+            return mask[:, nearest_rows(h, size[0], mask.device)][:, :, nearest_rows(w, size[1], mask.device)]
 
         sizes = frame_sizes(frames)
         if isinstance(frames, torch.Tensor):
@@ -129,6 +123,13 @@ class TorchEngine(Engine):
             return _to_uint8(out).permute(0, 2, 3, 1).contiguous()
 
         return _map(downscaled if self.blur_mode == "downscaled" else self.exact_blur, frames)
+
+    def blur_overlay(self, frames: Frames, masks: torch.Tensor) -> Frames:
+        """On a GPU, a uniform batch's exact blur and overlay as two kernels that TorchInductor generates
+        (harness.ops.fused); anything else as the three stages."""
+        if self._blur_overlay is not None and isinstance(frames, torch.Tensor):
+            return self._blur_overlay(frames, masks, self.blur_kernel, self.blur_sigma)
+        return super().blur_overlay(frames, masks)
 
     def overlay(self, frames: Frames, blurred: Frames, masks: Frames) -> Frames:
         if isinstance(frames, torch.Tensor):
