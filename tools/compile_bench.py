@@ -1,8 +1,10 @@
 """Compiled inference on one GPU against eager: agreement (goldens) and speed, for the record in reports/.
 
-    python3 tools/compile_bench.py golden OUT.json   compiled against eager, fp32/tf32/fp16, both models,
-                                                     224 and 520, on the shipped images (synthetic weights):
-                                                     logits max |diff|, worst relative diff, mask agreement, IoU
+    python3 tools/compile_bench.py golden OUT.json [MODEL:PRECISION:SIZE ...]
+                                                     compiled against eager, fp32/tf32/fp16, both models,
+                                                     224 and 520 (or the rows named), on the shipped images
+                                                     (synthetic weights): logits max |diff|, worst relative
+                                                     diff, mask agreement, IoU
     python3 tools/compile_bench.py speed OUT.json [CASE ...]
                                                      the PyTorch backend at batch 32 (or the case's batch), one
                                                      option set per row: images/s, TFLOPS, fraction of the dense
@@ -67,7 +69,7 @@ def backend(model: str, precision: str, **options):
     return BACKENDS["pytorch"](config.resolve())
 
 
-def golden(path: str) -> None:
+def golden(path: str, names: list[str]) -> None:
     engine = ENGINES["torch"](Config(device="cpu").resolve())
     frames = DECODERS["cpu"](torch.device("cpu"))([p.read_bytes() for p in sorted(sample_dir().glob("*.jpg"))])
     rows = []
@@ -75,6 +77,8 @@ def golden(path: str) -> None:
         x = engine.reformat(engine.normalize(engine.convert(engine.resize(frames, (side, side))))).cuda()
         for model in MODELS:
             for precision in ("fp32", "tf32", "fp16"):
+                if names and f"{model}:{precision}:{side}" not in names:
+                    continue
                 eager = backend(model, precision)(x).clone()
                 compiled = backend(model, precision, compile="default", cuda_graph=True)(x).clone()
                 stats = compare_logits(compiled, eager, atol=1e9, rtol=1e9)
@@ -124,5 +128,5 @@ def write(path: str, result: dict) -> None:
 
 
 if __name__ == "__main__":
-    {"golden": lambda: golden(sys.argv[2]), "speed": lambda: speed(sys.argv[2], sys.argv[3:]),
+    {"golden": lambda: golden(sys.argv[2], sys.argv[3:]), "speed": lambda: speed(sys.argv[2], sys.argv[3:]),
      "setup": lambda: setup(sys.argv[2])}[sys.argv[1]]()
