@@ -4,6 +4,7 @@ code instead of compiling again."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 
@@ -28,5 +29,5 @@ def compiled(fn, cache_dir: str | None, **options):
         config.fail_on_recompile_limit_hit = True
     with warnings.catch_warnings():  # torch 2.11's inductor imports torch.jit.script_method, deprecated by torch
         warnings.simplefilter("ignore", DeprecationWarning)
-        import torch._inductor.compile_fx  # noqa: F401
+        importlib.import_module("torch._inductor.compile_fx")
     return torch.compile(fn, **options)

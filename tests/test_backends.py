@@ -12,7 +12,7 @@ from harness.config import Config
 from harness.inputs import sample_dir
 from harness.models import CLASS_NAMES, build_model
 from harness.ops import ENGINES
-from harness.tolerances import LOGITS_TOLERANCE, MASK_TOLERANCE
+from harness.tolerances import COMPILED_TOLERANCE, LOGITS_TOLERANCE, MASK_TOLERANCE
 
 SMALL = "lraspp_mobilenet_v3_large"
 CLASS = CLASS_NAMES.index("person")
@@ -116,6 +116,29 @@ def test_backend_agrees_with_pytorch(backend, device, precision, options, size, 
     if not (stats.passed and masks_ok):
         diff = save_mask_diff(tmp_path / "mask-diff.png", *masks)
         pytest.fail(f"{report}\n[E] mask disagreement picture (red: candidate only, blue: reference only): {diff}")
+
+
+@pytest.mark.parametrize("model,precision,size", [
+    pytest.param(SMALL, "fp32", (224, 224), id="cpu-lraspp-fp32-224"),
+    pytest.param("fcn_resnet101", "tf32", (520, 520), id="fcn-tf32-520", marks=pytest.mark.gpu),
+    pytest.param("deeplabv3_resnet101", "fp16", (224, 224), id="deeplabv3-fp16-224", marks=pytest.mark.gpu),
+])
+def test_compiled_agrees_with_eager(model, precision, size, cache, batches):
+    """The golden check of compiled inference: the same model at the same precision, eager and compiled (in a
+    CUDA graph on a GPU), on the shipped images; bounds measured on the H100 (harness.tolerances)."""
+    device = "cpu" if precision == "fp32" and model == SMALL else "cuda"
+    options = {"compile": "default", "cuda_graph": device == "cuda"}
+    x = batches[size].to(device)
+    made = [BACKENDS["pytorch"](Config(backend="pytorch", device=device, precision=precision, model=model,
+                                       weights="synthetic", cache_dir=cache, ops="torch", **changes).resolve())
+            for changes in ({}, options)]
+    eager, compiled = (backend(x).clone().cpu() for backend in made)
+    limits = COMPILED_TOLERANCE[precision]
+    stats = compare_logits(compiled, eager, atol=limits["atol"], rtol=0)
+    mask_stats = compare_masks(*[(logits.argmax(1) == CLASS).to(torch.uint8) for logits in (compiled, eager)])
+    print(f"compiled against eager, {model} {precision} {size}:\n{stats.report()}\n{mask_stats.report()}")
+    assert stats.passed
+    assert mask_stats.agreement >= limits["agreement"] and mask_stats.iou >= limits["iou"]
 
 
 COMPILE_ONCE = """
