@@ -175,3 +175,19 @@ def test_a_second_process_loads_the_compiled_model_from_the_cache(tmp_path):
     print(f"set-up: first process {first['setup_seconds']:.1f} s, second {second['setup_seconds']:.1f} s")
     assert second["misses"] == 0 and second["hits"] >= 1
     assert second["setup_seconds"] < first["setup_seconds"] / 2
+
+
+@pytest.mark.parametrize("backend", ["pytorch", "onnxruntime"])
+def test_folded_normalization_in_every_backend(backend, cache, batches):
+    """--preprocess folded: the backend's model (and so its ONNX export) takes raw 0..255 pixels and gives the
+    logits the unfolded model gives on normalized ones."""
+    from harness.ops import IMAGENET_MEAN, IMAGENET_STD
+
+    normalized = batches[(224, 224)][:2]
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+    raw = (normalized * std + mean) * 255
+    reference = make_backend("pytorch", "cpu", "fp32", cache)(normalized).clone()
+    folded = make_backend(backend, "cpu", "fp32", cache, preprocess="folded")
+    assert folded.identity()["folded_normalization"] is True
+    stats = compare_logits(folded(raw), reference, **LOGITS_TOLERANCE["fp32"])
+    assert stats.passed, stats.report()

@@ -32,18 +32,32 @@ def nearest_rows(source: int, target: int, device: torch.device) -> torch.Tensor
     return (2 * torch.arange(target, device=device) + 1) * source // (2 * target)
 
 
-def blur_overlay(frames: torch.Tensor, masks: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
-    """uint8 NHWC frames, uint8 N x h x w x 1 masks at the model size (0 or 255): each pixel is the frame's
-    where the upscaled mask is set, the size x size Gaussian of the frame elsewhere."""
-    n, height, width, _ = frames.shape
-    pad, device = size // 2, frames.device
+def row_pass(frames: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+    """The Gaussian along the rows of uint8 NHWC frames: float32 NHWC."""
+    width, pad = frames.shape[2], size // 2
     taps = [float(t) for t in gaussian_kernel1d(size, sigma)]
-    cols, rows = reflect101(width, pad, device), reflect101(height, pad, device)
+    cols = reflect101(width, pad, frames.device)
     x = frames.float()
-    across = sum(taps[k] * x.index_select(2, cols[k:k + width]) for k in range(size))
+    return sum(taps[k] * x.index_select(2, cols[k:k + width]) for k in range(size))
+
+
+def column_pass_overlay(across: torch.Tensor, frames: torch.Tensor, masks: torch.Tensor, size: int,
+                        sigma: float) -> torch.Tensor:
+    """The Gaussian along the columns of the row pass, rounded, and the overlay with the upscaled masks."""
+    height, width, pad, device = frames.shape[1], frames.shape[2], size // 2, frames.device
+    taps = [float(t) for t in gaussian_kernel1d(size, sigma)]
+    rows = reflect101(height, pad, device)
     down = sum(taps[k] * across.index_select(1, rows[k:k + height]) for k in range(size))
     blurred = down.round().clamp(0, 255).to(torch.uint8)
     mask_rows = nearest_rows(masks.shape[1], height, device)
     mask_cols = nearest_rows(masks.shape[2], width, device)
     sharp = masks.index_select(1, mask_rows).index_select(2, mask_cols) != 0
     return torch.where(sharp, frames, blurred)
+
+
+def blur_overlay(frames: torch.Tensor, masks: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+    """uint8 NHWC frames, uint8 N x h x w x 1 masks at the model size (0 or 255): each pixel is the frame's
+    where the upscaled mask is set, the size x size Gaussian of the frame elsewhere.  The two passes are two
+    functions so that, compiled apart, each is one kernel (compiled together, inductor could inline the row
+    pass into the column pass: 27 x 27 loads an output)."""
+    return column_pass_overlay(row_pass(frames, size, sigma), frames, masks, size, sigma)
