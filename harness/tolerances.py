@@ -87,10 +87,11 @@ MASK_TOLERANCE = {
 
 # Compiled (torch.compile, default mode, in a CUDA graph) against eager PyTorch at the same precision, on the
 # shipped images preprocessed on the CPU, synthetic weights (tools/compile_bench.py golden; H100, torch 2.11,
-# 2026-11-25, reports/h100-2026-11-25-compiled/): logits max |diff| fp32 7.4e-5 (logits up to 16), tf32
-# 0.020, fp16 0.041 over fcn_resnet101 and deeplabv3_resnet101 at 224 and 520; masks agreed on at least
-# 99.9999% of pixels, IoU at least 0.968 (fcn tf32 at 520: a few pixels of a small mask).  Inductor fuses and
-# reorders the batch norms and additions: rounding differs, nothing else.  Bounds: 5x those, IoU 0.9.
+# 2026-11-25, reports/h100-2026-11-25-compiled/compile-golden.json, 11 of 12 rows: DeepLabV3 fp16 at 520 not
+# run): logits max |diff| fp32 7.4e-5 (logits up to 16), tf32 0.020, fp16 0.048 over fcn_resnet101 and
+# deeplabv3_resnet101 at 224 and 520; person masks agreed on at least 99.99993% of pixels, IoU at least 0.968
+# (fcn tf32 at 520: one pixel of a small mask).  Inductor fuses and reorders the batch norms and additions:
+# rounding differs, nothing else.  Bounds: 4-7x the worst differences, IoU 0.9.
 COMPILED_TOLERANCE = {
     "fp32": {"atol": 5e-4, "agreement": 0.999, "iou": 0.9},
     "tf32": {"atol": 0.1, "agreement": 0.999, "iou": 0.9},
