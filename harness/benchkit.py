@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pytest_benchmark.stats import Stats
+
 from harness.inputs import sample_dir
 from harness.results import Record
 from harness.timing import StageClock
@@ -120,15 +122,45 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
         return {}
     stats = benchmark.stats.stats
     noise = relative_iqr(stats.data)
+    power = sample_power(stats.data)
     gpu_ms = [clock.result()["round"] for clock in clocks[warmup:]]
     record = case.record(stats.median, timer=TIMER_NOTE, median_s=stats.median,
                          l2=("cold" if cold else "hot") if device.type == "cuda" else None,
                          noise_rel_iqr=noise, noisy=noise > NOISE_THRESHOLD, rounds=rounds, warmup_rounds=warmup,
+                         **power,
                          cuda_event_ms=gpu_ms or None,
                          cuda_event_median_ms=float(np.median(gpu_ms)) if gpu_ms else None)
     info = record.info()
     benchmark.extra_info.update(info)
     return info
+
+
+def sample_power(samples: list[float], unit: str = "round") -> dict:
+    """How many samples a case has and the smallest slowdown the regression gate (its defaults) would flag
+    with them: a slowdown s is flagged when (1 + s) times the low end of the case's ratio interval against
+    itself exceeds 1 + threshold (harness.report.gate)."""
+    from harness.report.gate import DEFAULT_THRESHOLD, ratio_interval
+
+    low, _ = ratio_interval(list(samples), list(samples), alpha=0.01)
+    detectable = (1 + DEFAULT_THRESHOLD) / low - 1 if low > 0 else None
+    return dict(sample_count=len(samples), sample_unit=unit, detectable_slowdown=detectable)
+
+
+def keep_batch_samples(benchmark, runs, warmup: int) -> dict:
+    """A whole-run case's samples become its timed runs' steady per-batch times (each run's batches after
+    its first), its statistics recomputed from them by pytest-benchmark's own Stats, so that its compare
+    and the gate read the same numbers: three run totals gave the gate no power (3 against 3 cannot reach
+    alpha 0.01).  Returns the new sample fields for extra_info ({} when benchmarks are disabled)."""
+    samples = [seconds for run in runs[warmup:] for seconds in run.batch_seconds[1:]]
+    if benchmark.stats is None or len(samples) < 3:
+        return {}
+    stats = Stats()
+    for seconds in samples:
+        stats.update(seconds)
+    benchmark.stats.stats = stats
+    noise = relative_iqr(samples)
+    return dict(median_s=stats.median, noise_rel_iqr=noise, noisy=noise > NOISE_THRESHOLD,
+                **sample_power(samples, "batch"))
 
 
 @functools.lru_cache(maxsize=None)

@@ -38,6 +38,9 @@ class Record:
     warmup_rounds: Optional[int] = None
     cuda_event_ms: Optional[list] = None
     cuda_event_median_ms: Optional[float] = None
+    sample_count: Optional[int] = None  # raw samples in stats.data: timed rounds, or steady batches of whole runs
+    sample_unit: Optional[str] = None  # "round" (one call of the case) or "batch" (one batch of a whole run)
+    detectable_slowdown: Optional[float] = None  # the smallest slowdown the gate (defaults) flags with these samples
 
     # Whole pipelines (bench/test_end_to_end.py, bench/test_sample_workload.py).
     stage_ms: Optional[dict] = None

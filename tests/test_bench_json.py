@@ -31,6 +31,23 @@ def test_every_entry_carries_its_case_and_timing(quick_run):
         assert len(bench["stats"]["data"]) == bench["stats"]["rounds"]  # raw samples are kept
 
 
+def test_every_entry_says_how_many_samples_and_what_they_can_detect(quick_run):
+    """Whole runs of files keep their steady batches as samples (pytest-benchmark's statistics computed from
+    them); every entry names its sample count and the smallest slowdown the gate would flag."""
+    import numpy as np
+
+    seen_batches = False
+    for bench in quick_run["benchmarks"]:
+        info, stats = bench["extra_info"], bench["stats"]
+        assert info["sample_count"] == len(stats["data"]) and info["sample_unit"] in ("round", "batch")
+        assert info["detectable_slowdown"] is None or info["detectable_slowdown"] > 0
+        assert stats["median"] == pytest.approx(float(np.median(stats["data"])))
+        if info["variant"].startswith("files-"):
+            seen_batches = True
+            assert info["sample_unit"] == "batch" and info["sample_count"] > 3  # 3 runs' steady batches, not 3 totals
+    assert seen_batches
+
+
 def test_end_to_end_breakdown_adds_up(quick_run):
     for bench in quick_run["benchmarks"]:
         info = bench["extra_info"]
@@ -104,3 +121,24 @@ def test_pytest_benchmark_save_and_compare_work_on_the_suites(tmp_path):
                               env=env, capture_output=True, text=True, timeout=600)
     assert compared.returncode == 0, compared.stdout[-2000:]
     assert "resize" in compared.stdout and "NOW" in compared.stdout  # the comparison table was printed
+
+
+def test_pytest_benchmarks_histogram_works_on_the_suites(tmp_path):
+    """--benchmark-histogram (pygal, the `histogram` extra) on a slice of the suites: one SVG per group."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import importlib.util
+
+    if importlib.util.find_spec("pygal") is None:  # not imported here: pygal adds an import hook to the process
+        pytest.skip("pygal is not installed: pip install -e '.[histogram]'")
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root), HARNESS_BENCH_QUICK="1")
+    result = subprocess.run([sys.executable, "-m", "pytest", "bench/test_stages.py", "-q", "-p", "no:cacheprovider",
+                             "-k", "test_stage_at_model_size", f"--benchmark-histogram={tmp_path / 'h'}"],
+                            cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:]
+    svgs = list(tmp_path.glob("h*.svg"))
+    assert svgs and all(svg.read_text().lstrip().startswith("<?xml") for svg in svgs)

@@ -1,6 +1,8 @@
 """Loading benchmark JSON and the regression gate, on files from real measurements: the recorded H100
-smoke run, a CPU run of the suites made here (test_bench_json's), and small workloads timed in this test,
-round by round interleaved, written as --benchmark-json files with pytest-benchmark's own statistics."""
+runs, a CPU run of the suites made here (test_bench_json's), and small workloads timed in this test, round
+by round interleaved, written as --benchmark-json files with pytest-benchmark's own statistics.  The gate's
+black-box tests build their candidates from the recorded H100 files: identical, every sample 1.2x and 2x,
+cases missing or new, a throttled run, empty, malformed and foreign files."""
 
 from __future__ import annotations
 
@@ -18,6 +20,11 @@ from harness.report.load import load
 
 ROOT = Path(__file__).resolve().parent.parent
 H100 = ROOT / "reports" / "h100-smoke-2026-11-23" / "bench.json"
+RECORDED = ROOT / "reports" / "h100-2026-11-24"
+#: Every case kind of the recorded H100 run: per stage, inference, chains, end to end, throughput, the
+#: sample workload (whole runs) and harness.distributed.
+KINDS = [RECORDED / name for name in ("stages.json", "inference.json", "e2e-fp16.json", "sample.json")] + [
+    ROOT / "reports" / "h200x2-2026-11-24" / "default" / "world2.json"]
 
 def workload(work: float) -> int:
     total = 0
@@ -100,11 +107,108 @@ def test_malformed_files_name_the_file_and_the_problem(tmp_path, content, messag
 
 def test_identical_runs_are_not_a_regression(tmp_path):
     verdicts, only_base, only_cand, _ = compare(load([H100]), load([H100]))
-    assert {v.verdict for v in verdicts} == {"same"} and not only_base and not only_cand
+    assert {v.verdict for v in verdicts} <= {"same", "underpowered"} and not only_base and not only_cand
     outputs = ["--junit", str(tmp_path / "gate.xml"), "--markdown", str(tmp_path / "g.md")]
     assert main([str(H100), str(H100), *outputs]) == 0
     assert 'failures="0"' in (tmp_path / "gate.xml").read_text()
     assert "no regression" in (tmp_path / "g.md").read_text()
+
+
+def rewritten(source: Path, target: Path, factor: float = 1.0, keep=None, throttled: bool = False) -> Path:
+    """A copy of a recorded file with every raw sample times `factor` (pytest-benchmark's statistics
+    recomputed from them), only the entries `keep` accepts, and optionally a throttled GPU."""
+    data = json.loads(source.read_text())
+    benches = [b for b in data["benchmarks"] if keep is None or keep(b)]
+    for bench in benches:
+        stats = Stats()
+        for value in bench["stats"]["data"]:
+            stats.update(value * factor)
+        bench["stats"] = {**bench["stats"], **stats.as_dict(), "data": [v * factor for v in bench["stats"]["data"]]}
+        bench["extra_info"]["throttled"] = throttled or bench["extra_info"].get("throttled")
+    data["benchmarks"] = benches
+    target.write_text(json.dumps(data))
+    return target
+
+
+@pytest.mark.parametrize("recorded", KINDS, ids=lambda p: p.stem)
+def test_every_case_kind_identical_then_20_percent_then_twice_slower(recorded, tmp_path):
+    """The same file: no regression.  Every sample 1.2x or 2x: every case the identical comparison could
+    decide (interval within 5%) is slower; the others are slower or say they are underpowered (too few or
+    too noisy samples: 5 CPU rounds with one 2x outlier cannot confirm a 2x slowdown at 98%), never same."""
+    assert main([str(recorded), str(recorded), "--markdown", str(tmp_path / "same.md")]) == 0
+    same, *_ = compare(load([recorded]), load([recorded]))
+    assert not [v for v in same if v.verdict not in ("same", "underpowered")]
+    decided = {v.case for v in same if v.verdict == "same"}
+    for factor in (1.2, 2.0):
+        candidate = rewritten(recorded, tmp_path / f"x{factor}.json", factor)
+        verdicts, *_ = compare(load([recorded]), load([candidate]))
+        for v in verdicts:
+            assert v.verdict == "slower" if v.case in decided else v.verdict in ("slower", "underpowered"), v
+            assert v.ratio == pytest.approx(factor)
+        flagged = sum(v.verdict == "slower" for v in verdicts)
+        print(f"{recorded.stem} x{factor}: {flagged} of {len(verdicts)} cases flagged slower")
+        assert main([str(recorded), str(candidate), "--markdown", str(tmp_path / "x.md")]) == (
+            1 if any(v.verdict == "slower" for v in verdicts) else 0)
+        if factor == 2.0:
+            assert any(v.verdict == "slower" for v in verdicts)
+
+
+def test_missing_cases_fail_unless_allowed_and_new_cases_are_listed(tmp_path):
+    recorded = RECORDED / "sample.json"
+    names = [b["name"] for b in json.loads(recorded.read_text())["benchmarks"]]
+    fewer = rewritten(recorded, tmp_path / "fewer.json", keep=lambda b: b["name"] != names[0])
+    outputs = ["--markdown", str(tmp_path / "g.md"), "--junit", str(tmp_path / "g.xml")]
+    assert main([str(recorded), str(fewer), *outputs]) == 1
+    text = (tmp_path / "g.md").read_text()
+    assert "REGRESSION" in text and "## Missing from the candidate" in text
+    assert "missing from the candidate run" in (tmp_path / "g.xml").read_text()
+    assert main([str(recorded), str(fewer), "--allow-missing", "--markdown", str(tmp_path / "g.md")]) == 0
+    assert main([str(fewer), str(recorded), "--markdown", str(tmp_path / "new.md")]) == 0
+    assert "## New in the candidate" in (tmp_path / "new.md").read_text()
+
+
+def test_a_throttled_run_is_unusable_unless_allowed(tmp_path, capsys):
+    recorded = RECORDED / "sample.json"
+    hot = rewritten(recorded, tmp_path / "hot.json", throttled=True)
+    assert main([str(recorded), str(hot)]) == 2
+    assert "throttled" in capsys.readouterr().err
+    assert main([str(recorded), str(hot), "--allow-throttled", "--markdown", str(tmp_path / "g.md")]) == 0
+
+
+@pytest.mark.parametrize("content", ['{"benchmarks": []}', "", '{"machine_info": {}, "benchmarks": {}}', "[1, 2]"],
+                         ids=["no-benchmarks", "empty-file", "benchmarks-not-a-list", "foreign"])
+def test_empty_and_foreign_files_exit_2_with_one_line(tmp_path, capsys, content):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    assert main([str(RECORDED / "sample.json"), str(path)]) == 2
+    assert main([str(path), str(RECORDED / "sample.json")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(path) in err
+
+
+def test_a_missing_baseline_says_how_to_make_one(tmp_path, capsys):
+    assert main([str(tmp_path / "none.json"), str(RECORDED / "sample.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "does not exist" in err and "--benchmark-json" in err and len(err.splitlines()) == 1
+
+
+def test_the_junit_file_validates_against_jenkins_schema(tmp_path):
+    """junit-10.xsd (Jenkins' xunit schema, as pytest's own tests use it) comes from pytest's source
+    distribution: .ci/run fetches it; without it the test says so."""
+    xsd = ROOT / ".ci-cache" / "junit-10.xsd"
+    if not xsd.exists():
+        pytest.skip(f"{xsd} is missing: .ci/run fetches it from pytest's source distribution")
+    import xmlschema
+
+    recorded = RECORDED / "sample.json"
+    slower = rewritten(recorded, tmp_path / "slow.json", 2.0, keep=lambda b: "b4-m224" not in b["name"])
+    outputs = ["--junit", str(tmp_path / "g.xml"), "--markdown", str(tmp_path / "g.md")]
+    assert main([str(recorded), str(slower), *outputs]) == 1
+    schema = xmlschema.XMLSchema(str(xsd))
+    suite = xmlschema.XMLResource(str(tmp_path / "g.xml")).root
+    schema.validate(suite[0] if suite.tag == "testsuites" else suite)  # the schema's root element is a testsuite
+    text = (tmp_path / "g.xml").read_text()
+    assert "<failure" in text and "missing from the candidate run" in text
 
 
 def test_a_real_20_percent_slowdown_is_a_regression(tmp_path, workloads):
@@ -120,7 +224,7 @@ def test_a_real_20_percent_slowdown_is_a_regression(tmp_path, workloads):
 def test_noise_without_a_real_difference_is_not_a_regression(workloads):
     baseline, candidate = workloads["noisy-a"], workloads["noisy-b"]
     verdicts, *_ = compare(load([baseline]), load([candidate]))
-    assert verdicts[0].verdict in ("same", "ambiguous"), verdicts
+    assert verdicts[0].verdict in ("same", "underpowered"), verdicts
     assert main([str(baseline), str(candidate)]) == 0
 
 

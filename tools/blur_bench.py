@@ -1,6 +1,7 @@
 """Post-processing of 32 1080p frames on one GPU, stage by stage: the exact 27x27 blur by each route
 (CV-CUDA's gaussian_into, torch's separable conv2d, the banded tensor-core path, the fused blur and overlay
-that TorchInductor generates), and softmax through overlay as the cvcuda engine runs them, staged and fused.  CUDA-event medians of 20 runs after 3 warm-ups.
+that TorchInductor generates), and softmax through overlay as the cvcuda engine runs them, staged and fused.
+CUDA-event medians of 20 runs after 3 warm-ups.
 Usage (GPU machine): python3 tools/blur_bench.py OUT.json"""
 
 from __future__ import annotations

@@ -1,10 +1,18 @@
 """Regression gate: a candidate run against a baseline run, case by case.
 
-A case is "slower" only when its median time grew by more than the threshold (default 5%) AND the raw
-samples say so with confidence (one-sided Mann-Whitney U test, default alpha 0.01); "faster" likewise the
-other way; "ambiguous" when the medians moved past the threshold but the samples cannot tell; otherwise
-"same".  Environment fields that must match (hardware) are checked first; others are reported.
-Exit status for CI: 0 no regression, 1 regression, 2 unusable input.
+For each case both runs have: the ratio of median times (candidate / baseline: above 1 is slower) and its
+confidence interval, a percentile bootstrap over both runs' raw samples (two-sided, 1 - 2 alpha: each side
+at alpha).  The verdict comes from the interval against the threshold t (default 5%):
+
+- slower: the whole interval above 1 + t (a regression);
+- faster: the whole interval below 1 - t;
+- same: the whole interval within 1 +- t;
+- underpowered: the interval reaches past 1 + t or 1 - t and does not lie beyond it: the samples cannot
+  tell (too few, or too noisy).  Listed, not failed.
+
+A case of the baseline missing from the candidate fails the gate (unless --allow-missing); new cases are
+listed.  Exit status for CI: 0 no regression, 1 regression (or missing cases), 2 unusable input or run:
+malformed or empty files, a missing baseline, different hardware, a throttled GPU (unless --allow-throttled).
 """
 
 from __future__ import annotations
@@ -13,10 +21,10 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
 
+import numpy as np
 import pandas as pd
-from scipy.stats import mannwhitneyu
+from scipy.stats import bootstrap
 
 from harness.errors import guarded
 from harness.inputs import write_atomic
@@ -26,6 +34,10 @@ from harness.report.load import load
 MUST_MATCH = ("hardware",)
 REPORTED = ("env_driver", "env_cuda", "env_cudnn", "env_torch", "env_torchvision", "env_cvcuda", "env_nvimgcodec",
             "env_onnxruntime", "env_tensorrt", "env_python")
+DEFAULT_THRESHOLD = 0.05
+RESAMPLES = 2000
+MIN_SAMPLES = 3  # fewer in either run: no interval worth the name, the case is underpowered
+FAILING = ("slower", "missing")
 
 
 @dataclass(frozen=True)
@@ -34,12 +46,38 @@ class Verdict:
     baseline_ms: float
     candidate_ms: float
     ratio: float  # candidate / baseline median time: above 1 is slower
-    p_slower: float
-    p_faster: float
-    verdict: str  # slower | faster | same | ambiguous
+    low: float  # the ratio's confidence interval
+    high: float
+    samples: tuple[int, int]  # baseline's, candidate's
+    verdict: str  # slower | faster | same | underpowered
 
 
-def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, threshold: float = 0.05, alpha: float = 0.01):
+def ratio_interval(base: list[float], cand: list[float], alpha: float, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of median(cand) / median(base), two-sided at 1 - 2 alpha."""
+    if min(len(base), len(cand)) < MIN_SAMPLES:
+        return float("-inf"), float("inf")
+
+    def statistic(c, b, axis):
+        return np.median(c, axis=axis) / np.median(b, axis=axis)
+
+    result = bootstrap((np.asarray(cand, float), np.asarray(base, float)), statistic, vectorized=True,
+                       paired=False, confidence_level=1 - 2 * alpha, n_resamples=RESAMPLES, method="percentile",
+                       rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def verdict_of(low: float, high: float, threshold: float) -> str:
+    if low > 1 + threshold:
+        return "slower"
+    if high < 1 - threshold:
+        return "faster"
+    if 1 - threshold <= low and high <= 1 + threshold:
+        return "same"
+    return "underpowered"
+
+
+def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD,
+            alpha: float = 0.01):
     """Verdicts for the cases both runs have, the cases only one has, and environment differences."""
     for column in MUST_MATCH:
         a, b = set(baseline[column].dropna()), set(candidate[column].dropna())
@@ -57,29 +95,43 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, threshold: float = 
     for _, row in pairs.iterrows():
         base, cand = row["samples_base"], row["samples_cand"]
         ratio = row["median_cand"] / row["median_base"]
-        p_slower = mannwhitneyu(cand, base, alternative="greater").pvalue
-        p_faster = mannwhitneyu(cand, base, alternative="less").pvalue
-        if ratio > 1 + threshold:
-            verdict = "slower" if p_slower < alpha else "ambiguous"
-        elif ratio < 1 - threshold:
-            verdict = "faster" if p_faster < alpha else "ambiguous"
-        else:
-            verdict = "same"
-        verdicts.append(Verdict(case_name(row), row["median_base"] * 1e3, row["median_cand"] * 1e3, ratio,
-                                float(p_slower), float(p_faster), verdict))
+        low, high = ratio_interval(base, cand, alpha)
+        verdicts.append(Verdict(case_name(row), row["median_base"] * 1e3, row["median_cand"] * 1e3, ratio, low,
+                                high, (len(base), len(cand)), verdict_of(low, high, threshold)))
     return verdicts, only_base, only_cand, env_diffs
 
 
-def markdown(verdicts, only_base, only_cand, env_diffs, threshold: float, alpha: float) -> str:
-    slower = sum(v.verdict == "slower" for v in verdicts)
-    lines = [f"# Regression gate: {'REGRESSION' if slower else 'no regression'}", "",
-             f"{len(verdicts)} cases compared; slower = median time up by more than {threshold:.0%} and "
-             f"Mann-Whitney U p < {alpha} on the raw samples.", "",
-             "| case | baseline ms | candidate ms | ratio | p (slower) | verdict |", "|---|---|---|---|---|---|"]
-    for v in sorted(verdicts, key=lambda v: -v.ratio):
-        lines.append(f"| {v.case} | {v.baseline_ms:.4g} | {v.candidate_ms:.4g} | {v.ratio:.3f} | {v.p_slower:.2g} | "
-                     f"{'**slower**' if v.verdict == 'slower' else v.verdict} |")
-    for title, cases in (("Only in the baseline", only_base), ("Only in the candidate", only_cand)):
+def throttled_runs(*tables: pd.DataFrame) -> list[str]:
+    """The files whose GPU was throttled by heat or power during a case (harness.env's flag)."""
+    files = set()
+    for table in tables:
+        if "throttled" in table:
+            files |= set(table.loc[table["throttled"].fillna(False).astype(bool), "file"])
+    return sorted(files)
+
+
+def failed(verdicts, missing: list[str], allow_missing: bool) -> bool:
+    return any(v.verdict == "slower" for v in verdicts) or bool(missing and not allow_missing)
+
+
+def markdown(verdicts, only_base, only_cand, env_diffs, threshold: float, alpha: float,
+             allow_missing: bool = False) -> str:
+    counts = {name: sum(v.verdict == name for v in verdicts) for name in ("slower", "faster", "same", "underpowered")}
+    verdict = "REGRESSION" if failed(verdicts, only_base, allow_missing) else "no regression"
+    lines = [f"# Regression gate: {verdict}", "",
+             f"{len(verdicts)} cases compared: {counts['slower']} slower, {counts['faster']} faster, "
+             f"{counts['same']} same, {counts['underpowered']} underpowered; {len(only_base)} missing from the "
+             f"candidate{' (allowed)' if allow_missing and only_base else ''}, {len(only_cand)} new.", "",
+             f"Ratio = candidate / baseline median time (above 1 is slower), with its {1 - 2 * alpha:.0%} bootstrap "
+             f"interval; slower = the whole interval above {1 + threshold:.2f}, same = within "
+             f"{1 - threshold:.2f}..{1 + threshold:.2f}, underpowered = the samples cannot tell.", "",
+             "| case | samples | baseline ms | candidate ms | ratio | interval | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    for v in sorted(verdicts, key=lambda v: (v.verdict != "slower", -v.ratio)):
+        interval = "n/a (too few samples)" if not np.isfinite(v.low) else f"{v.low:.3f}-{v.high:.3f}"
+        lines.append(f"| {v.case} | {v.samples[0]}, {v.samples[1]} | {v.baseline_ms:.4g} | {v.candidate_ms:.4g} | "
+                     f"{v.ratio:.3f} | {interval} | {'**slower**' if v.verdict == 'slower' else v.verdict} |")
+    for title, cases in (("Missing from the candidate", only_base), ("New in the candidate", only_cand)):
         if cases:
             lines += ["", f"## {title}", ""] + [f"- {c}" for c in cases]
     if env_diffs:
@@ -88,26 +140,44 @@ def markdown(verdicts, only_base, only_cand, env_diffs, threshold: float, alpha:
     return "\n".join(lines) + "\n"
 
 
-def junit(verdicts) -> str:
-    failures = sum(v.verdict == "slower" for v in verdicts)
-    cases = []
+def junit(verdicts, only_base, allow_missing: bool = False) -> bytes:
+    """JUnit XML through junitparser: a slower case is a failure, a missing one too (skipped with
+    --allow-missing), an underpowered one is skipped with the reason; the rest pass."""
+    from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
+
+    suite = TestSuite("harness regression gate")
     for v in verdicts:
-        body = ""
+        case = TestCase(v.case, classname="harness.gate", time=round(v.candidate_ms / 1e3, 6))
+        message = (f"{v.ratio:.3f}x the baseline median ({v.baseline_ms:.4g} -> {v.candidate_ms:.4g} ms), "
+                   f"interval {v.low:.3f}-{v.high:.3f}, samples {v.samples[0]} and {v.samples[1]}")
         if v.verdict == "slower":
-            message = f"{v.ratio:.3f}x the baseline median ({v.baseline_ms:.4g} -> {v.candidate_ms:.4g} ms), p={v.p_slower:.2g}"
-            body = f"<failure message={quoteattr(message)}/>"
-        cases.append(f'  <testcase classname="harness.gate" name={quoteattr(v.case)} time="{v.candidate_ms / 1e3:.6f}">'
-                     f"{body}<system-out>{escape(v.verdict)}</system-out></testcase>")
-    return (f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="harness regression gate" tests="{len(verdicts)}" '
-            f'failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n")
+            case.result = [Failure(message)]
+        elif v.verdict == "underpowered":
+            case.result = [Skipped(f"underpowered: {message}")]
+        case.system_out = v.verdict
+        suite.add_testcase(case)
+    for name in only_base:
+        case = TestCase(name, classname="harness.gate")
+        case.result = [(Skipped if allow_missing else Failure)("missing from the candidate run")]
+        suite.add_testcase(case)
+    suite.update_statistics()
+    xml = JUnitXml()
+    xml.add_testsuite(suite)
+    return xml.tostring()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.report.gate", description=__doc__.split("\n\n")[0])
     parser.add_argument("baseline", type=Path)
     parser.add_argument("candidate", type=Path)
-    parser.add_argument("--threshold", type=float, default=0.05, help="relative change of the median that counts")
-    parser.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help="relative change of the median that counts")
+    parser.add_argument("--alpha", type=float, default=0.01,
+                        help="each side of the ratio's bootstrap interval (the interval is at 1 - 2 alpha)")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="do not fail when cases of the baseline are missing from the candidate")
+    parser.add_argument("--allow-throttled", action="store_true",
+                        help="gate runs whose GPU was throttled by heat or power (refused otherwise: exit 2)")
     parser.add_argument("--markdown", type=Path, help="write the Markdown report here (default: stdout)")
     parser.add_argument("--junit", type=Path, help="also write JUnit XML here")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
@@ -116,18 +186,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    verdicts, only_base, only_cand, env_diffs = compare(load([args.baseline]), load([args.candidate]),
-                                                        args.threshold, args.alpha)
+    if not args.baseline.exists():
+        raise ReportError(f"baseline {args.baseline} does not exist: record one on this GPU with "
+                          "`pytest bench/ --benchmark-json BASELINE.json` at a known-good commit")
+    baseline, candidate = load([args.baseline]), load([args.candidate])
+    throttled = throttled_runs(baseline, candidate)
+    if throttled and not args.allow_throttled:
+        raise ReportError(f"the GPU was throttled (heat or power) during {', '.join(throttled)}: its times are not "
+                          "comparable; run again, or pass --allow-throttled")
+    verdicts, only_base, only_cand, env_diffs = compare(baseline, candidate, args.threshold, args.alpha)
     if not verdicts:
         raise ReportError(f"{args.baseline} and {args.candidate} have no case in common: nothing to gate")
-    text = markdown(verdicts, only_base, only_cand, env_diffs, args.threshold, args.alpha)
+    text = markdown(verdicts, only_base, only_cand, env_diffs, args.threshold, args.alpha, args.allow_missing)
     if args.markdown:
         write_atomic(args.markdown, text.encode())
     else:
         print(text, end="")
     if args.junit:
-        write_atomic(args.junit, junit(verdicts).encode())
-    return 1 if any(v.verdict == "slower" for v in verdicts) else 0
+        write_atomic(args.junit, junit(verdicts, only_base, args.allow_missing))
+    return 1 if failed(verdicts, only_base, args.allow_missing) else 0
 
 
 if __name__ == "__main__":
