@@ -198,7 +198,7 @@ def variant(plan, procs_per_gpu: int, executor: str = "overlapped", depth: int |
 
 def results_json(plan, ranks: list[dict], args, baseline: float | None) -> dict:
     """pytest-benchmark's file layout, so that harness.report and its gate read it unchanged."""
-    from harness.benchkit import NOISE_THRESHOLD, relative_iqr
+    from harness.benchkit import NOISE_THRESHOLD, relative_iqr, sample_power
     from harness.env import bad_throttles, fingerprint
     from harness.results import Record
 
@@ -214,8 +214,9 @@ def results_json(plan, ranks: list[dict], args, baseline: float | None) -> dict:
         rate = r["images"] / r["seconds"] if r["seconds"] > 0 else 0.0
         noise = relative_iqr(r["batch_seconds"]) if r["batch_seconds"] else 0.0
         mine = {k: v for k, v in r.items() if k != "batch_seconds"}
+        power = sample_power(r["batch_seconds"], "batch") if r["batch_seconds"] else {}
         record = Record(**{**case, **mine}, images_per_s=rate, noise_rel_iqr=noise, noisy=noise > NOISE_THRESHOLD,
-                        throttled=bool(bad_throttles(r["gpu_state_before"], r["gpu_state_after"])))
+                        throttled=bool(bad_throttles(r["gpu_state_before"], r["gpu_state_after"])), **power)
         entries.append({"group": STAGE, "name": f"{STAGE}[rank{r['rank']}]",
                         "fullname": f"harness.distributed::rank{r['rank']}", "params": None,
                         "stats": _stats(r["batch_seconds"]), "extra_info": record.info()})
