@@ -142,3 +142,10 @@ def test_pytest_benchmarks_histogram_works_on_the_suites(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:]
     svgs = list(tmp_path.glob("h*.svg"))
     assert svgs and all(svg.read_text().lstrip().startswith("<?xml") for svg in svgs)
+
+
+def test_one_noise_figure(quick_run):
+    """noise_rel_iqr is the stored statistics' iqr / median, for every entry."""
+    for bench in quick_run["benchmarks"]:
+        stats = bench["stats"]
+        assert bench["extra_info"]["noise_rel_iqr"] == pytest.approx(stats["iqr"] / stats["median"], abs=1e-12)
