@@ -11,6 +11,10 @@ Every axis can be narrowed from the command line or the environment (the option 
     --bench-l2 cold            HARNESS_BENCH_L2           hot (default) or cold L2 before each GPU round
     --bench-rounds 30          HARNESS_BENCH_ROUNDS       timed rounds per GPU case
     --bench-cpu-rounds 5       HARNESS_BENCH_CPU_ROUNDS   timed rounds per CPU case (long, steadier rounds)
+    --bench-target-ci 0.01     HARNESS_BENCH_TARGET_CI    more rounds (the above are the minimum) until the
+                                                          median's relative 95% half-width is under this...
+    --bench-budget-s 2         HARNESS_BENCH_BUDGET_S     ...or this many seconds of rounds are spent
+                                                          (per case; 0: exactly the rounds above)
     --bench-quick              HARNESS_BENCH_QUICK=1      the first value of each axis only (the first
                                                           engine this machine can run)
 
@@ -41,6 +45,8 @@ AXES = {
     "l2": ("hot", "hot"),
     "rounds": ("20", "3"),
     "cpu-rounds": ("5", "3"),
+    "target-ci": ("0.01", "0.01"),
+    "budget-s": ("2", "1"),
 }
 ENGINE_DEVICES = {"cvcuda": ("cvcuda", "cuda"), "torch-cuda": ("torch", "cuda"), "torch-cpu": ("torch", "cpu"),
                   "opencv": ("opencv", "cpu")}
@@ -103,7 +109,9 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture(scope="session")
 def bench_settings(pytestconfig) -> dict:
     return {"l2": setting(pytestconfig, "l2")[0], "rounds": int(setting(pytestconfig, "rounds")[0]),
-            "cpu_rounds": int(setting(pytestconfig, "cpu-rounds")[0])}
+            "cpu_rounds": int(setting(pytestconfig, "cpu-rounds")[0]),
+            "target_ci": float(setting(pytestconfig, "target-ci")[0]),
+            "budget_s": float(setting(pytestconfig, "budget-s")[0])}
 
 
 _STATE = {}

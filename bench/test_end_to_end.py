@@ -87,7 +87,7 @@ def test_throughput(benchmark, bench_settings, engine, model, precision, batch_s
         for _ in range(count):
             pipeline.run(datas)
 
-    measure(benchmark, run, pipeline.device, {**bench_settings, "rounds": 3, "cpu_rounds": 3},
+    measure(benchmark, run, pipeline.device, {**bench_settings, "rounds": 3, "cpu_rounds": 3, "budget_s": 0},
             case("throughput", pipeline, engine, model, precision, batch_size, model_size, source), warmup=1)
     if benchmark.stats is None:
         return  # benchmarks disabled
@@ -109,7 +109,7 @@ def test_throughput_from_files(benchmark, bench_settings, tmp_path_factory, exec
     out = tmp_path_factory.mktemp("throughput-out")
     runs = []
     measure(benchmark, lambda: runs.append(run_jobs(pipeline, jobs, out, batch_size, executor=executor)),
-            pipeline.device, {**bench_settings, "rounds": 3, "cpu_rounds": 3},
+            pipeline.device, {**bench_settings, "rounds": 3, "cpu_rounds": 3, "budget_s": 0},
             case("throughput", pipeline, engine, model, precision, batch_size, model_size, source,
                  f"files-{executor}"), warmup=1)
     assert all(run.written == len(jobs) for run in runs)

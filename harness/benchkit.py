@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import io
+import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,10 +98,41 @@ class Case:
                       megapixels_per_s=images * (height or 0) * (width or 0) / 1e6, **measured)
 
 
+PILOT_ROUNDS = 3  # timed after the warm-up, before pytest-benchmark's rounds: the noise that sets their number
+NOTCH = 1.57  # McGill et al.: the median's ~95% confidence half-width is 1.57 IQR / sqrt(n)
+MAX_ROUNDS = 1000  # whatever the budget allows: the raw samples go into the JSON and the gate's bootstrap
+
+
+def choose_rounds(pilot: list[float], minimum: int, budget_s: float, target: float) -> tuple[int, str]:
+    """nvbench-style stopping, decided from a pilot (pytest-benchmark's pedantic mode takes a number of
+    rounds, not a stopping rule): enough rounds for the median's relative confidence half-width
+    (NOTCH * IQR / sqrt(n) / median) to fall under `target`, at least `minimum`, at most what `budget_s`
+    of rounds at the pilot's median allows, and at most MAX_ROUNDS.  Returns (rounds, why: minimum, target or
+    budget)."""
+    noise = relative_iqr(pilot) if len(pilot) > 1 else 0.0
+    needed = math.ceil((NOTCH * noise / target) ** 2) if target > 0 else minimum
+    median = float(np.median(pilot)) if pilot else 0.0
+    affordable = max(minimum, int(budget_s / median)) if median > 0 else minimum
+    affordable = min(affordable, max(minimum, MAX_ROUNDS))
+    if needed <= minimum:
+        return minimum, "minimum"
+    return (needed, "target") if needed <= affordable else (affordable, "budget")
+
+
+def median_confidence(samples: list[float]) -> float:
+    """The median's relative ~95% confidence half-width: NOTCH * IQR / sqrt(n) / median."""
+    return relative_iqr(samples) * NOTCH / math.sqrt(len(samples)) if samples else float("inf")
+
+
 def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, warmup: int = 2) -> dict:
     """Time `fn` with pytest-benchmark in pedantic mode and record the case, the throughput at the median,
     the noise, the L2 state and, on a GPU, the CUDA-event duration of each timed round.  Returns that
-    record, or {} under --benchmark-disable."""
+    record, or {} under --benchmark-disable.
+
+    Rounds adapt to the noise where settings["budget_s"] > 0: after `warmup` untimed calls, PILOT_ROUNDS
+    timed ones estimate it, and choose_rounds picks the number of rounds that brings the median's confidence
+    half-width under settings["target_ci"] within that budget (at least the configured rounds).  Without a
+    budget (whole runs, whose samples are their batches) the configured rounds run after `warmup`."""
     sync = synchronizer(device)
     cold = settings["l2"] == "cold" and device.type == "cuda"
     flush = L2Flusher(device) if cold else None
@@ -119,19 +152,30 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
             fn()
         sync()
 
-    rounds = settings["rounds"] if device.type == "cuda" else settings.get("cpu_rounds", settings["rounds"])
+    minimum = settings["rounds"] if device.type == "cuda" else settings.get("cpu_rounds", settings["rounds"])
+    rounds, why, pilot, budget = minimum, "fixed", [], settings.get("budget_s", 0.0)
+    if budget > 0 and not getattr(benchmark, "disabled", False):  # adaptive: warm-up and pilot here
+        for index in range(warmup + PILOT_ROUNDS):
+            setup()
+            started = time.perf_counter()
+            fn()
+            sync()
+            if index >= warmup:
+                pilot.append(time.perf_counter() - started)
+        rounds, why = choose_rounds(pilot, minimum, budget, settings.get("target_ci", 0.0))
     benchmark.group = case.stage  # pytest-benchmark's tables and ratios compare cases of one stage only
-    benchmark.pedantic(target, setup=setup, rounds=rounds, warmup_rounds=warmup, iterations=1)
+    benchmark.pedantic(target, setup=setup, rounds=rounds, warmup_rounds=0 if pilot else warmup, iterations=1)
     if benchmark.stats is None:  # --benchmark-disable: the case ran once, as a smoke test; nothing was timed
         return {}
     stats = benchmark.stats.stats
     noise = relative_iqr(stats.data)
     power = sample_power(stats.data)
-    gpu_ms = [clock.result()["round"] for clock in clocks[warmup:]]
+    gpu_ms = [clock.result()["round"] for clock in clocks[len(clocks) - rounds:]]  # the timed rounds' only
     record = case.record(stats.median, timer=TIMER_NOTE, median_s=stats.median,
                          l2=("cold" if cold else "hot") if device.type == "cuda" else None,
                          noise_rel_iqr=noise, noisy=noise > NOISE_THRESHOLD, rounds=rounds, warmup_rounds=warmup,
-                         **power,
+                         pilot_rounds=len(pilot), rounds_stop=why, ci_target=settings.get("target_ci"),
+                         ci_budget_s=settings.get("budget_s"), ci_rel=median_confidence(stats.data), **power,
                          cuda_event_ms=gpu_ms or None,
                          cuda_event_median_ms=float(np.median(gpu_ms)) if gpu_ms else None)
     info = record.info()

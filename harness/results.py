@@ -36,6 +36,11 @@ class Record:
     throttled: Optional[bool] = None
     rounds: Optional[int] = None
     warmup_rounds: Optional[int] = None
+    pilot_rounds: Optional[int] = None  # timed before the rounds to estimate the noise (benchkit.choose_rounds)
+    rounds_stop: Optional[str] = None  # why this many rounds: "minimum", "target" (ci_target reached) or "budget"
+    ci_target: Optional[float] = None  # the median's relative confidence half-width aimed for
+    ci_budget_s: Optional[float] = None  # seconds of rounds a case may take to get there
+    ci_rel: Optional[float] = None  # the half-width reached: 1.57 IQR / sqrt(n) / median
     cuda_event_ms: Optional[list] = None
     cuda_event_median_ms: Optional[float] = None
     sample_count: Optional[int] = None  # raw samples in stats.data: timed rounds, or steady batches of whole runs

@@ -149,3 +149,30 @@ def test_one_noise_figure(quick_run):
     for bench in quick_run["benchmarks"]:
         stats = bench["stats"]
         assert bench["extra_info"]["noise_rel_iqr"] == pytest.approx(stats["iqr"] / stats["median"], abs=1e-12)
+
+
+def test_rounds_adapt_to_the_noise_within_the_budget(quick_run):
+    """Per-call cases choose their rounds from a pilot (benchkit.choose_rounds) and say why; whole runs of
+    files run a fixed number (their samples are their batches)."""
+    from harness.benchkit import median_confidence
+
+    for bench in quick_run["benchmarks"]:
+        info, data = bench["extra_info"], bench["stats"]["data"]
+        assert info["rounds"] == len(data) or info["sample_unit"] == "batch"
+        if info["rounds_stop"] == "fixed":
+            assert info["pilot_rounds"] == 0
+            continue
+        assert info["rounds_stop"] in ("minimum", "target", "budget") and info["pilot_rounds"] == 3
+        assert info["rounds"] >= 3 and info["ci_target"] == 0.01 and info["ci_budget_s"] > 0
+        assert info["ci_rel"] == pytest.approx(median_confidence(data))
+
+
+def test_choose_rounds_from_a_pilot():
+    from harness.benchkit import choose_rounds
+
+    assert choose_rounds([1.0, 1.0, 1.0], minimum=5, budget_s=100, target=0.01) == (5, "minimum")
+    steady, noisy = [1.0, 1.01, 0.99], [1.0, 1.2, 0.8]  # IQR / median 1.5% and 30% (pytest-benchmark's quartiles)
+    assert choose_rounds(steady, minimum=3, budget_s=100, target=0.01) == (6, "target")  # (1.57 * 1.5) ** 2
+    assert choose_rounds(noisy, minimum=3, budget_s=10_000, target=0.02) == (555, "target")  # (1.57 * 30 / 2) ** 2
+    assert choose_rounds(noisy, minimum=3, budget_s=10_000, target=0.01) == (1000, "budget")  # 2219 > MAX_ROUNDS
+    assert choose_rounds(noisy, minimum=3, budget_s=50, target=0.01) == (50, "budget")  # 50 s of 1 s rounds
