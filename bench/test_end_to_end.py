@@ -56,7 +56,7 @@ def test_end_to_end(benchmark, bench_settings, engine, model, precision, batch_s
                    warmup=warmup)
     if not info:
         return  # benchmarks disabled
-    measured = timings[warmup:]
+    measured = timings[-info["rounds"]:]  # the timed rounds' (before them: the warm-up and the pilot)
     config = pipeline.config
     stage_ms = {s: float(np.median([t[s] for t in measured])) for s in stages(config.preprocess, config.postprocess)}
     stage_sum = sum(stage_ms.values())

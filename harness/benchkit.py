@@ -208,6 +208,7 @@ def keep_batch_samples(benchmark, runs, warmup: int) -> dict:
     benchmark.stats.stats = stats
     noise = relative_iqr(samples)
     return dict(median_s=stats.median, noise_rel_iqr=noise, noisy=noise > NOISE_THRESHOLD,
+                ci_rel=median_confidence(samples), cuda_event_ms=None, cuda_event_median_ms=None,
                 **sample_power(samples, "batch"))
 
 

@@ -230,3 +230,21 @@ def test_noise_without_a_real_difference_is_not_a_regression(workloads):
 
 def test_runs_from_different_hardware_are_refused(quick_run_path):
     assert main([str(H100), str(quick_run_path)]) == 2
+
+
+def test_samples_of_different_kinds_or_broken_ones_are_unusable(tmp_path, capsys):
+    """A whole run's batches against three run totals (files before sample_unit), zero times, and a
+    nonsensical --alpha: exit 2, one line naming the case or the option."""
+    recorded = RECORDED / "sample.json"
+    data = json.loads(recorded.read_text())
+    for bench in data["benchmarks"]:
+        bench["extra_info"]["sample_unit"] = "batch"
+    batches = tmp_path / "batches.json"
+    batches.write_text(json.dumps(data))
+    assert main([str(recorded), str(batches)]) == 2
+    assert "record the baseline again" in capsys.readouterr().err
+    broken = rewritten(recorded, tmp_path / "zero.json", 0.0)  # a timer that returned nothing
+    assert main([str(recorded), str(broken)]) == 2
+    assert "not positive finite times" in capsys.readouterr().err
+    assert main([str(recorded), str(recorded), "--alpha", "0.7"]) == 2
+    assert "--alpha 0.7" in capsys.readouterr().err

@@ -47,6 +47,7 @@ class PytorchBackend(Backend):
         if self.compile_mode != "off":
             self.run_model = compiled(self.module, self.config.cache_dir, mode=self.compile_mode, dynamic=False)
         self.graph = None  # (graph, static input, static logits) once captured
+        self._replayed_on = None  # the stream of the last replay: the buffers' last user
 
     @contextmanager
     def _flags(self):
@@ -105,6 +106,12 @@ class PytorchBackend(Backend):
     def _infer(self, batch: torch.Tensor) -> torch.Tensor:
         if self.graph is not None:
             graph, static_input, logits = self.graph
+            # The buffers are shared by every call: a call on another stream (a batch run again by the
+            # caller's thread while the executor's compute lane has replays queued) waits for the last one.
+            current = torch.cuda.current_stream(self.device)
+            if self._replayed_on is not None and self._replayed_on != current:
+                current.wait_stream(self._replayed_on)
+            self._replayed_on = current
             static_input.copy_(batch)  # the cast to the model's dtype and memory format, in place
             graph.replay()  # on the current stream
             return logits  # the graph's buffer: valid until the next call (see the Backend contract)

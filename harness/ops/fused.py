@@ -32,20 +32,26 @@ def nearest_rows(source: int, target: int, device: torch.device) -> torch.Tensor
     return (2 * torch.arange(target, device=device) + 1) * source // (2 * target)
 
 
-def row_pass(frames: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+def taps_of(size: int, sigma: float) -> tuple[float, ...]:
+    """The kernel as plain floats, made once outside the compiled functions (NumPy inside them breaks the
+    graph)."""
+    return tuple(float(t) for t in gaussian_kernel1d(size, sigma))
+
+
+def row_pass(frames: torch.Tensor, taps: tuple[float, ...]) -> torch.Tensor:
     """The Gaussian along the rows of uint8 NHWC frames: float32 NHWC."""
-    width, pad = frames.shape[2], size // 2
-    taps = [float(t) for t in gaussian_kernel1d(size, sigma)]
+    size, width = len(taps), frames.shape[2]
+    pad = size // 2
     cols = reflect101(width, pad, frames.device)
     x = frames.float()
     return sum(taps[k] * x.index_select(2, cols[k:k + width]) for k in range(size))
 
 
-def column_pass_overlay(across: torch.Tensor, frames: torch.Tensor, masks: torch.Tensor, size: int,
-                        sigma: float) -> torch.Tensor:
+def column_pass_overlay(across: torch.Tensor, frames: torch.Tensor, masks: torch.Tensor,
+                        taps: tuple[float, ...]) -> torch.Tensor:
     """The Gaussian along the columns of the row pass, rounded, and the overlay with the upscaled masks."""
-    height, width, pad, device = frames.shape[1], frames.shape[2], size // 2, frames.device
-    taps = [float(t) for t in gaussian_kernel1d(size, sigma)]
+    size, height, width, device = len(taps), frames.shape[1], frames.shape[2], frames.device
+    pad = size // 2
     rows = reflect101(height, pad, device)
     down = sum(taps[k] * across.index_select(1, rows[k:k + height]) for k in range(size))
     blurred = down.round().clamp(0, 255).to(torch.uint8)
@@ -60,4 +66,5 @@ def blur_overlay(frames: torch.Tensor, masks: torch.Tensor, size: int, sigma: fl
     where the upscaled mask is set, the size x size Gaussian of the frame elsewhere.  The two passes are two
     functions so that, compiled apart, each is one kernel (compiled together, inductor could inline the row
     pass into the column pass: 27 x 27 loads an output)."""
-    return column_pass_overlay(row_pass(frames, size, sigma), frames, masks, size, sigma)
+    taps = taps_of(size, sigma)
+    return column_pass_overlay(row_pass(frames, taps), frames, masks, taps)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.ops.banded import gaussian_nhwc
-from harness.ops.fused import column_pass_overlay, nearest_rows, reflect101, row_pass
+from harness.ops.fused import column_pass_overlay, nearest_rows, reflect101, row_pass, taps_of
 from harness.ops import (ENGINES, IMAGENET_MEAN, IMAGENET_STD, Engine, Frames, frame_sizes, gaussian_kernel1d,
                          per_image, small_size)
 
@@ -53,7 +53,8 @@ class TorchEngine(Engine):
             from harness.compiled import compiled
 
             self._blur_overlay = (compiled(row_pass, plan.config.cache_dir),
-                                  compiled(column_pass_overlay, plan.config.cache_dir))
+                                  compiled(column_pass_overlay, plan.config.cache_dir),
+                                  taps_of(self.blur_kernel, self.blur_sigma))
 
     def _separable(self, k: int, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.tensor(gaussian_kernel1d(k, sigma), dtype=torch.float32).to(self.device)
@@ -129,9 +130,8 @@ class TorchEngine(Engine):
         """On a GPU, a uniform batch's exact blur and overlay as two kernels that TorchInductor generates
         (harness.ops.fused); anything else as the three stages."""
         if self._blur_overlay is not None and isinstance(frames, torch.Tensor):
-            rows, columns = self._blur_overlay
-            across = rows(frames, self.blur_kernel, self.blur_sigma)
-            return columns(across, frames, masks, self.blur_kernel, self.blur_sigma)
+            rows, columns, taps = self._blur_overlay
+            return columns(rows(frames, taps), frames, masks, taps)
         return super().blur_overlay(frames, masks)
 
     def overlay(self, frames: Frames, blurred: Frames, masks: Frames) -> Frames:

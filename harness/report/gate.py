@@ -94,11 +94,30 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, threshold: float = 
     verdicts = []
     for _, row in pairs.iterrows():
         base, cand = row["samples_base"], row["samples_cand"]
+        check_samples(row, base, cand)
         ratio = row["median_cand"] / row["median_base"]
         low, high = ratio_interval(base, cand, alpha)
         verdicts.append(Verdict(case_name(row), row["median_base"] * 1e3, row["median_cand"] * 1e3, ratio, low,
                                 high, (len(base), len(cand)), verdict_of(low, high, threshold)))
     return verdicts, only_base, only_cand, env_diffs
+
+
+def unit(row, side: str) -> str:
+    value = row.get(f"sample_unit{side}")
+    return value if isinstance(value, str) else "round"  # files before sample_unit kept rounds
+
+
+def check_samples(row, base: list[float], cand: list[float]) -> None:
+    """A ratio of medians means something only for positive, finite samples of the same kind: whole runs of
+    files keep steady batches since ea35c0a, three run totals before (their medians differ 10-fold)."""
+    name = case_name(row)
+    if unit(row, "_base") != unit(row, "_cand"):
+        raise ReportError(f"{name}: the baseline's samples are {unit(row, '_base')}s, the candidate's "
+                          f"{unit(row, '_cand')}s: record the baseline again with this version")
+    for side, samples in (("baseline", base), ("candidate", cand)):
+        values = np.asarray(samples, float)
+        if not values.size or not np.isfinite(values).all() or np.median(values) <= 0:
+            raise ReportError(f"{name}: the {side}'s samples are not positive finite times: the run is broken")
 
 
 def throttled_runs(*tables: pd.DataFrame) -> list[str]:
@@ -186,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
+    if not 0 < args.alpha < 0.5 or not args.threshold >= 0:
+        raise ReportError(f"--alpha {args.alpha} and --threshold {args.threshold}: give 0 < alpha < 0.5 and a "
+                          "threshold of 0 or more")
     if not args.baseline.exists():
         raise ReportError(f"baseline {args.baseline} does not exist: record one on this GPU with "
                           "`pytest bench/ --benchmark-json BASELINE.json` at a known-good commit")
