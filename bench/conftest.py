@@ -117,6 +117,37 @@ def bench_settings(pytestconfig) -> dict:
 _STATE = {}
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_benchmark_group_stats(config, benchmarks, group_by):
+    """pytest-benchmark's --benchmark-group-by, except that `param:NAME` also takes NAME from a case's
+    extra_info (the results record: engine, precision, batch_size, source, stage, ...) where its test has no
+    parameter of that name: the suites' tests name theirs differently (decoder, options, device_kind), and
+    pytest-benchmark's own grouping stops with a KeyError on the first that lacks it.  Other groupings are
+    left to pytest-benchmark."""
+    groupings = group_by.split(",")
+    if not any(g.startswith("param:") for g in groupings):
+        return None
+    own = {"group": lambda b: b["group"], "name": lambda b: b["name"], "func": lambda b: b["name"].split("[")[0],
+           "fullname": lambda b: b["fullname"], "fullfunc": lambda b: b["fullname"].split("[")[0],
+           "param": lambda b: b["param"]}
+    groups: dict = {}
+    for bench in benchmarks:
+        key = []
+        for grouping in groupings:
+            if grouping.startswith("param:"):
+                name = grouping[len("param:"):]
+                params, info = bench["params"] or {}, bench["extra_info"] or {}
+                key.append(f"{name}={params[name] if name in params else info.get(name, '-')}")
+            elif grouping in own:
+                key.append(own[grouping](bench))
+            else:
+                raise NotImplementedError(f"Unsupported grouping {group_by!r}.")
+        groups.setdefault(" ".join(str(part) for part in key if part) or None, []).append(bench)
+    for members in groups.values():
+        members.sort(key=lambda b: b["fullname" if "full" in group_by else "name"])
+    return sorted(groups.items(), key=lambda pair: pair[0] or "")
+
+
 def pytest_sessionstart(session):
     _STATE["gpu_before"] = gpu_state() if GPU else None
 
