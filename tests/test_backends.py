@@ -49,8 +49,8 @@ CASES = [
 ]
 
 
-def make_backend(backend: str, device: str, precision: str, cache: str, **changes):
-    plan = Config(backend=backend, device=device, precision=precision, model=SMALL, weights="synthetic",
+def make_backend(backend: str, device: str, precision: str, cache: str, model: str = SMALL, **changes):
+    plan = Config(backend=backend, device=device, precision=precision, model=model, weights="synthetic",
                   cache_dir=cache, ops="torch", **changes).resolve()
     return BACKENDS[backend](plan)
 
@@ -129,9 +129,7 @@ def test_compiled_agrees_with_eager(model, precision, size, cache, batches):
     device = "cpu" if precision == "fp32" and model == SMALL else "cuda"
     options = {"compile": "default", "cuda_graph": device == "cuda"}
     x = batches[size].to(device)
-    made = [BACKENDS["pytorch"](Config(backend="pytorch", device=device, precision=precision, model=model,
-                                       weights="synthetic", cache_dir=cache, ops="torch", **changes).resolve())
-            for changes in ({}, options)]
+    made = [make_backend("pytorch", device, precision, cache, model, **changes) for changes in ({}, options)]
     eager, compiled = (backend(x).clone().cpu() for backend in made)
     limits = COMPILED_TOLERANCE[precision]
     stats = compare_logits(compiled, eager, atol=limits["atol"], rtol=0)

@@ -37,7 +37,6 @@ REPORTED = ("env_driver", "env_cuda", "env_cudnn", "env_torch", "env_torchvision
 DEFAULT_THRESHOLD = 0.05
 RESAMPLES = 2000
 MIN_SAMPLES = 3  # fewer in either run: no interval worth the name, the case is underpowered
-FAILING = ("slower", "missing")
 
 
 @dataclass(frozen=True)
