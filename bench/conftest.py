@@ -18,6 +18,9 @@ Every axis can be narrowed from the command line or the environment (the option 
     --bench-quick              HARNESS_BENCH_QUICK=1      the first value of each axis only (the first
                                                           engine this machine can run)
 
+The sample-workload cases (bench/test_sample_workload.py) keep the sample's own (batch, size) pairs, narrowed
+by --bench-batches and --bench-model-sizes when those are named.
+
 Defaults: on a GPU machine the full matrix of the benchmark issue; without a GPU, small CPU cases
 (batch 1 and 4, 224, 640x480, fp32, the small model) that finish in minutes on 2 cores.  GPU cases
 are still collected there and skip with the reason.  On a GPU machine the CPU engines run the per-stage
@@ -104,6 +107,11 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("model", setting(config, "models"))
     if "precision" in metafunc.fixturenames:
         metafunc.parametrize("precision", setting(config, "precisions"))
+    if "sample_case" in metafunc.fixturenames:  # the sample's own (batch, size) pairs, narrowed by the axes named
+        batches, sizes = chosen(config, "batches"), chosen(config, "model-sizes")
+        cases = [(b, s) for b, s in metafunc.module.SAMPLE_CASES
+                 if (not batches or str(b) in batches.split(",")) and (not sizes or str(s) in sizes.split(","))]
+        metafunc.parametrize("sample_case", [pytest.param(c, id=f"b{c[0]}-m{c[1]}") for c in cases])
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,6 @@ def run_files(pipeline: Pipeline, jobs, out_dir, batch_size: int):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("options", list(OPTIONS))
-@pytest.mark.parametrize("sample_case", [pytest.param(k, id=f"b{k[0]}-m{k[1]}") for k in SAMPLE_CASES])
 def test_sample_workload(benchmark, bench_settings, input_jobs, tmp_path, options, sample_case):
     batch_size, side = sample_case
     if reason := ENGINES.unavailable("cvcuda"):
