@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from harness.report.compare import side_by_side
@@ -44,7 +45,7 @@ def test_side_by_side_pairs_only_matching_cases(quick_run_path):
     assert only_a and only_b
     same, none_a, none_b = side_by_side(load([H100]), load([H100]))
     assert len(same) == len(load([H100])) and not none_a and not none_b
-    assert (same["speedup_b_over_a"] == 1.0).all()
+    assert (same["ratio_b_over_a"] == 1.0).all()
 
 
 RECORDED = ROOT / "reports" / "h100-2026-11-24"
@@ -104,13 +105,223 @@ def test_scaling_table_from_the_recorded_two_gpu_run():
 
     folder = ROOT / "reports" / "h200x2-2026-11-24" / "default"
     table = load(sorted(folder.glob("world*.json")))
-    rows = scaling(table).set_index("file")
+    rows = scaling(table).set_index("label")
     assert len(rows) == 4 and (rows["hardware"] == "NVIDIA H200").all()
-    assert (rows["images"] == 2048).all() and rows.loc[str(folder / "world2-2nodes.json"), "world_size"] == 2
-    single = rows.loc[str(folder / "world1.json"), "images_per_s"]
+    assert (rows["images"] == 2048).all() and rows.loc["default/world2-2nodes.json", "world_size"] == 2
+    single = rows.loc["default/world1.json", "images_per_s"]
     for name, gpus in [("world2.json", 2), ("world4-2pergpu.json", 2), ("world2-2nodes.json", 2)]:
-        row = rows.loc[str(folder / name)]
+        row = rows.loc[f"default/{name}"]
         ranks = table[(table["file"] == str(folder / name)) & (table["rank"] != "all")]
         wall = (ranks["images"] / ranks["images_per_s"]).max()  # every rank starts at one barrier
         assert abs(row["images_per_s"] - 2048 / wall) < 1e-6 and ranks["images"].sum() == 2048
         assert abs(row["scaling_efficiency"] - row["images_per_s"] / (gpus * single)) < 1e-9
+
+
+# The report a person reads (issue 16) ------------------------------------------------------------------
+
+RECORDED_FILES = sorted(RECORDED.glob("*.json")) + sorted((RECORDED / "followup").glob("*.json"))
+
+
+def test_findings_are_computed_from_the_files():
+    """Every number of a finding is recomputed here from the table: the best throughput per model and
+    precision, and a throttle warning appears only for the file flagged throttled."""
+    from harness.report.findings import findings
+    from harness.report.present import number
+
+    table = load(RECORDED_FILES)
+    (gpu, topics), = findings(table)
+    assert gpu == "NVIDIA H100 80GB HBM3" and topics[0][0] == "Warnings"  # noisy cases: the recorded run has them
+    sentences = [s for _, group in topics for s in group]
+    whole = table[table["stage"].isin(["end_to_end", "throughput", "sample_workload"])]
+    fp16 = whole[whole["precision"] == "fp16"]
+    deeplab = fp16[fp16["engine"].str.endswith("deeplabv3_resnet101")]
+    best = number(deeplab["images_per_s"].max())
+    assert any(s.startswith(f"Best end to end, deeplabv3_resnet101 fp16: **{best} images/s**") for s in sentences)
+    assert not any("Throttled" in s for s in sentences)
+    throttled = table.copy()
+    throttled.loc[throttled["label"] == "h100-2026-11-24/sample.json", "throttled"] = True
+    (_, ((topic, warned), *_)), = findings(throttled)
+    assert topic == "Warnings" and warned[0].startswith("**Throttled**") and "h100-2026-11-24/sample.json" in warned[0]
+
+
+def test_numbers_are_shown_to_their_precision_with_units_and_never_as_nan():
+    from harness.report.present import number, readable
+    from harness.report.render import sections
+
+    assert number(49970.0) == "49,970" and number(4.997e4 + 0.4) == "49,970"
+    assert number(0.0512, "non_inference_share") == "5.1%" and number(1.5, "ratio_b_over_a") == "1.5x"
+    assert number(float("nan")) == number(None) == "–" and number(12.3456) == "12.35"
+    for title, frame in sections(load(RECORDED_FILES)):
+        shown = readable(frame)
+        text = shown.to_csv()
+        assert "nan" not in text.lower() and "None" not in text and "e+" not in text, title
+    table = readable(load([RECORDED / "inference.json"])[["median", "images_per_s"]].assign(median_ms=1.0))
+    assert list(table.columns) == ["median", "images/s", "median (ms)"]
+
+
+def test_the_environment_of_each_file_is_on_the_page(tmp_path):
+    from harness.report.load import environment
+
+    env = environment([RECORDED / "e2e-fp16.json", H100]).set_index("file")
+    row = env.loc["h100-2026-11-24/e2e-fp16.json"]
+    assert row["driver"] == "580.159.04" and row["cuDNN"] == "9.19.0" and row["CV-CUDA"] == "0.19.0"
+    assert row["commit"] == "6384dfcd2b (dirty)" and row["throttled"] == "no" and row["L2"] == "hot"
+    assert row["GPU after"].startswith("SM 1980/1980 MHz")
+
+
+def test_every_table_is_written_as_csv_with_every_field(tmp_path):
+    import pandas as pd
+
+    from harness.report.render import write_report
+
+    table = load([RECORDED / "e2e-fp16.json"])
+    written = write_report(table, tmp_path)
+    cases = pd.read_csv(written["cases"])
+    assert len(cases) == 96 and {"label", "stage_ms", "noise_rel_iqr", "env_driver", "lane_seconds"} <= set(cases)
+    assert (tmp_path / "tables" / "end-to-end-breakdown--ms-per-batch.csv").exists() or \
+        any(p.name.startswith("end-to-end-breakdown") for p in (tmp_path / "tables").iterdir())
+
+
+def _chromium():
+    import shutil
+
+    path = shutil.which("chromium")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return None, "playwright is not installed: pip install -e '.[test]'"
+    return path, None if path else "Chromium is not installed: apt-get install chromium (as .ci/run does)"
+
+
+def test_the_report_reads_well_in_a_real_browser(tmp_path):
+    """Headless Chromium opens the page: the findings come first, every plot decodes, nothing is wider than the
+    window, no NaN or None is shown, the long tables are folded (the page stays short) and open on a click."""
+    path, reason = _chromium()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    from harness.report.render import write_report
+
+    written = write_report(load(RECORDED_FILES), tmp_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-background-networking",
+                                                                "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(written["html"].as_uri())
+        headings = page.locator("h2").all_inner_texts()
+        assert headings[:3] == ["Findings", "Environment", "Plots"]
+        first_screen = page.locator("ul.findings li").first.bounding_box()
+        assert first_screen is not None and first_screen["y"] < 900  # readable without scrolling
+        images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+        assert len(images) == 3 and all(done and width > 500 for done, width in images)
+        width, height = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        assert width <= 1440 and height < 12000, (width, height)
+        text = page.inner_text("body")
+        assert "NaN" not in text and "None" not in text and "580.159.04" in text
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        folded = page.locator("details").first
+        assert folded.evaluate("d => !d.open")
+        folded.locator("summary").click()
+        assert folded.evaluate("d => d.open") and page.evaluate("document.documentElement.scrollHeight") > height
+        browser.close()
+
+
+def _history_runs(folder, slowed_from: int, case: str, factor: float, runs: int = 6):
+    """Runs of one commit each, made from the recorded run's real raw samples (each run a bootstrap resample of
+    each case's samples, its statistics recomputed by pytest-benchmark); one case slowed from a commit on."""
+    import copy
+    import json
+
+    import numpy as np
+    from pytest_benchmark.stats import Stats
+
+    source = json.loads((RECORDED / "e2e-fp16.json").read_text())
+    rng = np.random.default_rng(7)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(runs):
+        data = copy.deepcopy(source)
+        data["machine_info"]["harness"]["git_commit"] = f"{index:02d}" + "c0ffee" * 6
+        data["datetime"] = f"2026-11-{10 + index}T10:00:00+00:00"
+        for bench in data["benchmarks"]:
+            samples = list(rng.choice(bench["stats"]["data"], size=len(bench["stats"]["data"])))
+            if index >= slowed_from and bench["name"] == case:
+                samples = [s * factor for s in samples]
+            stats = Stats()
+            for value in samples:
+                stats.update(value)
+            bench["stats"].update({k: getattr(stats, k) for k in ("min", "max", "mean", "stddev", "median", "iqr",
+                                                                   "q1", "q3")}, data=samples)
+        (folder / f"run{index}.json").write_text(json.dumps(data))
+    (folder / "notes.json").write_text("{}")  # not a benchmark file: listed and left out
+
+
+def test_history_finds_the_commit_that_made_a_case_slower(tmp_path):
+    import pandas as pd
+
+    case = "test_end_to_end[b32-m520-1920x1080-cvcuda-deeplabv3_resnet101-fp16]"
+    _history_runs(tmp_path / "runs", slowed_from=3, case=case, factor=1.2)
+    result = subprocess.run([sys.executable, "-m", "harness.report", "history", str(tmp_path / "runs"), "-o",
+                             str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    steps = pd.read_csv(tmp_path / "out" / "steps.csv")
+    assert len(steps) == 1, steps  # the slowed case, and no step from the noise of the 95 others
+    step = steps.iloc[0]
+    assert step["verdict"] == "slower" and step["commit"] == "03c0ffeec0" and step["after_commit"] == "02c0ffeec0"
+    assert 1.1 < step["ratio"] < 1.3 and "cvcuda+nvimgcodec+pytorch:deeplabv3_resnet101/cuda/fp16/32/520" in step["case"]
+    history = pd.read_csv(tmp_path / "out" / "history.csv")
+    assert len(history) == 6 * 96 and history["commit"].nunique() == 6
+    markdown = (tmp_path / "out" / "history.md").read_text()
+    assert "notes.json: not a benchmark file" in markdown and "## Where cases got slower" in markdown
+    with Image.open(tmp_path / "out" / "history.png") as image:
+        assert image.format == "PNG"
+
+
+def test_history_of_the_same_commit_finds_no_step(tmp_path):
+    from harness.report.history import all_steps, benchmark_files, history_table
+
+    _history_runs(tmp_path / "runs", slowed_from=99, case="", factor=1.0, runs=5)
+    files, left_out = benchmark_files([tmp_path / "runs"])
+    assert len(files) == 5 and len(left_out) == 1
+    assert all_steps(history_table(files), 0.05).empty
+
+
+def test_history_needs_one_gpu(tmp_path):
+    (tmp_path / "runs").mkdir()
+    for name in ("a.json", "b.json"):
+        (tmp_path / "runs" / name).write_bytes(H100.read_bytes() if name == "a.json" else
+                                               (ROOT / "reports" / "h200x2-2026-11-24" / "default" / "world1.json").read_bytes())
+    result = subprocess.run([sys.executable, "-m", "harness.report", "history", str(tmp_path / "runs"), "-o",
+                             str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 2 and "name one with --gpu" in result.stderr and "Traceback" not in result.stderr
+    chosen = subprocess.run([sys.executable, "-m", "harness.report", "history", str(tmp_path / "runs"), "--gpu",
+                             "NVIDIA H200", "-o", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT,
+                            timeout=300)
+    assert chosen.returncode == 0, chosen.stderr
+
+
+def test_compare_and_gate_read_the_ratio_the_same_way(tmp_path):
+    """b slower than a: compare's ratio and the gate's are both above 1."""
+    import json
+
+    a = json.loads((RECORDED / "e2e-fp16.json").read_text())
+    for bench in a["benchmarks"]:
+        bench["stats"]["data"] = [v * 2 for v in bench["stats"]["data"]]
+        for key in ("min", "max", "mean", "median", "q1", "q3"):
+            bench["stats"][key] *= 2
+    slow = tmp_path / "slow.json"
+    slow.write_text(json.dumps(a))
+    table, _, _ = side_by_side(load([RECORDED / "e2e-fp16.json"]), load([slow]))
+    assert (table["ratio_b_over_a"] > 1.9).all()
+    gate = subprocess.run([sys.executable, "-m", "harness.report", "gate", str(RECORDED / "e2e-fp16.json"), str(slow),
+                           "--markdown", str(tmp_path / "gate.md")], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    assert gate.returncode == 1 and "slower" in (tmp_path / "gate.md").read_text()
+
+
+def test_bench_summary_reads_every_kind_of_file():
+    for path in (ROOT / "reports" / "h200x2-2026-11-24" / "default" / "world2.json", H100):
+        result = subprocess.run([sys.executable, "tools/bench_summary.py", str(path)], capture_output=True, text=True,
+                                cwd=ROOT, timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+        assert result.returncode == 0, result.stderr
+        assert "images/s" in result.stdout and path.parent.name in result.stdout

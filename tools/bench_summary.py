@@ -1,17 +1,23 @@
-"""Prints a short table of a --benchmark-json file: stage, engine, case, median ms, GPU ms, images/s, noise.
-(The full reports are `harness.report`'s job; this is for reading a run at a glance.)"""
+"""Prints benchmark files at a glance, one line per case: stage, engine, case, median ms, GPU ms, images/s,
+noise.  It reads them through harness.report.load, so it takes every file the report takes (the suites',
+harness.distributed's, plain pytest-benchmark's); the full report is `python -m harness.report report`.
+Usage: python tools/bench_summary.py FILE.json [...]"""
 
-import json
 import sys
 
-data = json.load(open(sys.argv[1]))
-harness = data["machine_info"].get("harness", {})
-print(harness.get("gpu_name"), "| throttled:", harness.get("throttled"))
-for b in sorted(data["benchmarks"], key=lambda b: (b["extra_info"]["stage"], b["extra_info"]["engine"])):
-    e = b["extra_info"]
-    gpu = e.get("cuda_event_median_ms")
-    print(f"{e['stage']:<11} {e['engine']:<42} {e.get('variant', ''):<14} {e['device']:<4} {e['precision']:<4} "
-          f"b{e['batch_size']:<3} "
-          f"m{e['model_height']:<4} {e['source']:<9} {b['stats']['median'] * 1e3:9.3f} ms "
-          f"{'' if gpu is None else f'{gpu:9.3f} gpu-ms'} {e['images_per_s']:9.1f} img/s noise {e['noise_rel_iqr']:.3f}"
-          + (f"  unattributed {e['unattributed_fraction']:.1%}" if "unattributed_fraction" in e else ""))
+from harness.report import ReportError
+from harness.report.load import load
+from harness.report.present import readable
+
+COLUMNS = ["label", "stage", "engine", "variant", "device", "precision", "batch_size", "model_height", "source",
+           "world_size", "rank", "median_ms", "cuda_event_median_ms", "images_per_s", "noise_rel_iqr",
+           "unattributed_fraction", "throttled"]
+
+if __name__ == "__main__":
+    try:
+        table = load(sys.argv[1:])
+    except ReportError as error:
+        sys.exit(f"bench_summary: {error}")
+    table["median_ms"] = table["median"] * 1e3
+    shown = [c for c in COLUMNS if c in table and table[c].notna().any()]
+    print(readable(table.sort_values(["label", "stage", "engine"])[shown]).to_markdown(index=False))

@@ -1,4 +1,4 @@
-"""python -m harness.report report FILES... -o DIR | compare A B | gate BASELINE CANDIDATE ..."""
+"""python -m harness.report report FILES... -o DIR | compare A B | history RUNS... -o DIR | gate BASELINE CANDIDATE"""
 
 from __future__ import annotations
 
@@ -24,7 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("a", type=Path)
     compare.add_argument("b", type=Path)
     compare.add_argument("-o", "--output", type=Path, default=None,
-                         help="also write compare.md and compare.png (the ratios as bars) into this folder")
+                         help="also write compare.md, compare.csv and compare.png (the ratios as bars) into this folder")
+    compare.add_argument("--labels", nargs=2, metavar=("A", "B"),
+                         help="names for the two runs (default: each file's folder and name)")
+    history = commands.add_parser("history", help="each case's median across runs, its steps and their commits")
+    history.add_argument("runs", nargs="+", type=Path, help="benchmark files, or folders of them (searched recursively)")
+    history.add_argument("-o", "--output", type=Path, default=Path("history"))
+    history.add_argument("--gpu", help="the GPU (as the files name it) when the runs are from several")
+    history.add_argument("--threshold", type=float, default=0.05,
+                         help="smallest change of a case's median to report as a step (default 0.05: 5%%)")
     commands.add_parser("gate", help="regression gate (see python -m harness.report.gate --help)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     args = parser.parse_args(argv)
@@ -41,10 +49,20 @@ def _run(args) -> int:
         for name, path in write_report(load(args.files), args.output).items():
             print(f"{name}: {path}")
         return 0
+    if args.command == "history":
+        from harness.report.history import write_history
+
+        for name, path in write_history(args.runs, args.output, args.gpu, args.threshold).items():
+            print(f"{name}: {path}")
+        return 0
     from harness.report.compare import side_by_side
 
+    from harness.report.present import readable, run_label
+
     table, only_a, only_b = side_by_side(load([args.a]), load([args.b]))
-    lines = [table.to_markdown(index=False, floatfmt=".4g")]
+    label_a, label_b = args.labels or (run_label(args.a), run_label(args.b))
+    lines = [f"a: {label_a}, b: {label_b}; b time / a time: above 1, b is slower (as the gate reads it).", "",
+             readable(table).to_markdown(index=False)]
     for title, cases in ((f"only in {args.a}", only_a), (f"only in {args.b}", only_b)):
         if cases:
             lines.append(f"\n{title}:\n" + "\n".join(f"- {c}" for c in cases))
@@ -53,9 +71,10 @@ def _run(args) -> int:
         from harness.report.compare import plot_side_by_side
 
         args.output.mkdir(parents=True, exist_ok=True)
-        title = f"# {args.b} against {args.a}\n\n"
+        title = f"# {label_b} against {label_a}\n\n"
         write_atomic(args.output / "compare.md", (title + "\n".join(lines)).encode())
-        image = plot_side_by_side(table, args.a.name, args.b.name)
+        write_atomic(args.output / "compare.csv", table.to_csv(index=False).encode())
+        image = plot_side_by_side(table, label_a, label_b)
         if image is not None:
             write_atomic(args.output / "compare.png", image)
     print("\n".join(lines))

@@ -1,21 +1,40 @@
-"""The report: Markdown and a self-contained HTML page with PNG plots, from one or many benchmark files."""
+"""The report: findings first, the environment of each file, plots, then the tables (long ones folded), as
+Markdown and one self-contained HTML page, with the PNG plots and every table as CSV beside them."""
 
 from __future__ import annotations
 
 import base64
+import html as htmlmod
 import io
+import json
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
-from harness import STAGES  # noqa: E402
 from harness.inputs import write_atomic  # noqa: E402
+from harness.report.findings import findings  # noqa: E402
+from harness.report.load import environment  # noqa: E402
+from harness.report.present import STAGE_COLORS, readable  # noqa: E402
 from harness.report.tables import (breakdown, copy_bandwidth, end_to_end_summary, floor_fractions,  # noqa: E402
                                    peak_fractions, scaling, sample_comparison, speedups, stage_table)
+
+FOLD_ROWS = 15  # tables longer than this are folded away in the page (and whole in their CSV)
+CSS = """
+body{font:15px/1.45 system-ui,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.8em}
+table{border-collapse:collapse;font-size:13px;margin:.5em 0}
+th,td{padding:3px 8px;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
+th{background:#f4f4f4;position:sticky;top:0}td:first-child,th:first-child{text-align:left}
+.scroll{overflow-x:auto;max-width:100%}img{max-width:100%;height:auto;display:block;margin:.8em 0}
+details summary{cursor:pointer;color:#0057a0;margin:.4em 0}.findings li{margin:.25em 0}
+h4{margin:.9em 0 .2em}.findings{margin-top:.2em}
+"""
 
 
 def png(figure) -> bytes:
@@ -25,31 +44,83 @@ def png(figure) -> bytes:
     return buffer.getvalue()
 
 
+def _short(engine: str) -> str:
+    """ops+decoder+backend:model -> ops+decoder (the model is in the panel or legend elsewhere)."""
+    return engine.split("+pytorch")[0].split(":")[0]
+
+
 def plot_throughput(table: pd.DataFrame) -> bytes | None:
-    rows = table[(table["stage"] == "end_to_end") & (table["variant"] == "")]
+    """Small multiples: one panel per GPU, precision and source size; one line per engine and model side;
+    batch sizes as the ticks; IQR bars (the times' quartiles as images/s); the legend under the panels."""
+    rows = table[table["stage"].isin(["end_to_end", "throughput"]) & (table["variant"] == "")].copy()
     if rows.empty:
         return None
-    figure, axis = plt.subplots(figsize=(7, 4))
-    for label, group in rows.groupby(["engine", "precision", "model_height", "source"]):
-        group = group.sort_values("batch_size")
-        axis.plot(group["batch_size"], group["images_per_s"], marker="o", label=" ".join(map(str, label)))
-    axis.set(xscale="log", xlabel="batch size", ylabel="images/s (end to end)", title="Throughput against batch size")
-    axis.legend(fontsize=7)
+    rows["series"] = rows["stage"].str.replace("_", " ") + ", " + rows["engine"].map(_short) + ", " + \
+        rows["model_height"].map(lambda s: f"{s:g} px")
+    panels = list(rows.groupby(["hardware", "precision", "source"]))
+    series = sorted(rows["series"].unique())
+    colors = dict(zip(series, plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]))
+    columns = min(len(panels), 2)
+    lines = (len(panels) + columns - 1) // columns
+    figure, axes = plt.subplots(lines, columns, figsize=(6 * columns, 3.6 * lines), squeeze=False, sharey=False)
+    for axis, ((hardware, precision, source), group) in zip(axes.flat, panels):
+        for name, points in group.groupby("series"):
+            points = points.groupby("batch_size")[["images_per_s", "median", "q1", "q3"]].median().sort_index()
+            rate = points["images_per_s"]
+            low, high = rate * points["median"] / points["q3"], rate * points["median"] / points["q1"]
+            axis.errorbar(points.index, rate, yerr=[rate - low, high - rate], marker="o", markersize=4, capsize=3,
+                          color=colors[name], label=name)
+        batches = sorted(group["batch_size"].unique())
+        axis.set_xscale("log", base=2)
+        axis.xaxis.set_major_locator(FixedLocator(batches))
+        axis.xaxis.set_minor_locator(NullLocator())
+        axis.set_xticklabels([f"{b:g}" for b in batches])
+        axis.set(xlabel="batch size", ylabel="images/s", title=f"{hardware}\n{precision}, from {source}")
+        axis.set_ylim(bottom=0)
+        axis.grid(alpha=0.3)
+    for axis in axes.flat[len(panels):]:
+        axis.set_visible(False)
+    handles = [plt.Line2D([], [], color=colors[s], marker="o") for s in series]
+    figure.legend(handles, series, loc="upper center", bbox_to_anchor=(0.5, 0), ncol=min(3, len(series)), fontsize=8,
+                  frameon=False)
+    figure.suptitle("End-to-end throughput against batch size (median, bars: interquartile range)", y=1.0)
+    figure.tight_layout()
     return png(figure)
 
 
 def plot_breakdown(table: pd.DataFrame) -> bytes | None:
+    """Small multiples (one panel per GPU, model side and source size) of stacked bars, one bar per case
+    (repeated runs of a case: their median), each stage in its own colour, the legend beside the panels."""
     parts = breakdown(table)
     if parts.empty:
         return None
-    labels = [f"{r.engine.split('+')[0]} {r.precision} b{r.batch_size} m{r.model_height} {r.source}" for r in parts.itertuples()]
-    figure, axis = plt.subplots(figsize=(8, 0.5 * len(parts) + 1.5))
-    left = pd.Series(0.0, index=parts.index)
-    for stage in (s for s in STAGES if s in parts):  # a run has the staged or the fused preprocessing
-        axis.barh(labels, parts[stage].fillna(0.0), left=left, label=stage)
-        left += parts[stage].fillna(0.0)
-    axis.set(xlabel="ms per batch", title="Where the time goes (end to end, per stage)")
-    axis.legend(fontsize=7, ncol=4)
+    key = ["hardware", "engine", "precision", "batch_size", "model_height", "source"]
+    stages = [c for c in parts.columns if c in STAGE_COLORS]
+    parts = parts.groupby(key, dropna=False)[stages].median().reset_index()
+    panels = list(parts.groupby(["hardware", "model_height", "source"]))
+    columns = min(len(panels), 2)
+    lines = (len(panels) + columns - 1) // columns
+    tallest = max(len(group) for _, group in panels)
+    figure, axes = plt.subplots(lines, columns, figsize=(7 * columns, (0.3 * tallest + 1.2) * lines), squeeze=False)
+    for axis, ((hardware, side, source), group) in zip(axes.flat, panels):
+        group = group.sort_values(["precision", "engine", "batch_size"])
+        labels = [f"{_short(r.engine)} {r.precision} b{r.batch_size:g}" for r in group.itertuples()]
+        left = np.zeros(len(group))
+        for stage in stages:
+            values = group[stage].fillna(0.0).to_numpy()
+            axis.barh(labels, values, left=left, color=STAGE_COLORS[stage])
+            left += values
+        axis.invert_yaxis()
+        axis.tick_params(axis="y", labelsize=8)
+        axis.set(xlabel="ms per batch", title=f"{hardware}: {side:g} px from {source}")
+        axis.grid(axis="x", alpha=0.3)
+    for axis in axes.flat[len(panels):]:
+        axis.set_visible(False)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=STAGE_COLORS[s]) for s in stages]
+    figure.legend(handles, stages, loc="upper left", bbox_to_anchor=(1.0, 0.98), fontsize=9, frameon=False,
+                  title="stage")
+    figure.suptitle("Where the time goes: end to end, per stage (median of repeated runs)")
+    figure.tight_layout()
     return png(figure)
 
 
@@ -58,48 +129,112 @@ def plot_speedups(table: pd.DataFrame) -> bytes | None:
     if gains.empty:
         return None
     median = gains.groupby(["stage", "baseline"])["speedup"].median().unstack()
-    figure, axis = plt.subplots(figsize=(7, 4))
-    median.plot.bar(ax=axis)
+    figure, axis = plt.subplots(figsize=(9, 4))
+    median.plot.bar(ax=axis, color=["#0067A5", "#F38400"][:median.shape[1]])
     axis.axhline(1.0, color="black", linewidth=0.8)
-    axis.set(yscale="log", ylabel="median speed-up (baseline time / cvcuda time, log)",
-             title="CV-CUDA against the other engines, per stage")
+    axis.set(yscale="log", xlabel="", ylabel="median speed-up (x, log)",
+             title="CV-CUDA against the other engines, per stage: baseline time / CV-CUDA time (above 1: faster)")
+    axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+    axis.legend(title="baseline", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    axis.grid(axis="y", alpha=0.3)
     return png(figure)
 
 
+def sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The report's tables, in order, with a file column where rows can come from several files."""
+    bandwidth = pd.DataFrame([{"hardware": h, "copy_GB_per_s": b / 1e9} for h, b in copy_bandwidth(table).items()])
+    return [("End to end: non-inference share, unattributed time, instrumentation cost", end_to_end_summary(table)),
+            ("The sample's workload against CV-CUDA's sample", sample_comparison(table)),
+            ("Several processes (harness.distributed): aggregate images/s and scaling efficiency", scaling(table)),
+            ("Device-to-device copy bandwidth (read + write)", bandwidth),
+            ("Pre- and post-processing against the memory-bandwidth floor", floor_fractions(table)),
+            ("Inference against the GPU's peak", peak_fractions(table)),
+            ("Speed-ups of CV-CUDA (baseline time / CV-CUDA time)", speedups(table)),
+            ("End-to-end breakdown (ms per batch)", breakdown(table)), ("Per-stage cases", stage_table(table))]
+
+
+def slug(title: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in title.lower().split(":")[0].strip()).strip("-")[:48]
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    """Every column; dicts and lists as JSON so that a spreadsheet keeps them in one cell."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].map(lambda v: isinstance(v, (dict, list))).any():
+            out[column] = out[column].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
+    return out.to_csv(index=False).encode()
+
+
+def html_table(frame: pd.DataFrame) -> str:
+    return "<div class='scroll'>" + readable(frame).to_html(index=False, border=0, escape=True) + "</div>"
+
+
+def page(title: str, blocks: list[str]) -> str:
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{htmlmod.escape(title)}</title>"
+            f"<meta name='viewport' content='width=device-width'><style>{CSS}</style></head><body>"
+            + "\n".join(blocks) + "</body></html>")
+
+
+def inline(markdown_text: str) -> str:
+    """**bold** of the findings' sentences, the rest escaped."""
+    parts = htmlmod.escape(markdown_text).split("**")
+    return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
+
+
 def write_report(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
-    """report.md, report.html (PNG plots embedded) and the PNG files; returns what was written."""
+    """report.md, report.html (plots embedded), the PNG plots and tables/*.csv (cases.csv: every case with
+    every field); returns what was written."""
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tables").mkdir(exist_ok=True)
     written: dict[str, Path] = {}
     plots = {"throughput": plot_throughput(table), "breakdown": plot_breakdown(table), "speedups": plot_speedups(table)}
     for name, data in plots.items():
         if data is not None:
             write_atomic(folder / f"{name}.png", data)
             written[name] = folder / f"{name}.png"
-    stages, gains = stage_table(table), speedups(table)
-    hardware = ", ".join(sorted(map(str, table["hardware"].dropna().unique()))) or "unknown"
-    bandwidth = pd.DataFrame([{"hardware": h, "copy_GB_per_s": b / 1e9} for h, b in copy_bandwidth(table).items()])
-    sections = [("End to end: non-inference share, unattributed time, instrumentation cost", end_to_end_summary(table)),
-                ("The sample's workload against CV-CUDA's sample", sample_comparison(table)),
-                ("Several processes (harness.distributed): aggregate images/s and scaling efficiency", scaling(table)),
-                ("Device-to-device copy bandwidth (read + write)", bandwidth),
-                ("Pre- and post-processing against the memory-bandwidth floor", floor_fractions(table)),
-                ("Inference against the GPU's peak", peak_fractions(table)),
-                ("Speed-ups of CV-CUDA (baseline time / CV-CUDA time)", gains),
-                ("End-to-end breakdown (ms)", breakdown(table)), ("Per-stage cases", stages)]
-    markdown = [f"# Benchmark report", "", f"Hardware: {hardware}. Files: {', '.join(sorted(table['file'].unique()))}.", ""]
-    html = [f"<!doctype html><html><head><meta charset='utf-8'><title>Benchmark report</title></head><body>",
-            f"<h1>Benchmark report</h1><p>Hardware: {hardware}</p>"]
-    for name in written:
-        markdown += [f"![{name}]({name}.png)", ""]
-        encoded = base64.b64encode(plots[name]).decode()
-        html.append(f"<img alt='{name}' src='data:image/png;base64,{encoded}'/>")
-    for title, frame in sections:
+    files = sorted(table["file"].unique())
+    env = environment(files)
+    summary = findings(table)
+    md = ["# Benchmark report", "", "## Findings", ""]
+    body = ["<h1>Benchmark report</h1>", "<h2 id='findings'>Findings</h2>"]
+    for gpu, topics in summary:
+        md += [f"### {gpu}", ""]
+        body.append(f"<h3>{htmlmod.escape(gpu)}</h3>")
+        for topic, sentences in topics:
+            md += [f"**{topic}**", "", *[f"- {s}" for s in sentences], ""]
+            body += [f"<h4>{htmlmod.escape(topic)}</h4><ul class='findings'>",
+                     *[f"<li>{inline(s)}</li>" for s in sentences], "</ul>"]
+    md += ["## Environment", "", readable(env).T.to_markdown(headers=["", *env["file"]]), ""]
+    body += ["<h2 id='environment'>Environment</h2>", "<div class='scroll'>"
+             + readable(env).set_index("file").T.to_html(border=0, escape=True) + "</div>"]
+    md.append("## Plots\n")
+    body.append("<h2 id='plots'>Plots</h2>")
+    for name in (n for n in plots if n in written):
+        md += [f"![{name}]({name}.png)", ""]
+        body.append(f"<img alt='{name}' src='data:image/png;base64,{base64.b64encode(plots[name]).decode()}'/>")
+    cases = table.drop(columns=["samples"])
+    write_atomic(folder / "tables" / "cases.csv", _csv(cases))
+    written["cases"] = folder / "tables" / "cases.csv"
+    for title, frame in sections(table):
         if frame.empty:
             continue
-        markdown += [f"## {title}", "", frame.to_markdown(index=False, floatfmt=".4g"), ""]
-        html += [f"<h2>{title}</h2>", frame.to_html(index=False, float_format=lambda v: f"{v:.4g}")]
-    html.append("</body></html>")
-    write_atomic(folder / "report.md", "\n".join(markdown).encode())
-    write_atomic(folder / "report.html", "\n".join(html).encode())
+        csv = folder / "tables" / f"{slug(title)}.csv"
+        write_atomic(csv, _csv(frame))
+        link = f"tables/{csv.name}"
+        md += [f"## {title}", "", f"{len(frame)} rows; every column in [{link}]({link}).", ""]
+        body += [f"<h2>{htmlmod.escape(title)}</h2>", f"<p>{len(frame)} rows; every column in "
+                 f"<a href='{link}'>{link}</a>.</p>"]
+        if len(frame) > FOLD_ROWS:
+            md += [f"<details><summary>{len(frame)} rows</summary>", "", readable(frame).to_markdown(index=False),
+                   "", "</details>", ""]
+            body.append(f"<details><summary>Show the {len(frame)} rows</summary>{html_table(frame)}</details>")
+        else:
+            md += [readable(frame).to_markdown(index=False), ""]
+            body.append(html_table(frame))
+    md += ["", f"Every case with every field: [tables/cases.csv](tables/cases.csv) ({len(cases)} rows)."]
+    body.append(f"<p>Every case with every field: <a href='tables/cases.csv'>tables/cases.csv</a> ({len(cases)} rows).</p>")
+    write_atomic(folder / "report.md", "\n".join(md).encode())
+    write_atomic(folder / "report.html", page("Benchmark report", body).encode())
     written.update(markdown=folder / "report.md", html=folder / "report.html")
     return written

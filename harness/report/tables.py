@@ -17,7 +17,7 @@ def stage_table(table: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     rows["median_ms"] = rows["median"] * 1e3
-    columns = ["hardware", *CASE_KEY, "median_ms", "images_per_s", "noise_rel_iqr"]
+    columns = ["label", "hardware", *CASE_KEY, "median_ms", "images_per_s", "noise_rel_iqr"]
     rows = rows[columns].dropna(axis=1, how="all")  # world_size and rank exist only for multi-process runs
     return rows.sort_values(["stage", "engine", "batch_size"]).reset_index(drop=True)
 
@@ -45,7 +45,8 @@ def breakdown(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     stages = pd.DataFrame(list(rows["stage_ms"]), index=rows.index).reindex(columns=list(STAGES))
     stages = stages.dropna(axis=1, how="all")  # the preprocessing a run did not use
-    return pd.concat([rows[["engine", "precision", "batch_size", "model_height", "source"]], stages], axis=1)
+    return pd.concat([rows[["label", "hardware", "engine", "precision", "batch_size", "model_height", "source"]], stages],
+                     axis=1)
 
 
 def _gpu_seconds(rows: pd.DataFrame) -> pd.Series:
@@ -69,8 +70,8 @@ def floor_fractions(table: pd.DataFrame) -> pd.DataFrame:
     rows["gpu_ms"] = _gpu_seconds(rows) * 1e3
     rows["floor_ms"] = rows["floor_bytes"] / rows["hardware"].map(bandwidth) * 1e3
     rows["fraction_of_floor"] = rows["floor_ms"] / rows["gpu_ms"]
-    columns = ["hardware", "stage", "engine", "variant", "batch_size", "model_height", "source", "gpu_ms", "floor_ms",
-               "fraction_of_floor"]
+    columns = ["label", "hardware", "stage", "engine", "variant", "batch_size", "model_height", "source", "gpu_ms",
+               "floor_ms", "fraction_of_floor"]
     order = ["stage", "engine", "variant", "source", "model_height", "batch_size"]
     return rows[columns].sort_values(order).reset_index(drop=True)
 
@@ -86,7 +87,7 @@ def peak_fractions(table: pd.DataFrame) -> pd.DataFrame:
     rows["peak_tflops"] = [peak_tflops(h, p) for h, p in zip(rows["hardware"], rows["precision"])]
     rows = rows[rows["peak_tflops"].notna()]
     rows["fraction_of_peak"] = rows["tflops_per_s"] / rows["peak_tflops"]
-    columns = ["hardware", "engine", "variant", "precision", "batch_size", "model_height", "images_per_s",
+    columns = ["label", "hardware", "engine", "variant", "precision", "batch_size", "model_height", "images_per_s",
                "tflops_per_s", "peak_tflops", "fraction_of_peak"]
     order = ["engine", "precision", "variant", "model_height", "batch_size"]
     return rows[columns].sort_values(order).reset_index(drop=True)
@@ -105,7 +106,7 @@ def end_to_end_summary(table: pd.DataFrame) -> pd.DataFrame:
     bare = rows[rows["variant"] == "uninstrumented"][[*key, "file", "median"]].rename(columns={"median": "bare"})
     timed = timed.merge(bare, on=[*key, "file"], how="left")
     timed["instrumentation_overhead"] = timed["median"] / timed["bare"] - 1
-    columns = ["hardware", "engine", "precision", "batch_size", "model_height", "source", "end_to_end_ms",
+    columns = ["label", "hardware", "engine", "precision", "batch_size", "model_height", "source", "end_to_end_ms",
                "inference_ms", "non_inference_share", "unattributed_fraction", "instrumentation_overhead"]
     order = ["engine", "precision", "source", "model_height", "batch_size"]
     return timed[columns].sort_values(order).reset_index(drop=True)
@@ -117,9 +118,9 @@ def sample_comparison(table: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     rows["speedup_over_sample"] = rows["images_per_s"] / rows["sample_images_per_s"]
-    columns = ["hardware", "variant", "precision", "batch_size", "model_height", "images_per_s", "sample_images_per_s",
-               "speedup_over_sample", "file"]
-    return rows[columns].sort_values(["batch_size", "model_height", "file"]).reset_index(drop=True)
+    columns = ["label", "hardware", "variant", "precision", "batch_size", "model_height", "images_per_s",
+               "sample_images_per_s", "speedup_over_sample"]
+    return rows[columns].sort_values(["batch_size", "model_height", "label"]).reset_index(drop=True)
 
 
 def scaling(table: pd.DataFrame) -> pd.DataFrame:
@@ -132,7 +133,7 @@ def scaling(table: pd.DataFrame) -> pd.DataFrame:
     columns = ["hardware", "engine", "variant", "precision", "batch_size", "model_height", "world_size",
                "procs_per_gpu",
                "hosts", "images", "median", "images_per_s", "slowest_rank_images_per_s", "fastest_rank_images_per_s",
-               "scaling_efficiency", "file"]
+               "scaling_efficiency", "label"]
     rows["hosts"] = [len(h) for h in rows["hosts"]]
     return rows[columns].rename(columns={"median": "seconds"}).sort_values(
         ["engine", "variant", "precision", "world_size"]).reset_index(drop=True)

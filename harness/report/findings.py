@@ -1,0 +1,137 @@
+"""The report's opening: what the files say, computed from them (never written by hand), per GPU.
+
+Each finding is a sentence with its numbers and the case they come from: the best end-to-end throughput per
+model and precision, where a batch of 32 spends its time, how close the chains and inference come to the
+GPU's floor and peak, what CV-CUDA gains over the other engines, the comparison with CV-CUDA's own sample,
+and the warnings a reader must see before trusting the rest (throttled runs, noisy and underpowered cases)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.report.present import STAGE_COLORS, number
+from harness.report.tables import breakdown, floor_fractions, peak_fractions, sample_comparison, speedups
+
+#: Whole-pipeline cases, from JPEG bytes to JPEG bytes: their images/s are the end-to-end throughput.
+WHOLE = ("end_to_end", "throughput", "throughput_from_files", "sample_workload", "distributed_throughput")
+GATE_THRESHOLD = 1.05  # harness.report.gate's default: a case that cannot see a 5% slowdown is underpowered
+
+
+def model_of(engine: str) -> str:
+    """The model of a whole pipeline's engine label (ops+decoder+backend:model)."""
+    return engine.split(":")[-1] if ":" in engine else "?"
+
+
+def describe(row) -> str:
+    """A case in a few words: kind, engine, variant, batch, model side, source, file."""
+    parts = [str(row["stage"]).replace("_", " "), str(row["engine"]).split(":")[0]]
+    if row.get("variant"):
+        parts.append(str(row["variant"]))
+    parts += [f"batch {number(row['batch_size'])}", f"{number(row['model_height'])} px"]
+    if row.get("source"):
+        parts.append(f"from {row['source']}")
+    return ", ".join(parts) + f" ({row['label']})"
+
+
+def best_throughput(rows: pd.DataFrame) -> list[str]:
+    whole = rows[rows["stage"].isin(WHOLE) & rows["images_per_s"].notna() & (rows["rank"].isna() | (rows["rank"] == "all"))]
+    out = []
+    for (model, precision), group in whole.groupby([whole["engine"].map(model_of), "precision"]):
+        best = group.loc[group["images_per_s"].idxmax()]
+        out.append(f"Best end to end, {model} {precision}: **{number(best['images_per_s'])} images/s**, "
+                   f"{describe(best)}.")
+    return out
+
+
+def time_shares(rows: pd.DataFrame) -> list[str]:
+    parts = breakdown(rows)
+    out = []
+    if not parts.empty:
+        parts = parts[parts["batch_size"] == 32]
+        stages = [c for c in parts.columns if c in STAGE_COLORS]
+        for side, group in parts.groupby("model_height"):
+            shares = group[stages].div(group[stages].sum(axis=1), axis=0).median().dropna().sort_values(ascending=False)
+            top = ", ".join(f"{stage} {number(share, 'share')}" for stage, share in shares.head(5).items())
+            out.append(f"Batch 32 at {number(side)} px ({len(group)} end-to-end cases, median shares of the stage "
+                       f"time): {top}.")
+    lanes = rows[rows["bound_images_per_s"].notna() & (rows["batch_size"] == 32)]
+    for _, row in lanes.sort_values("bound_fraction").head(3).iterrows():
+        busiest = max(row["lane_seconds"], key=row["lane_seconds"].get) if isinstance(row["lane_seconds"], dict) else "?"
+        out.append(f"Overlapped, {describe(row)}: {number(row['steady_images_per_s'])} images/s steady, "
+                   f"{number(row['bound_fraction'], 'fraction')} of the pipelining bound "
+                   f"({number(row['bound_images_per_s'])} images/s, set by the {busiest} lane).")
+    return out
+
+
+def against_limits(rows: pd.DataFrame) -> list[str]:
+    out = []
+    floors = floor_fractions(rows)
+    if not floors.empty:
+        for (stage, variant), group in floors.groupby(["stage", "variant"]):
+            best = group.loc[group["fraction_of_floor"].idxmax()]
+            out.append(f"{stage} chain ({variant or 'staged'}): at best {number(best['fraction_of_floor'], 'fraction')} "
+                       f"of the memory-bandwidth floor ({best['engine']}, batch {number(best['batch_size'])}, "
+                       f"{number(best['model_height'])} px from {best['source']}: {number(best['gpu_ms'])} ms "
+                       f"against {number(best['floor_ms'])} ms).")
+    peaks = peak_fractions(rows)
+    if not peaks.empty:
+        for precision, group in peaks.groupby("precision"):
+            best = group.loc[group["fraction_of_peak"].idxmax()]
+            out.append(f"Inference in {precision}: at best {number(best['fraction_of_peak'], 'fraction')} of the "
+                       f"published peak ({number(best['tflops_per_s'])} of {number(best['peak_tflops'])} TFLOPS, "
+                       f"{best['variant'] or 'default'}, batch {number(best['batch_size'])}, "
+                       f"{number(best['model_height'])} px).")
+    return out
+
+
+def engine_gains(rows: pd.DataFrame) -> list[str]:
+    gains = speedups(rows)
+    out = []
+    for baseline, group in (gains.groupby("baseline") if not gains.empty else []):
+        values = group["speedup"]
+        engine, device = baseline.split("@")
+        out.append(f"CV-CUDA against {engine} on the {device.upper().replace('CUDA', 'GPU')}: median {number(values.median(), 'speedup')} "
+                   f"over {len(values)} per-stage cases (from {number(values.min(), 'speedup')} to "
+                   f"{number(values.max(), 'speedup')}).")
+    return out
+
+
+def against_sample(rows: pd.DataFrame) -> list[str]:
+    table = sample_comparison(rows)
+    return [f"The sample's work, {r['variant']}, batch {number(r['batch_size'])} at {number(r['model_height'])} px: "
+            f"{number(r['images_per_s'])} images/s, {number(r['speedup_over_sample'], 'speedup')} CV-CUDA's sample "
+            f"({number(r['sample_images_per_s'])} images/s; {r['label']})."
+            for _, r in table.iterrows() if r["variant"] in ("sample-work", "fastest", "sample-work-compiled")]
+
+
+def warnings(rows: pd.DataFrame) -> list[str]:
+    out = []
+    throttled = sorted(rows.loc[rows["throttled"] == True, "label"].unique())  # noqa: E712 (None stays out)
+    if throttled:
+        out.append(f"**Throttled** (heat or power pulled the clocks down): {', '.join(throttled)}. Their numbers "
+                   "are not the GPU's.")
+    noisy = rows["noisy"] == True  # noqa: E712
+    if noisy.any():
+        out.append(f"{noisy.sum()} of {len(rows)} cases are noisy (IQR over 5% of the median): "
+                   f"{', '.join(rows.loc[noisy, 'stage'].value_counts().head(4).index)} most often.")
+    power = rows["detectable_slowdown"]
+    weak = (power.isna() & rows["sample_count"].notna()) | (power > GATE_THRESHOLD)
+    if weak.any():
+        out.append(f"{weak.sum()} of {len(rows)} cases are underpowered: their samples cannot show a "
+                   f"{number(GATE_THRESHOLD - 1, 'fraction')} slowdown to the regression gate.")
+    return out
+
+
+TOPICS = (("Warnings", warnings), ("Best end-to-end throughput", best_throughput), ("Where the time goes", time_shares),
+          ("Against the GPU's limits", against_limits), ("CV-CUDA against the other engines", engine_gains),
+          ("Against CV-CUDA's own sample", against_sample))
+
+
+def findings(table: pd.DataFrame) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """Per GPU in the files: (GPU, [(topic, sentences), ...]), the warnings first, topics without a finding
+    left out."""
+    sections = []
+    for hardware, rows in table.groupby("hardware", dropna=False):
+        topics = [(topic, sentences) for topic, make in TOPICS if (sentences := make(rows))]
+        sections.append((str(hardware), topics or [("Nothing to read", ["These files hold no case the findings read."])]))
+    return sections

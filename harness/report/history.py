@@ -1,0 +1,228 @@
+"""History across runs, as asv shows its users: each case's median against the runs' commits and dates on
+one GPU, the steps in it found by a change-point method (ruptures' PELT), and the commits at which each case
+got slower or faster.
+
+    python -m harness.report history RUNS... -o DIR [--gpu NAME] [--threshold 0.05]
+
+RUNS are benchmark files or folders of them (searched recursively: a folder of recorded runs, or
+pytest-benchmark's own storage, `.benchmarks/`); other JSON files in a folder are listed and left out.
+A run's commit is the harness's recorded one (machine_info.harness.git_commit), else pytest-benchmark's;
+runs are ordered by the time they ran.
+
+Steps: PELT (Killick et al. 2012) on the log of the medians, with the l2 cost and a penalty of
+2 σ² log n (BIC-like), σ being the larger of the run-to-run noise (a robust MAD of successive differences)
+and a run's own uncertainty about its median (from its IQR and sample count), never below a quarter of the
+threshold; a step is kept when the medians of the runs on either side differ by more than --threshold and
+by more than z standard errors of that difference (σ √(1/n₁ + 1/n₂)), z Bonferroni-corrected over the cases
+so that noise alone gives a reported step in fewer than 1% of histories (about 2.6 for one case, 3.9 for
+100).  A single run off its neighbours, or the oldest run alone, is an excursion, not a step; the newest
+run alone is a step (marked: confirm it with another run).  Cases with fewer than 5 samples a run (older
+files' 3 rounds of whole runs) are left out of the search: their medians cannot show a step."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.report import ReportError, case_name
+from harness.report.load import load_file
+
+SHOWN = 12  # cases plotted: those with steps first, the largest first
+MIN_SAMPLES = 5  # per run: fewer (old files kept 3 rounds of whole runs) cannot tell a step from the noise
+ALPHA = 0.01  # chance, over all the cases together, of one step reported where there is only noise
+
+
+def benchmark_files(paths) -> tuple[list[Path], list[str]]:
+    """The benchmark files among `paths` (folders searched recursively), and what was left out and why."""
+    found, left_out = [], []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise ReportError(f"{path}: no such file or folder")
+        for candidate in (sorted(path.rglob("*.json")) if path.is_dir() else [path]):
+            try:
+                data = json.loads(candidate.read_text())
+            except (OSError, ValueError):
+                left_out.append(f"{candidate}: not readable JSON")
+                continue
+            if isinstance(data, dict) and isinstance(data.get("benchmarks"), list) and data["benchmarks"]:
+                found.append(candidate)
+            else:
+                left_out.append(f"{candidate}: not a benchmark file with cases")
+    if not found:
+        raise ReportError("no benchmark files among " + ", ".join(map(str, paths)))
+    return found, left_out
+
+
+def history_table(files, gpu: str | None = None) -> pd.DataFrame:
+    """One row per case and run: case, GPU, commit, when, median and quartiles (ms), file."""
+    frames = []
+    for path in files:
+        table = load_file(path)
+        data = json.loads(Path(path).read_text())
+        commit = ((data.get("machine_info") or {}).get("harness") or {}).get("git_commit") \
+            or (data.get("commit_info") or {}).get("id") or "unknown"
+        table["commit"] = commit[:10]
+        table["when"] = pd.to_datetime(data.get("datetime"), utc=True, errors="coerce")
+        frames.append(table)
+    table = pd.concat(frames, ignore_index=True)
+    gpus = sorted(table["hardware"].dropna().unique())
+    if gpu is None and len(gpus) > 1:
+        raise ReportError(f"the runs are from {len(gpus)} GPUs ({'; '.join(gpus)}): name one with --gpu")
+    if gpu is not None:
+        if gpu not in gpus:
+            raise ReportError(f"no run on {gpu!r}: the runs are from {'; '.join(gpus) or 'unknown hardware'}")
+        table = table[table["hardware"] == gpu]
+    out = pd.DataFrame({"case": [case_name(r) for _, r in table.iterrows()], "gpu": table["hardware"],
+                        "commit": table["commit"], "when": table["when"], "median_ms": table["median"] * 1e3,
+                        "q1_ms": table["q1"] * 1e3, "q3_ms": table["q3"] * 1e3, "samples": table["rounds"],
+                        "file": table["label"]})
+    return out.sort_values(["case", "when", "file"]).reset_index(drop=True)
+
+
+def noise(points: pd.DataFrame, threshold: float) -> float:
+    """The noise of one case's log medians: the larger of the run-to-run spread (a robust MAD of successive
+    differences / √2) and the typical run's own uncertainty about its median (McGill's 1.57 IQR / √n, a 95%
+    half-width, as a standard error), never below a quarter of the threshold."""
+    y = np.log(points["median_ms"].to_numpy(dtype=float))
+    within = (1.57 / 1.96) * (points["q3_ms"] - points["q1_ms"]) / np.sqrt(points["samples"].clip(lower=1)) \
+        / points["median_ms"]
+    sigma = max(math.log1p(threshold) / 4, float(np.nanmedian(within)) if within.notna().any() else 0.0)
+    if len(y) >= 3:
+        diffs = np.diff(y)
+        sigma = max(sigma, 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / math.sqrt(2))
+    return sigma
+
+
+def steps(points: pd.DataFrame, threshold: float, z: float) -> list[dict]:
+    """The steps of one case's runs (in time order): where, the medians before and after, and which way; a
+    step must exceed z standard errors of the difference between the two sides."""
+    import ruptures
+
+    y = np.log(points["median_ms"].to_numpy(dtype=float))
+    if len(y) < 2:
+        return []
+    sigma = noise(points, threshold)
+    ends = ruptures.Pelt(model="l2", min_size=1, jump=1).fit(y.reshape(-1, 1)).predict(
+        pen=2 * sigma ** 2 * math.log(len(y)))
+    bounds = [0, *ends]
+    out = []
+    for start, cut, stop in zip(bounds, bounds[1:], bounds[2:]):
+        before = float(np.exp(np.median(y[start:cut])))
+        after = float(np.exp(np.median(y[cut:stop])))
+        ratio = after / before
+        n1, n2 = cut - start, stop - cut
+        if n1 == 1 or (n2 == 1 and stop < len(y)):
+            continue  # one run off its neighbours (or the oldest run alone): an excursion, not a step
+        if abs(math.log(ratio)) <= max(math.log1p(threshold), z * sigma * math.sqrt(1 / n1 + 1 / n2)):
+            continue  # within the threshold, or within the noise of so few runs
+        row, previous = points.iloc[cut], points.iloc[cut - 1]
+        out.append({"case": row["case"], "verdict": "slower" if ratio > 1 else "faster", "commit": row["commit"],
+                    "after_commit": previous["commit"], "when": row["when"], "before_ms": before, "after_ms": after,
+                    "ratio": ratio, "runs_before": n1, "runs_after": n2})
+    return out
+
+
+def all_steps(history: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    from scipy.stats import norm
+
+    cases = history.groupby("case")
+    z = float(norm.isf(ALPHA / 2 / max(len(cases), 1)))  # Bonferroni over the cases, two-sided
+    found = [s for _, points in cases if points["samples"].median() >= MIN_SAMPLES
+             for s in steps(points.reset_index(drop=True), threshold, z)]
+    columns = ["case", "verdict", "commit", "after_commit", "when", "before_ms", "after_ms", "ratio", "runs_before",
+               "runs_after"]
+    table = pd.DataFrame(found, columns=columns)
+    table["when"] = pd.to_datetime(table["when"], utc=True)
+    return table.sort_values(["when", "case"]).reset_index(drop=True)
+
+
+def plot_history(history: pd.DataFrame, found: pd.DataFrame) -> bytes | None:
+    """Small multiples, one case each: median (IQR bars) per run, ticks named by commit, steps marked."""
+    from matplotlib.ticker import FixedLocator
+
+    from harness.report.render import plt, png
+
+    stepped = list(dict.fromkeys(found.sort_values("ratio", key=lambda r: -abs(np.log(r)))["case"]))
+    spread = history.groupby("case")["median_ms"].agg(lambda m: m.max() / m.min()).sort_values(ascending=False)
+    cases = (stepped + [c for c in spread.index if c not in stepped])[:SHOWN]
+    if not cases:
+        return None
+    columns = min(len(cases), 3)
+    lines = (len(cases) + columns - 1) // columns
+    figure, axes = plt.subplots(lines, columns, figsize=(5.2 * columns, 3.4 * lines), squeeze=False)
+    for axis, case in zip(axes.flat, cases):
+        points = history[history["case"] == case].reset_index(drop=True)
+        x = np.arange(len(points))
+        axis.errorbar(x, points["median_ms"], yerr=[points["median_ms"] - points["q1_ms"],
+                                                    points["q3_ms"] - points["median_ms"]],
+                      marker="o", markersize=4, capsize=3, color="#0067A5")
+        for _, step in found[found["case"] == case].iterrows():
+            at = int(np.flatnonzero((points["commit"] == step["commit"]) & (points["when"] == step["when"]))[0])
+            axis.axvline(at - 0.5, color="#BE0032" if step["verdict"] == "slower" else "#008856", linestyle="--")
+        axis.xaxis.set_major_locator(FixedLocator(x))
+        axis.set_xticklabels(points["commit"].str[:7], rotation=60, fontsize=7)
+        axis.set_ylim(bottom=0)
+        axis.set_ylabel("median (ms)")
+        axis.set_title("\n".join(case[i:i + 48] for i in range(0, len(case), 48)), fontsize=7)
+        axis.grid(alpha=0.3)
+    for axis in axes.flat[len(cases):]:
+        axis.set_visible(False)
+    figure.suptitle("Median per run against commit (bars: IQR; dashed: a step, red slower, green faster)")
+    figure.tight_layout()
+    return png(figure)
+
+
+def write_history(paths, folder: Path, gpu: str | None = None, threshold: float = 0.05) -> dict[str, Path]:
+    """history.md, history.html, history.png, history.csv (every run of every case) and steps.csv."""
+    import base64
+    import html as htmlmod
+
+    from harness.inputs import write_atomic
+    from harness.report.present import readable
+    from harness.report.render import html_table, page
+
+    files, left_out = benchmark_files(paths)
+    history = history_table(files, gpu)
+    found = all_steps(history, threshold)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {"csv": folder / "history.csv", "steps": folder / "steps.csv"}
+    write_atomic(written["csv"], history.to_csv(index=False).encode())
+    write_atomic(written["steps"], found.to_csv(index=False).encode())
+    image = plot_history(history, found)
+    runs = history.drop_duplicates("file").sort_values("when")
+    gpus = ", ".join(sorted(history["gpu"].dropna().unique()))
+    summary = (f"{history['case'].nunique()} cases over {len(runs)} runs on {gpus}, commits "
+               f"{runs['commit'].iloc[0]} ({runs['when'].iloc[0]:%Y-%m-%d}) to {runs['commit'].iloc[-1]} "
+               f"({runs['when'].iloc[-1]:%Y-%m-%d}); steps larger than {threshold:.0%}: "
+               f"{(found['verdict'] == 'slower').sum()} slower, {(found['verdict'] == 'faster').sum()} faster.")
+    few = (history.groupby("case")["samples"].median() < MIN_SAMPLES).sum()
+    if few:
+        summary += f" {few} cases keep fewer than {MIN_SAMPLES} samples a run: too few to find steps in, left out."
+    shown = found.assign(when=found["when"].dt.strftime("%Y-%m-%d %H:%M")).rename(
+        columns={"ratio": "ratio_after_over_before"})
+    md = ["# History", "", summary, ""]
+    body = ["<h1>History</h1>", f"<p>{htmlmod.escape(summary)}</p>"]
+    if image is not None:
+        write_atomic(folder / "history.png", image)
+        written["plot"] = folder / "history.png"
+        md += ["![history](history.png)", ""]
+        body.append(f"<img alt='history' src='data:image/png;base64,{base64.b64encode(image).decode()}'/>")
+    for verdict in ("slower", "faster"):
+        rows = shown[shown["verdict"] == verdict].drop(columns="verdict")
+        title = f"Where cases got {verdict}"
+        md += [f"## {title}", "", readable(rows).to_markdown(index=False) if len(rows) else "None.", ""]
+        body += [f"<h2>{title}</h2>", html_table(rows) if len(rows) else "<p>None.</p>"]
+    if left_out:
+        md += ["## Files left out", "", *[f"- {line}" for line in left_out], ""]
+        body += ["<h2>Files left out</h2><ul>", *[f"<li>{htmlmod.escape(line)}</li>" for line in left_out], "</ul>"]
+    md.append("Every run of every case: [history.csv](history.csv); the steps: [steps.csv](steps.csv).")
+    body.append("<p>Every run of every case: <a href='history.csv'>history.csv</a>; the steps: "
+                "<a href='steps.csv'>steps.csv</a>.</p>")
+    write_atomic(folder / "history.md", "\n".join(md).encode())
+    write_atomic(folder / "history.html", page("History", body).encode())
+    written.update(markdown=folder / "history.md", html=folder / "history.html")
+    return written

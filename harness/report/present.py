@@ -1,0 +1,71 @@
+"""How the report shows things: one colour per stage in every plot, runs named by folder and file, column
+titles with their units, numbers to their precision and nothing printed as NaN or None."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from harness import STAGES
+
+#: Kenneth Kelly's colours of maximum contrast (1965), white and black left out: 20 hues that stay apart
+#: side by side, for the 14 stages and the unattributed remainder.
+KELLY = ("#0067A5", "#F38400", "#008856", "#BE0032", "#875692", "#F3C300", "#848482", "#A1CAF1", "#882D17",
+         "#8DB600", "#E68FAC", "#654522", "#F99379", "#2B3D26", "#C2B280", "#604E97", "#DCD300", "#B3446C",
+         "#F6A600", "#E25822")
+#: The same stage has the same colour in every plot of every report.
+STAGE_COLORS = dict(zip((*STAGES, "unattributed"), KELLY))
+
+#: Column titles with their units; columns not listed are shown with spaces for underscores.
+TITLES = {
+    "median_ms": "median (ms)", "a_ms": "a (ms)", "b_ms": "b (ms)", "gpu_ms": "GPU time (ms)",
+    "floor_ms": "floor (ms)", "end_to_end_ms": "end to end (ms)", "inference_ms": "inference (ms)",
+    "images_per_s": "images/s", "sample_images_per_s": "CV-CUDA sample (images/s)",
+    "slowest_rank_images_per_s": "slowest rank (images/s)", "fastest_rank_images_per_s": "fastest rank (images/s)",
+    "tflops_per_s": "TFLOPS", "peak_tflops": "peak (TFLOPS)", "copy_GB_per_s": "copy (GB/s)",
+    "batch_size": "batch", "model_height": "model side (px)", "source": "source (px)", "seconds": "wall (s)",
+    "noise_rel_iqr": "noise (IQR/median)", "non_inference_share": "not inference",
+    "unattributed_fraction": "unattributed", "instrumentation_overhead": "instrumentation cost",
+    "fraction_of_floor": "of the floor", "fraction_of_peak": "of the peak", "scaling_efficiency": "scaling",
+    "speedup": "speed-up (x)", "speedup_over_sample": "against the sample (x)",
+    "ratio_b_over_a": "b time / a time", "label": "file", "world_size": "processes", "procs_per_gpu": "per GPU",
+}
+PERCENT = ("share", "fraction", "overhead", "efficiency", "noise_rel_iqr", "unattributed")
+TIMES = ("speedup", "ratio")
+DASH = "–"  # shown where a value does not apply
+
+
+def run_label(path) -> str:
+    """A file named by its folder and name: two runs' `e2e-fp16.json` from two folders stay apart."""
+    path = Path(path)
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+
+
+def number(value, column: str = "") -> str:
+    """One value as text: percentages for shares and fractions, 'x' for ratios, thousands separated, about four
+    significant digits and never an exponent; empty values as a dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return DASH
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e15
+                                  and not any(k in column for k in (*PERCENT, *TIMES))):
+        return f"{int(value):,}"
+    if not isinstance(value, float):
+        return str(value)
+    if any(key in column for key in PERCENT):
+        return f"{value * 100:.1f}%"
+    if any(key in column for key in TIMES):
+        return f"{value:.3g}x" if abs(value) < 100 else f"{value:,.0f}x"
+    size = abs(value)
+    digits = 0 if size >= 1000 else 1 if size >= 100 else 2 if size >= 1 else 3 if size >= 0.01 else 5
+    return f"{value:,.{digits}f}"
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as text to show: every value formatted by its column, titles with units."""
+    shown = pd.DataFrame({column: [number(v, column) for v in frame[column].tolist()] for column in frame.columns},
+                         index=frame.index)
+    return shown.rename(columns=lambda c: TITLES.get(c, c.replace("_", " ")))
