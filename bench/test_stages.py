@@ -45,7 +45,7 @@ class StageInputs:
     def __init__(self, engine_name: str, device: str, source: str, batch_size: int, model_size=(224, 224),
                  blur_mode: str = "exact"):
         need(engine_name)
-        # the sample's blur, quality 90; "fused" gives the engine its fused blur and overlay (blur_overlay)
+        # the sample's blur, quality 90; "fused": the engine's mask from the logits and its blur_overlay stage
         plan = Config(device=device, blur_mode=blur_mode, postprocess="fused").resolve()
         self.device = plan.device
         self.engine = ENGINES[engine_name](plan)

@@ -30,7 +30,7 @@ PREPROCESS_STAGES = {"staged": ("resize", "convert", "normalize", "reformat"), "
 
 
 #: What each --postprocess runs: staged, five operators; fused, the class mask straight from the logits
-#: (the argmax needs no softmax) and one stage for upscale, blur and overlay (harness.ops.fused).
+#: (the argmax needs no softmax) and one stage for upscale, blur and overlay (Engine.blur_overlay).
 POSTPROCESS_STAGES = {"staged": ("softmax", "mask", "upscale", "blur", "overlay"),
                       "fused": ("mask", "blur_overlay")}
 

@@ -20,7 +20,7 @@ UINT8_MAX_DIFF = {
     "blur_downscaled": 6,
     # The overlay selects values, it computes none: exact.
     "overlay": 0,
-    # harness.ops.fused: the blur's float32 sums in another order, then the overlay's choice: as the blur.
+    # upscale, blur and overlay in one stage: the blur's bound (the overlay selects, the upscale copies).
     "blur_overlay": 1,
 }
 

@@ -137,30 +137,6 @@ def test_stage_matches_reference(engine_name, device, stage, frames):
 ODD_SIZES = [(1, 1), (2, 3), (17, 31), (40, 13), (405, 720)]
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
-def test_fused_blur_overlay_matches_the_stages(device, photo):
-    """harness.ops.fused against the reference's blur, upscale and overlay, on uniform batches of odd sizes
-    (1x1 and sides shorter than the kernel's reach included): eager on the CPU, compiled by the torch engine
-    on a GPU (--postprocess fused)."""
-    from harness.ops.fused import blur_overlay
-
-    ref = make_engine("torch", "cpu")
-    engine = make_engine("torch", device, postprocess="fused")
-    for height, width in ODD_SIZES:
-        image = cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA).reshape(height, width, 3)
-        frames = torch.from_numpy(np.stack([image, image[::-1].copy()]))
-        logits = torch.randn(2, 21, 7, 9, generator=torch.Generator().manual_seed(height)) * 3
-        masks = ref.mask(logits, CLASS)
-        expected = ref.overlay(frames, ref.blur(frames), ref.upscale(masks, frames))
-        if device == "cpu":
-            actual = blur_overlay(frames, masks, ref.blur_kernel, ref.blur_sigma)
-        else:
-            actual = run_checked(engine, "blur_overlay", (frames.cuda(), masks.cuda())).cpu()
-        assert actual.shape == expected.shape and actual.dtype == torch.uint8
-        worst = (actual.int() - expected.int()).abs().max().item()
-        assert worst <= UINT8_MAX_DIFF["blur_overlay"], f"{height}x{width}: max |diff| {worst}"
-
-
 @pytest.mark.parametrize("engine_name,device", PAIRS + [pytest.param(*REFERENCE, id="torch-cpu")])
 def test_encode_round_trips(engine_name, device, frames):
     if reason := ENGINES.unavailable(engine_name, device):

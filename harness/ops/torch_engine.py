@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 
 from harness.ops.banded import gaussian_nhwc
-from harness.ops.fused import column_pass_overlay, nearest_rows, reflect101, row_pass, taps_of
 from harness.ops import (ENGINES, IMAGENET_MEAN, IMAGENET_STD, Engine, Frames, frame_sizes, gaussian_kernel1d,
                          per_image, small_size)
 
@@ -16,6 +15,21 @@ def _map(fn, frames: Frames) -> Frames:
     if isinstance(frames, torch.Tensor):
         return fn(frames)
     return [fn(f.unsqueeze(0))[0] for f in frames]
+
+
+def reflect101(length: int, pad: int, device: torch.device) -> torch.Tensor:
+    """Source index of positions -pad .. length + pad - 1 under OpenCV's BORDER_REFLECT_101 (mirror about the
+    first and last pixel, repeated: period 2 (length - 1)), for any length; made on the device, no copy."""
+    if length == 1:
+        return torch.zeros(length + 2 * pad, dtype=torch.long, device=device)
+    period = 2 * (length - 1)
+    index = torch.arange(-pad, length + pad, device=device).abs_().remainder_(period)
+    return torch.where(index < length, index, period - index)
+
+
+def nearest_rows(source: int, target: int, device: torch.device) -> torch.Tensor:
+    """Nearest neighbour by pixel centres, source index floor((dst + 0.5) * source / target), in integers."""
+    return (2 * torch.arange(target, device=device) + 1) * source // (2 * target)
 
 
 def reaches_past_border(k: int, height: int, width: int) -> bool:
@@ -48,13 +62,6 @@ class TorchEngine(Engine):
         self._std = torch.tensor(IMAGENET_STD, dtype=torch.float32).to(self.device)
         self._blur_taps = self._separable(self.blur_kernel, self.blur_sigma)
         self._small_taps = self._separable(self.small_kernel, self.small_sigma)
-        self._blur_overlay = None
-        if self.device.type == "cuda" and plan.config.postprocess == "fused" and self.blur_mode == "exact":
-            from harness.compiled import compiled
-
-            self._blur_overlay = (compiled(row_pass, plan.config.cache_dir),
-                                  compiled(column_pass_overlay, plan.config.cache_dir),
-                                  taps_of(self.blur_kernel, self.blur_sigma))
 
     def _separable(self, k: int, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.tensor(gaussian_kernel1d(k, sigma), dtype=torch.float32).to(self.device)
@@ -125,14 +132,6 @@ class TorchEngine(Engine):
             return _to_uint8(out).permute(0, 2, 3, 1).contiguous()
 
         return _map(downscaled if self.blur_mode == "downscaled" else self.exact_blur, frames)
-
-    def blur_overlay(self, frames: Frames, masks: torch.Tensor) -> Frames:
-        """On a GPU, a uniform batch's exact blur and overlay as two kernels that TorchInductor generates
-        (harness.ops.fused); anything else as the three stages."""
-        if self._blur_overlay is not None and isinstance(frames, torch.Tensor):
-            rows, columns, taps = self._blur_overlay
-            return columns(rows(frames, taps), frames, masks, taps)
-        return super().blur_overlay(frames, masks)
 
     def overlay(self, frames: Frames, blurred: Frames, masks: Frames) -> Frames:
         if isinstance(frames, torch.Tensor):
