@@ -4,6 +4,7 @@
 # the sample again.  Writes the sample's PEER_JSON files and harness.distributed's JSON under $OUT/peer.
 # Usage there: source .dev/setup.sh && bash tools/peer_compare.sh ["32 224" "32 520" "4 224"]
 # PEER_DEPTHS=1 adds depths 1 and 3 and the sequential executor, like for like, at the first case.
+# PEER_OURS="like-for-like fastest" runs only those of this project's runs, in that order.
 set -uo pipefail
 OUT=${OUT:-/tmp/harness-peer}
 mkdir -p "$OUT/peer"
@@ -19,6 +20,7 @@ peer() {  # batch size suffix
 ours() {  # name batch size [options]
   local name=$1 b=$2 s=$3; shift 3
   rm -rf /tmp/harness_out
+  echo "   load average before $name: $(cut -d' ' -f1-3 /proc/loadavg)"
   python3 -m harness.distributed -i "$IMAGES" -o /tmp/harness_out --json "$OUT/peer/harness_${name}_b${b}_s${s}.json" \
     -b "$b" -th "$s" -tw "$s" --model fcn_resnet101 --weights synthetic --warmup_batches 2 "$@" 2>&1 | tail -1 | sed "s/^/$name b$b s$s: /"
   python3 - "$OUT/peer/harness_${name}_b${b}_s${s}.json" <<'PY'
@@ -33,9 +35,13 @@ cases=("$@")
 for case in "${cases[@]}"; do
   set -- $case
   peer "$1" "$2" ""
-  ours like-for-like "$1" "$2" "${LIKE[@]}"
-  ours like-for-like-compiled "$1" "$2" "${LIKE[@]}" "${COMPILED[@]}"
-  ours fastest "$1" "$2" "${FAST[@]}"
+  for name in ${PEER_OURS:-like-for-like like-for-like-compiled fastest}; do
+    case $name in
+      like-for-like) ours like-for-like "$1" "$2" "${LIKE[@]}" ;;
+      like-for-like-compiled) ours like-for-like-compiled "$1" "$2" "${LIKE[@]}" "${COMPILED[@]}" ;;
+      fastest) ours fastest "$1" "$2" "${FAST[@]}" ;;
+    esac
+  done
   peer "$1" "$2" "_after"
 done
 # The executor's depth and the sequential executor, like for like at the first case's batch and size
