@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from harness import stages
-from harness.benchkit import SOURCE_SIZES, Case, keep_batch_samples, measure, photographs
+from harness.benchkit import SOURCE_SIZES, Case, measure, photographs, whole_runs
 from harness.config import Config
 from harness.results import add
 from harness.ops import ENGINES
@@ -87,8 +87,9 @@ def test_throughput(benchmark, bench_settings, engine, model, precision, batch_s
         for _ in range(count):
             pipeline.run(datas)
 
-    measure(benchmark, run, pipeline.device, {**bench_settings, "rounds": 3, "cpu_rounds": 3, "budget_s": 0},
-            case("throughput", pipeline, engine, model, precision, batch_size, model_size, source), warmup=1)
+    measure(benchmark, run, pipeline.device, whole_runs(bench_settings),
+            case("throughput", pipeline, engine, model, precision, batch_size, model_size, source), warmup=1,
+            unit="run")
     if benchmark.stats is None:
         return  # benchmarks disabled
     seconds = benchmark.stats.stats.median
@@ -109,14 +110,13 @@ def test_throughput_from_files(benchmark, bench_settings, tmp_path_factory, exec
     out = tmp_path_factory.mktemp("throughput-out")
     runs = []
     measure(benchmark, lambda: runs.append(run_jobs(pipeline, jobs, out, batch_size, executor=executor)),
-            pipeline.device, {**bench_settings, "rounds": 3, "cpu_rounds": 3, "budget_s": 0},
+            pipeline.device, whole_runs(bench_settings),
             case("throughput", pipeline, engine, model, precision, batch_size, model_size, source,
-                 f"files-{executor}"), warmup=1)
+                 f"files-{executor}"), warmup=1, unit="run")
     assert all(run.written == len(jobs) for run in runs)
     if benchmark.stats is None:
         return  # benchmarks disabled
     images = len(jobs) / benchmark.stats.stats.median  # whole runs, the pipeline's fill included
-    batches = keep_batch_samples(benchmark, runs, warmup=1)  # from here on the samples are steady batches
     height, width = SOURCE_SIZES[source]
     add(benchmark, batches=count, images_per_s=images, megapixels_per_s=images * height * width / 1e6,
-        **runs[-1].info(), **batches)
+        **runs[-1].info())

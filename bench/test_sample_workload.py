@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.benchkit import Case, keep_batch_samples, measure, photographs
+from harness.benchkit import Case, measure, photographs, whole_runs
 from harness.config import Config
 from harness.ops import ENGINES
 from harness.pipeline import Pipeline
@@ -65,13 +65,12 @@ def test_sample_workload(benchmark, bench_settings, input_jobs, tmp_path, option
     runs = []
     label = f"cvcuda+{pipeline.config.decoder}+pytorch:fcn_resnet101"
     info = measure(benchmark, lambda: runs.append(run_files(pipeline, input_jobs, tmp_path, batch_size)),
-                   pipeline.device, {**bench_settings, "rounds": 3, "budget_s": 0},
+                   pipeline.device, whole_runs(bench_settings),
                    Case("sample_workload", label, "cuda", config.precision, batch_size, (side, side), "1920x1080",
-                        options), warmup=1)
+                        options), warmup=1, unit="run")
     if not info:
         return  # benchmarks disabled
     assert {run.written for run in runs} == {IMAGES}
     images = IMAGES / benchmark.stats.stats.median  # whole runs, the pipeline's fill included
-    batches = keep_batch_samples(benchmark, runs, warmup=1)  # from here on the samples are steady batches
     add(benchmark, images=IMAGES, images_per_s=images, megapixels_per_s=images * 1920 * 1080 / 1e6,
-        options=OPTIONS[options], setup_seconds=pipeline.backend.setup_seconds, **runs[-1].info(), **batches)
+        options=OPTIONS[options], setup_seconds=pipeline.backend.setup_seconds, **runs[-1].info())

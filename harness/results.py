@@ -30,6 +30,7 @@ class Record:
     megapixels_per_s: Optional[float] = None
     timer: Optional[str] = None
     median_s: Optional[float] = None
+    host_median_s: Optional[float] = None  # GPU cases: the host clock's median of the rounds the events timed
     l2: Optional[str] = None  # "cold" or "hot" on a GPU, None on the CPU
     noise_rel_iqr: Optional[float] = None
     noisy: Optional[bool] = None
@@ -44,7 +45,7 @@ class Record:
     cuda_event_ms: Optional[list] = None
     cuda_event_median_ms: Optional[float] = None
     sample_count: Optional[int] = None  # raw samples in stats.data: timed rounds, or steady batches of whole runs
-    sample_unit: Optional[str] = None  # "round" (one call of the case) or "batch" (one batch of a whole run)
+    sample_unit: Optional[str] = None  # "round" (one call of the case), "run" (a whole run) or "batch" (distributed)
     detectable_slowdown: Optional[float] = None  # the smallest slowdown the gate (defaults) flags with these samples
 
     # Whole pipelines (bench/test_end_to_end.py, bench/test_sample_workload.py).
