@@ -23,8 +23,11 @@ H100 = ROOT / "reports" / "h100-smoke-2026-11-23" / "bench.json"
 RECORDED = ROOT / "reports" / "h100-2026-11-24"
 #: Every case kind of the recorded H100 run: per stage, inference, chains, end to end, throughput, the
 #: sample workload (whole runs) and harness.distributed.
+#: The committed H100 baseline: the gate's own suites (tools/ci_bench.sh), GPU samples from CUDA events,
+#: whole runs as adaptive rounds.
+BASELINE = ROOT / "reports" / "baselines" / "NVIDIA H100 80GB HBM3.json"
 KINDS = [RECORDED / name for name in ("stages.json", "inference.json", "e2e-fp16.json", "sample.json")] + [
-    ROOT / "reports" / "h200x2-2026-11-24" / "default" / "world2.json"]
+    ROOT / "reports" / "h200x2-2026-11-24" / "default" / "world2.json", BASELINE]
 
 def workload(work: float) -> int:
     total = 0
@@ -153,6 +156,27 @@ def test_every_case_kind_identical_then_20_percent_then_twice_slower(recorded, t
             assert any(v.verdict == "slower" for v in verdicts)
 
 
+def test_the_baseline_flags_a_10_percent_slowdown_where_its_samples_say_they_can(tmp_path):
+    """Each case of the committed H100 baseline says the smallest slowdown the gate would flag with its
+    samples (detectable_slowdown); every sample 1.1x slower, exactly the cases that say 10% or less are
+    flagged slower, and none is called the same.  Every batch-32 end-to-end case and the in-memory throughput
+    cases are among them."""
+    table = load([BASELINE])
+    slowed = rewritten(BASELINE, tmp_path / "x1.1.json", 1.1)
+    verdicts, *_ = compare(table, load([slowed]))
+    power = {name: p for name, p in zip(table["name"], table["detectable_slowdown"])}
+    by_case = {v.case: v for v in verdicts}
+    from harness.report import case_name
+
+    for _, row in table.iterrows():
+        verdict = by_case[case_name(row)]
+        assert verdict.verdict != "same", verdict
+        if power[row["name"]] < 0.095:  # a margin for the bootstrap's own resampling noise
+            assert verdict.verdict == "slower", (row["name"], power[row["name"]], verdict)
+    whole = table[table["stage"].isin(["end_to_end", "throughput"]) & ~table["variant"].str.startswith("files-")]
+    assert len(whole) == 6 and (whole["detectable_slowdown"] < 0.095).all()
+
+
 def test_missing_cases_fail_unless_allowed_and_new_cases_are_listed(tmp_path):
     recorded = RECORDED / "sample.json"
     names = [b["name"] for b in json.loads(recorded.read_text())["benchmarks"]]
@@ -230,6 +254,18 @@ def test_noise_without_a_real_difference_is_not_a_regression(workloads):
 
 def test_runs_from_different_hardware_are_refused(quick_run_path):
     assert main([str(H100), str(quick_run_path)]) == 2
+
+
+def test_two_gpus_of_one_model_are_refused_unless_allowed(tmp_path, capsys):
+    """The committed baseline and a second run of the same commit on another H100 of the device pool: the
+    machines differ by more than the threshold (the gate flags 24 of 60 cases), so the gate refuses to call
+    that a regression unless told to compare machines."""
+    other = ROOT / "reports" / "h100-2026-11-25-gate" / "bench-2-79f51be.json"
+    assert main([str(BASELINE), str(other)]) == 2
+    error = capsys.readouterr().err
+    assert "two GPUs of one model" in error and "--allow-other-gpu" in error and len(error.splitlines()) == 1
+    assert main([str(BASELINE), str(other), "--allow-other-gpu", "--markdown", str(tmp_path / "g.md")]) == 1
+    assert "24 slower" in (tmp_path / "g.md").read_text()
 
 
 def test_samples_of_different_kinds_or_broken_ones_are_unusable(tmp_path, capsys):

@@ -12,7 +12,9 @@ at alpha).  The verdict comes from the interval against the threshold t (default
 
 A case of the baseline missing from the candidate fails the gate (unless --allow-missing); new cases are
 listed.  Exit status for CI: 0 no regression, 1 regression (or missing cases), 2 unusable input or run:
-malformed or empty files, a missing baseline, different hardware, a throttled GPU (unless --allow-throttled).
+malformed or empty files, a missing baseline, different hardware, a throttled GPU (unless --allow-throttled),
+two GPUs of one model (unless --allow-other-gpu: on the H100 pool one commit differed by up to 1.8x between
+two machines).
 """
 
 from __future__ import annotations
@@ -128,6 +130,16 @@ def throttled_runs(*tables: pd.DataFrame) -> list[str]:
     return sorted(files)
 
 
+def other_gpus(baseline: pd.DataFrame, candidate: pd.DataFrame) -> tuple[str, str] | None:
+    """The two GPUs' UUIDs when both files name one and they differ: machines of one model differ by more
+    than a regression threshold (the hosts' CPUs, clocks, PCIe), so a gate across them tests the machine."""
+    uuids = [table["env_gpu_uuid"].dropna().unique() if "env_gpu_uuid" in table else [] for table in
+             (baseline, candidate)]
+    if len(uuids[0]) == 1 and len(uuids[1]) == 1 and uuids[0][0] != uuids[1][0]:
+        return str(uuids[0][0]), str(uuids[1][0])
+    return None
+
+
 def failed(verdicts, missing: list[str], allow_missing: bool) -> bool:
     return any(v.verdict == "slower" for v in verdicts) or bool(missing and not allow_missing)
 
@@ -196,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="do not fail when cases of the baseline are missing from the candidate")
     parser.add_argument("--allow-throttled", action="store_true",
                         help="gate runs whose GPU was throttled by heat or power (refused otherwise: exit 2)")
+    parser.add_argument("--allow-other-gpu", action="store_true",
+                        help="gate runs from two GPUs of the same model (refused otherwise: exit 2)")
     parser.add_argument("--markdown", type=Path, help="write the Markdown report here (default: stdout)")
     parser.add_argument("--junit", type=Path, help="also write JUnit XML here")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
@@ -215,6 +229,11 @@ def _run(args) -> int:
     if throttled and not args.allow_throttled:
         raise ReportError(f"the GPU was throttled (heat or power) during {', '.join(throttled)}: its times are not "
                           "comparable; run again, or pass --allow-throttled")
+    gpus = other_gpus(baseline, candidate)
+    if gpus and not args.allow_other_gpu:
+        raise ReportError(f"the runs are from two GPUs of one model ({gpus[0]} and {gpus[1]}): between two H100s "
+                          "of one pool the same commit's cases differed by up to 1.8x (reports/h100-2026-11-25-gate); "
+                          "record the baseline on this GPU (or run both commits in one job), or pass --allow-other-gpu")
     verdicts, only_base, only_cand, env_diffs = compare(baseline, candidate, args.threshold, args.alpha)
     if not verdicts:
         raise ReportError(f"{args.baseline} and {args.candidate} have no case in common: nothing to gate")
