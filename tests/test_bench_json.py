@@ -124,6 +124,12 @@ def test_pytest_benchmark_save_and_compare_work_on_the_suites(tmp_path):
                               env=env, capture_output=True, text=True, timeout=600)
     assert compared.returncode == 0, compared.stdout[-2000:]
     assert "resize" in compared.stdout and "NOW" in compared.stdout  # the comparison table was printed
+    history = subprocess.run([sys.executable, "-m", "harness.report", "history", str(tmp_path / "store"), "-o",
+                              str(tmp_path / "history")], cwd=root, env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert history.returncode == 0, history.stderr  # the storage folder is a history of runs as it stands
+    rows = (tmp_path / "history" / "history.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(json.loads(run.read_text())["benchmarks"]) and "resize" in rows[1]
 
 
 def test_pytest_benchmarks_histogram_works_on_the_suites(tmp_path):

@@ -64,7 +64,8 @@ def load(paths) -> pd.DataFrame:
 
 
 def environment(paths) -> pd.DataFrame:
-    """What each file ran on, one row per file: GPU, driver, CUDA, cuDNN, the libraries, Python, the commit,
+    """What each file ran on, one row per file: GPU and its UUID (two machines of one model differ: see the
+    gate), driver, CUDA, cuDNN, the libraries, Python, the commit,
     the rounds and L2 mode of its cases, and the GPU's clocks and throttling before and after the run."""
     rows = []
     for path in paths:
@@ -87,7 +88,7 @@ def environment(paths) -> pd.DataFrame:
         rows.append({
             "file": run_label(path), "run at": data.get("datetime"),
             "GPU": env.get("gpu_name") or (data.get("machine_info") or {}).get("processor"),
-            "driver": env.get("driver"), "CUDA": env.get("cuda"),
+            "GPU UUID": env.get("gpu_uuid"), "driver": env.get("driver"), "CUDA": env.get("cuda"),
             "cuDNN": f"{cudnn // 10000}.{cudnn // 100 % 100}.{cudnn % 100}" if isinstance(cudnn, int) else cudnn,
             **{name: env.get(key) for name, key in (("torch", "torch"), ("torchvision", "torchvision"),
                                                    ("CV-CUDA", "cvcuda"), ("nvImageCodec", "nvimgcodec"),

@@ -154,7 +154,10 @@ def sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def slug(title: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in title.lower().split(":")[0].strip()).strip("-")[:48]
+    """A table's file name: its title up to a colon or parenthesis, lower case, words joined by dashes."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", re.split(r"[:(]", title.lower())[0]).strip("-")[:60]
 
 
 def _csv(frame: pd.DataFrame) -> bytes:
