@@ -120,6 +120,7 @@ def test_scaling_table_from_the_recorded_two_gpu_run():
 # The report a person reads (issue 16) ------------------------------------------------------------------
 
 RECORDED_FILES = sorted(RECORDED.glob("*.json")) + sorted((RECORDED / "followup").glob("*.json"))
+ARTEFACTS = ROOT / "test-artifacts"  # screenshots of the browser test, kept for a person to look at (CI uploads)
 
 
 def test_findings_are_computed_from_the_files():
@@ -130,7 +131,9 @@ def test_findings_are_computed_from_the_files():
 
     table = load(RECORDED_FILES)
     (gpu, topics), = findings(table)
-    assert gpu == "NVIDIA H100 80GB HBM3" and topics[0][0] == "Warnings"  # noisy cases: the recorded run has them
+    assert gpu == "NVIDIA H100 80GB HBM3" and [t for t, _ in topics][:4] == [
+        "How fast: the best end-to-end throughput", "Where the time goes", "What bounds it: against the GPU's limits",
+        "Warnings"]  # noisy cases: the recorded run has them
     sentences = [s for _, group in topics for s in group]
     whole = table[table["stage"].isin(["end_to_end", "throughput", "sample_workload"])]
     fp16 = whole[whole["precision"] == "fp16"]
@@ -140,8 +143,9 @@ def test_findings_are_computed_from_the_files():
     assert not any("Throttled" in s for s in sentences)
     throttled = table.copy()
     throttled.loc[throttled["label"] == "h100-2026-11-24/sample.json", "throttled"] = True
-    (_, ((topic, warned), *_)), = findings(throttled)
-    assert topic == "Warnings" and warned[0].startswith("**Throttled**") and "h100-2026-11-24/sample.json" in warned[0]
+    (_, topics), = findings(throttled)
+    warned = dict(topics)["Warnings"]
+    assert warned[0].startswith("**Throttled**") and "h100-2026-11-24/sample.json" in warned[0]
 
 
 def test_numbers_are_shown_to_their_precision_with_units_and_never_as_nan():
@@ -207,18 +211,29 @@ def test_the_report_reads_well_in_a_real_browser(tmp_path):
         browser = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-background-networking",
                                                                 "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1440, "height": 900})
+        errors = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(written["html"].as_uri())
+        ARTEFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTEFACTS / "report-first-screen.png"))
         headings = page.locator("h2").all_inner_texts()
         assert headings[:3] == ["Findings", "Environment", "Plots"]
         first_screen = page.locator("ul.findings li").first.bounding_box()
         assert first_screen is not None and first_screen["y"] < 900  # readable without scrolling
+        assert page.locator("ul.findings li").count() >= 10  # the findings are not empty
+        for topic in ("How fast", "Where the time goes", "What bounds it"):  # answered in the first screen
+            box = page.locator("h4", has_text=topic).first.bounding_box()
+            assert box is not None and box["y"] < 900, topic
+        assert "driver 580.159.04" in page.locator("p.env").inner_text()
         images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
         assert len(images) == 3 and all(done and width > 500 for done, width in images)
         width, height = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
         assert width <= 1440 and height < 12000, (width, height)
         text = page.inner_text("body")
         assert "NaN" not in text and "None" not in text and "580.159.04" in text
-        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        page.screenshot(path=str(ARTEFACTS / "report-full-page.png"), full_page=True)
+        assert not errors, errors
         folded = page.locator("details").first
         assert folded.evaluate("d => !d.open")
         folded.locator("summary").click()

@@ -123,14 +123,14 @@ def warnings(rows: pd.DataFrame) -> list[str]:
     return out
 
 
-TOPICS = (("Warnings", warnings), ("Best end-to-end throughput", best_throughput), ("Where the time goes", time_shares),
-          ("Against the GPU's limits", against_limits), ("CV-CUDA against the other engines", engine_gains),
-          ("Against CV-CUDA's own sample", against_sample))
+TOPICS = (("How fast: the best end-to-end throughput", best_throughput), ("Where the time goes", time_shares),
+          ("What bounds it: against the GPU's limits", against_limits), ("Warnings", warnings),
+          ("CV-CUDA against the other engines", engine_gains), ("Against CV-CUDA's own sample", against_sample))
 
 
 def findings(table: pd.DataFrame) -> list[tuple[str, list[tuple[str, list[str]]]]]:
-    """Per GPU in the files: (GPU, [(topic, sentences), ...]), the warnings first, topics without a finding
-    left out."""
+    """Per GPU in the files: (GPU, [(topic, sentences), ...]) in the order a reader asks (how fast, where the
+    time goes, what bounds it, what to distrust), topics without a finding left out."""
     sections = []
     for hardware, rows in table.groupby("hardware", dropna=False):
         topics = [(topic, sentences) for topic, make in TOPICS if (sentences := make(rows))]

@@ -33,7 +33,7 @@ th,td{padding:3px 8px;border-bottom:1px solid #e4e4e4;text-align:right;white-spa
 th{background:#f4f4f4;position:sticky;top:0}td:first-child,th:first-child{text-align:left}
 .scroll{overflow-x:auto;max-width:100%}img{max-width:100%;height:auto;display:block;margin:.8em 0}
 details summary{cursor:pointer;color:#0057a0;margin:.4em 0}.findings li{margin:.25em 0}
-h4{margin:.9em 0 .2em}.findings{margin-top:.2em}
+h4{margin:.9em 0 .2em}.findings{margin-top:.2em}.env{color:#444;font-size:.92em}
 """
 
 
@@ -185,6 +185,19 @@ def inline(markdown_text: str) -> str:
     return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
 
 
+def environment_line(env: pd.DataFrame) -> str:
+    """One sentence of what the files ran on, for the top of the page (the whole table is further down)."""
+    def values(column):
+        found = sorted({str(v) for v in env[column].dropna()}) if column in env else []
+        return "/".join(found) or "?"
+
+    commits = sorted({c.split(" ")[0] for c in env["commit"].dropna()})
+    return (f"{len(env)} file(s) from {values('GPU')}: driver {values('driver')}, CUDA {values('CUDA')}, cuDNN "
+            f"{values('cuDNN')}, torch {values('torch')}, CV-CUDA {values('CV-CUDA')}, nvImageCodec "
+            f"{values('nvImageCodec')}, Python {values('Python')}; commits {', '.join(commits) or 'unknown'}; throttled: "
+            f"{values('throttled')}.")
+
+
 def write_report(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
     """report.md, report.html (plots embedded), the PNG plots and tables/*.csv (cases.csv: every case with
     every field); returns what was written."""
@@ -199,8 +212,9 @@ def write_report(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
     files = sorted(table["file"].unique())
     env = environment(files)
     summary = findings(table)
-    md = ["# Benchmark report", "", "## Findings", ""]
-    body = ["<h1>Benchmark report</h1>", "<h2 id='findings'>Findings</h2>"]
+    ran_on = environment_line(env)
+    md = ["# Benchmark report", "", ran_on, "", "## Findings", ""]
+    body = ["<h1>Benchmark report</h1>", f"<p class='env'>{htmlmod.escape(ran_on)}</p>", "<h2 id='findings'>Findings</h2>"]
     for gpu, topics in summary:
         md += [f"### {gpu}", ""]
         body.append(f"<h3>{htmlmod.escape(gpu)}</h3>")
