@@ -66,8 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(resize, then a cast: the normalization is folded into the model's first convolution)")
     own.add_argument("--postprocess", default=DEFAULTS.postprocess,
                      help="staged (softmax, mask, upscale, blur, overlay) or fused (the mask from the logits' "
-                          "argmax, then upscale, blur and overlay as one stage: on a GPU two kernels that "
-                          "torch.compile generates, for the exact blur of uniform batches)")
+                          "argmax, without the softmax; then upscale, blur and overlay timed as one stage)")
     own.add_argument("--compile", default=DEFAULTS.compile,
                      help="torch.compile the model with this mode: off (eager), default, reduce-overhead, "
                           "max-autotune or max-autotune-no-cudagraphs (pytorch backend; compiled once per "

@@ -44,7 +44,7 @@ class Record:
     ci_rel: Optional[float] = None  # the half-width reached: 1.57 IQR / sqrt(n) / median
     cuda_event_ms: Optional[list] = None
     cuda_event_median_ms: Optional[float] = None
-    sample_count: Optional[int] = None  # raw samples in stats.data: timed rounds, or steady batches of whole runs
+    sample_count: Optional[int] = None  # raw samples in stats.data: timed rounds (whole runs: one a run)
     sample_unit: Optional[str] = None  # "round" (one call of the case), "run" (a whole run) or "batch" (distributed)
     detectable_slowdown: Optional[float] = None  # the smallest slowdown the gate (defaults) flags with these samples
 

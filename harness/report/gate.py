@@ -110,7 +110,8 @@ def unit(row, side: str) -> str:
 
 def check_samples(row, base: list[float], cand: list[float]) -> None:
     """A ratio of medians means something only for positive, finite samples of the same kind: whole runs of
-    files keep steady batches since ea35c0a, three run totals before (their medians differ 10-fold)."""
+    files kept steady batches from ea35c0a to 79f51be, three run totals before and adaptive runs since (their
+    medians differ up to 10-fold)."""
     name = case_name(row)
     if unit(row, "_base") != unit(row, "_cand"):
         raise ReportError(f"{name}: the baseline's samples are {unit(row, '_base')}s, the candidate's "
