@@ -130,7 +130,12 @@ def plot_speedups(table: pd.DataFrame) -> bytes | None:
         return None
     median = gains.groupby(["stage", "baseline"])["speedup"].median().unstack()
     figure, axis = plt.subplots(figsize=(9, 4))
-    median.plot.bar(ax=axis, color=["#0067A5", "#F38400"][:median.shape[1]])
+    width = 0.8 / median.shape[1]
+    for index, (baseline, color) in enumerate(zip(median.columns, ("#0067A5", "#F38400", "#008856"))):
+        values = median[baseline].to_numpy()
+        x = np.arange(len(median)) + (index - (median.shape[1] - 1) / 2) * width
+        axis.bar(x, values - 1, bottom=1, width=width, color=color, label=baseline)  # from 1: above it, faster
+    axis.set_xticks(np.arange(len(median)), median.index, rotation=90)
     axis.axhline(1.0, color="black", linewidth=0.8)
     axis.set(yscale="log", xlabel="", ylabel="median speed-up (x, log)",
              title="CV-CUDA against the other engines, per stage: baseline time / CV-CUDA time (above 1: faster)")
