@@ -97,7 +97,7 @@ def test_load_a_cpu_run_made_here(quick_run_path):
 @pytest.mark.parametrize("content,message", [
     ("{not json", "is not valid JSON"),
     ('{"machine_info": {}}', "has no 'benchmarks' list"),
-    ('{"benchmarks": [{"name": "x", "stats": {"mean": 1}}]}', "no statistics with raw data"),
+    ('{"benchmarks": [{"name": "x", "stats": {"mean": 1}}]}', "has no statistics"),
 ])
 def test_malformed_files_name_the_file_and_the_problem(tmp_path, content, message):
     path = tmp_path / "bad.json"
@@ -250,6 +250,19 @@ def test_noise_without_a_real_difference_is_not_a_regression(workloads):
     verdicts, *_ = compare(load([baseline]), load([candidate]))
     assert verdicts[0].verdict in ("same", "underpowered"), verdicts
     assert main([str(baseline), str(candidate)]) == 0
+
+
+def test_files_without_raw_samples_are_unusable_for_the_gate(tmp_path, capsys):
+    """pytest-benchmark's storage keeps no raw samples unless --benchmark-save-data: the report and history
+    read such files, the gate says what it lacks."""
+    data = json.loads(H100.read_text())
+    for bench in data["benchmarks"]:
+        del bench["stats"]["data"]
+    bare = tmp_path / "0001_saved.json"
+    bare.write_text(json.dumps(data))
+    assert len(load([bare])) == len(data["benchmarks"])
+    assert main([str(H100), str(bare)]) == 2
+    assert "--benchmark-save-data" in capsys.readouterr().err
 
 
 def test_runs_from_different_hardware_are_refused(quick_run_path):

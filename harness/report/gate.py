@@ -226,6 +226,11 @@ def _run(args) -> int:
         raise ReportError(f"baseline {args.baseline} does not exist: record one on this GPU with "
                           "`pytest bench/ --benchmark-json BASELINE.json` at a known-good commit")
     baseline, candidate = load([args.baseline]), load([args.candidate])
+    for table in (baseline, candidate):
+        bare = table.loc[table["samples"].map(len) == 0, "file"]
+        if len(bare):
+            raise ReportError(f"{bare.iloc[0]}: holds no raw samples (pytest-benchmark's storage keeps them only "
+                              "with --benchmark-save-data): the gate needs them; rerun with --benchmark-json")
     throttled = throttled_runs(baseline, candidate)
     if throttled and not args.allow_throttled:
         raise ReportError(f"the GPU was throttled (heat or power) during {', '.join(throttled)}: its times are not "

@@ -36,12 +36,13 @@ def load_file(path: str | Path) -> pd.DataFrame:
     rows = []
     for index, bench in enumerate(data["benchmarks"]):
         stats = bench.get("stats") if isinstance(bench, dict) else None
-        if not isinstance(stats, dict) or "median" not in stats or "data" not in stats:
-            raise ReportError(f"{path}: benchmark #{index} has no statistics with raw data: "
-                              "rerun pytest-benchmark with --benchmark-json")
+        if not isinstance(stats, dict) or "median" not in stats:
+            raise ReportError(f"{path}: benchmark #{index} has no statistics: rerun pytest-benchmark with "
+                              "--benchmark-json")
         info = bench.get("extra_info") or {}
+        # raw samples: every --benchmark-json file has them; pytest-benchmark's storage only with --benchmark-save-data
         row = {"file": str(path), "label": label, "run": run, "name": bench.get("name"), "group": bench.get("group"),
-               "samples": list(stats["data"])}
+               "samples": list(stats.get("data") or [])}
         row.update({key: info.get(key) for key in CASE_KEY})
         if row["stage"] is None:  # a plain pytest-benchmark file: the test name is all there is
             row["stage"] = bench.get("name")
