@@ -154,7 +154,8 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
     Rounds adapt to the noise where settings["budget_s"] > 0: after `warmup` untimed calls, PILOT_ROUNDS
     timed ones estimate it, and choose_rounds picks the number of rounds that brings the median's confidence
     half-width under settings["target_ci"] within that budget (at least the configured rounds).  Without a
-    budget (whole runs, whose samples are their batches) the configured rounds run after `warmup`."""
+    budget (--bench-budget-s 0) the configured rounds run after `warmup`.  `unit` names what one sample is
+    ("round", or "run" for whole runs)."""
     sync = synchronizer(device)
     cold = settings["l2"] == "cold" and device.type == "cuda"
     flush = L2Flusher(device) if cold else None
@@ -190,7 +191,8 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
     if benchmark.stats is None:  # --benchmark-disable: the case ran once, as a smoke test; nothing was timed
         return {}
     host_median = benchmark.stats.stats.median
-    gpu_ms = [clock.result()["round"] for clock in clocks[len(clocks) - rounds:]]  # the timed rounds' only
+    skipped = 0 if pilot else warmup  # pedantic's warm-up rounds come first; --benchmark-cprofile adds one after
+    gpu_ms = [clock.result()["round"] for clock in clocks[skipped:skipped + rounds]]  # the timed rounds' only
     if gpu_ms:  # a GPU round's launch and synchronize jitter on the host; its events time the GPU's work
         keep_samples(benchmark, [ms / 1e3 for ms in gpu_ms])
     stats = benchmark.stats.stats

@@ -241,9 +241,10 @@ def test_the_report_reads_well_in_a_real_browser(tmp_path):
         browser.close()
 
 
-def _history_runs(folder, slowed_from: int, case: str, factor: float, runs: int = 6):
+def _history_runs(folder, slowed_from: int, case: str, factor: float, runs: int = 6, excursion: int | None = None):
     """Runs of one commit each, made from the recorded run's real raw samples (each run a bootstrap resample of
-    each case's samples, its statistics recomputed by pytest-benchmark); one case slowed from a commit on."""
+    each case's samples, its statistics recomputed by pytest-benchmark); one case slowed from a commit on, and
+    optionally 1.6x slower in one run (an excursion)."""
     import copy
     import json
 
@@ -256,11 +257,13 @@ def _history_runs(folder, slowed_from: int, case: str, factor: float, runs: int 
     for index in range(runs):
         data = copy.deepcopy(source)
         data["machine_info"]["harness"]["git_commit"] = f"{index:02d}" + "c0ffee" * 6
-        data["datetime"] = f"2026-11-{10 + index}T10:00:00+00:00"
+        data["datetime"] = f"2026-11-{10 + index:02d}T10:00:00+00:00"
         for bench in data["benchmarks"]:
             samples = list(rng.choice(bench["stats"]["data"], size=len(bench["stats"]["data"])))
             if index >= slowed_from and bench["name"] == case:
                 samples = [s * factor for s in samples]
+            if index == excursion and bench["name"] == case:
+                samples = [s * 1.6 for s in samples]
             stats = Stats()
             for value in samples:
                 stats.update(value)
@@ -289,6 +292,21 @@ def test_history_finds_the_commit_that_made_a_case_slower(tmp_path):
     assert "notes.json: not a benchmark file" in markdown and "## Where cases got slower" in markdown
     with Image.open(tmp_path / "out" / "history.png") as image:
         assert image.format == "PNG"
+
+
+def test_a_run_off_its_neighbours_does_not_hide_the_step_after_it(tmp_path):
+    """Runs 0-3 at one level, run 4 1.6x slower (an excursion), runs 5-9 1.2x slower: one step, placed at
+    the first run after the earlier plateau (4), comparing the two plateaus, not the excursion."""
+    from harness.report.history import all_steps, benchmark_files, history_table
+
+    case = "test_end_to_end[b32-m520-1920x1080-cvcuda-deeplabv3_resnet101-fp16]"
+    _history_runs(tmp_path / "runs", slowed_from=5, case=case, factor=1.2, runs=10, excursion=4)
+    files, _ = benchmark_files([tmp_path / "runs"])
+    steps = all_steps(history_table(files), 0.05)
+    assert len(steps) == 1, steps
+    step = steps.iloc[0]
+    assert step["commit"] == "04c0ffeec0" and step["verdict"] == "slower" and 1.1 < step["ratio"] < 1.3
+    assert step["runs_before"] == 4 and step["runs_after"] == 5
 
 
 def test_history_of_the_same_commit_finds_no_step(tmp_path):
@@ -339,3 +357,17 @@ def test_bench_summary_reads_every_kind_of_file():
                                 cwd=ROOT, timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
         assert result.returncode == 0, result.stderr
         assert "images/s" in result.stdout and path.parent.name in result.stdout
+
+
+def test_the_throughput_plot_takes_more_series_than_its_palette_and_names_the_models():
+    """More than 20 lines (the palette's size) and two models: every line gets a colour, the legend names the
+    model where the files hold more than one."""
+    import pandas as pd
+
+    from harness.report.render import plot_throughput
+
+    table = load([RECORDED / "e2e-fp16.json"])
+    copies = [table.assign(engine=table["engine"].str.replace("deeplabv3_resnet101", model).str.replace(
+        "cvcuda", f"cvcuda{n}")) for n in range(6) for model in ("deeplabv3_resnet101", "fcn_resnet101")]
+    image = plot_throughput(pd.concat(copies, ignore_index=True))
+    assert image is not None and image[:8] == b"\x89PNG\r\n\x1a\n"

@@ -265,6 +265,15 @@ def test_files_without_raw_samples_are_unusable_for_the_gate(tmp_path, capsys):
     assert "--benchmark-save-data" in capsys.readouterr().err
 
 
+def test_samples_of_two_clocks_are_unusable(capsys):
+    """The gate's suites recorded with host-clock samples (14533ec) against the baseline's CUDA-event samples:
+    the times are not comparable, the gate says so in one line."""
+    host = ROOT / "reports" / "h100-2026-11-25-gate" / "bench-host-clock-14533ec.json"
+    assert main([str(host), str(BASELINE), "--allow-other-gpu", "--allow-missing"]) == 2
+    error = capsys.readouterr().err
+    assert "timed with the host clock, the candidate with the CUDA events" in error and len(error.splitlines()) == 1
+
+
 def test_runs_from_different_hardware_are_refused(quick_run_path):
     assert main([str(H100), str(quick_run_path)]) == 2
 

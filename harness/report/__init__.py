@@ -13,6 +13,12 @@ class ReportError(HarnessError):
     """A benchmark file that cannot be used; the message names the file and the problem."""
 
 
+def clock_of(timer) -> str:
+    """What a case's samples were timed with, from its `timer` note: "CUDA events" (GPU cases since 79f51be)
+    or "host clock" (CPU cases, and GPU cases before): two clocks' times are not comparable."""
+    return "CUDA events" if isinstance(timer, str) and timer.startswith("CUDA events") else "host clock"
+
+
 def case_name(row) -> str:
     """A case's key values joined with '/', empty ones left out."""
     parts = [str(row[k]) for k in CASE_KEY if row.get(k) not in (None, "") and not pd.isna(row[k])]

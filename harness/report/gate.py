@@ -30,7 +30,7 @@ from scipy.stats import bootstrap
 
 from harness.errors import guarded
 from harness.inputs import write_atomic
-from harness.report import ReportError, case_name, pair_cases
+from harness.report import ReportError, case_name, clock_of, pair_cases
 from harness.report.load import load
 
 MUST_MATCH = ("hardware",)
@@ -113,6 +113,10 @@ def check_samples(row, base: list[float], cand: list[float]) -> None:
     files kept steady batches from ea35c0a to 79f51be, three run totals before and adaptive runs since (their
     medians differ up to 10-fold)."""
     name = case_name(row)
+    clocks = clock_of(row.get("timer_base")), clock_of(row.get("timer_cand"))
+    if clocks[0] != clocks[1]:
+        raise ReportError(f"{name}: the baseline was timed with the {clocks[0]}, the candidate with the "
+                          f"{clocks[1]}: record the baseline again with this version")
     if unit(row, "_base") != unit(row, "_cand"):
         raise ReportError(f"{name}: the baseline's samples are {unit(row, '_base')}s, the candidate's "
                           f"{unit(row, '_cand')}s: record the baseline again with this version")
@@ -134,6 +138,9 @@ def throttled_runs(*tables: pd.DataFrame) -> list[str]:
 def other_gpus(baseline: pd.DataFrame, candidate: pd.DataFrame) -> tuple[str, str] | None:
     """The two GPUs' UUIDs when both files name one and they differ: machines of one model differ by more
     than a regression threshold (the hosts' CPUs, clocks, PCIe), so a gate across them tests the machine."""
+    models = [set(table["hardware"].dropna()) for table in (baseline, candidate)]
+    if models[0] != models[1]:
+        return None  # different models: compare() says so
     uuids = [table["env_gpu_uuid"].dropna().unique() if "env_gpu_uuid" in table else [] for table in
              (baseline, candidate)]
     if len(uuids[0]) == 1 and len(uuids[1]) == 1 and uuids[0][0] != uuids[1][0]:

@@ -15,8 +15,10 @@ and a run's own uncertainty about its median (from its IQR and sample count), ne
 threshold; a step is kept when the medians of the runs on either side differ by more than --threshold and
 by more than z standard errors of that difference (σ √(1/n₁ + 1/n₂)), z Bonferroni-corrected over the cases
 so that noise alone gives a reported step in fewer than 1% of histories (about 2.6 for one case, 3.9 for
-100).  A single run off its neighbours, or the oldest run alone, is an excursion, not a step; the newest
-run alone is a step (marked: confirm it with another run).  Cases with fewer than 5 samples a run (older
+100).  A single run off its neighbours, or the oldest run alone, is an excursion, not a step: the plateaus
+on either side are compared instead, the step placed at the first run after the earlier one; the newest run
+alone counts (confirm it with another run).  A GPU case's CUDA-event runs (since 79f51be) are a series of
+their own, apart from its host-clock runs before.  Cases with fewer than 5 samples a run (older
 files' 3 rounds of whole runs) are left out of the search: their medians cannot show a step."""
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.report import ReportError, case_name
+from harness.report import ReportError, case_name, clock_of
 from harness.report.load import load_file
 
 SHOWN = 12  # cases plotted: those with steps first, the largest first
@@ -48,10 +50,12 @@ def benchmark_files(paths) -> tuple[list[Path], list[str]]:
             except (OSError, ValueError):
                 left_out.append(f"{candidate}: not readable JSON")
                 continue
-            if isinstance(data, dict) and isinstance(data.get("benchmarks"), list) and data["benchmarks"]:
-                found.append(candidate)
-            else:
+            if not (isinstance(data, dict) and isinstance(data.get("benchmarks"), list) and data["benchmarks"]):
                 left_out.append(f"{candidate}: not a benchmark file with cases")
+            elif pd.isna(pd.to_datetime(data.get("datetime"), utc=True, errors="coerce")):
+                left_out.append(f"{candidate}: says not when it ran (no 'datetime'): it has no place in a history")
+            else:
+                found.append(candidate)
     if not found:
         raise ReportError("no benchmark files among " + ", ".join(map(str, paths)))
     return found, left_out
@@ -76,7 +80,10 @@ def history_table(files, gpu: str | None = None) -> pd.DataFrame:
         if gpu not in gpus:
             raise ReportError(f"no run on {gpu!r}: the runs are from {'; '.join(gpus) or 'unknown hardware'}")
         table = table[table["hardware"] == gpu]
-    out = pd.DataFrame({"case": [case_name(r) for _, r in table.iterrows()], "gpu": table["hardware"],
+    # a GPU case timed by its CUDA events (since 79f51be) is another series than its host-clock runs before
+    names = [case_name(r) + (" [CUDA events]" if clock_of(r.get("timer")) == "CUDA events" else "")
+             for _, r in table.iterrows()]
+    out = pd.DataFrame({"case": names, "gpu": table["hardware"],
                         "commit": table["commit"], "when": table["when"], "median_ms": table["median"] * 1e3,
                         "q1_ms": table["q1"] * 1e3, "q3_ms": table["q3"] * 1e3, "samples": table["rounds"],
                         "file": table["label"]})
@@ -108,18 +115,19 @@ def steps(points: pd.DataFrame, threshold: float, z: float) -> list[dict]:
     sigma = noise(points, threshold)
     ends = ruptures.Pelt(model="l2", min_size=1, jump=1).fit(y.reshape(-1, 1)).predict(
         pen=2 * sigma ** 2 * math.log(len(y)))
-    bounds = [0, *ends]
+    segments = list(zip([0, *ends], ends))
+    # one run off its neighbours is an excursion and the oldest run alone says nothing: both are left out, so
+    # that the plateaus around them are compared; the newest run alone is kept (confirm it with another run)
+    plateaus = [(a, b) for i, (a, b) in enumerate(segments) if b - a > 1 or i == len(segments) - 1]
     out = []
-    for start, cut, stop in zip(bounds, bounds[1:], bounds[2:]):
-        before = float(np.exp(np.median(y[start:cut])))
-        after = float(np.exp(np.median(y[cut:stop])))
+    for (start, end), (begin, stop) in zip(plateaus, plateaus[1:]):
+        before = float(np.exp(np.median(y[start:end])))
+        after = float(np.exp(np.median(y[begin:stop])))
         ratio = after / before
-        n1, n2 = cut - start, stop - cut
-        if n1 == 1 or (n2 == 1 and stop < len(y)):
-            continue  # one run off its neighbours (or the oldest run alone): an excursion, not a step
-        if abs(math.log(ratio)) <= max(math.log1p(threshold), z * sigma * math.sqrt(1 / n1 + 1 / n2)):
+        n1, n2 = end - start, stop - begin
+        if n1 < 2 or abs(math.log(ratio)) <= max(math.log1p(threshold), z * sigma * math.sqrt(1 / n1 + 1 / n2)):
             continue  # within the threshold, or within the noise of so few runs
-        row, previous = points.iloc[cut], points.iloc[cut - 1]
+        row, previous = points.iloc[end], points.iloc[end - 1]  # the first run after the earlier plateau
         out.append({"case": row["case"], "verdict": "slower" if ratio > 1 else "faster", "commit": row["commit"],
                     "after_commit": previous["commit"], "when": row["when"], "before_ms": before, "after_ms": after,
                     "ratio": ratio, "runs_before": n1, "runs_after": n2})

@@ -55,11 +55,13 @@ def plot_throughput(table: pd.DataFrame) -> bytes | None:
     rows = table[table["stage"].isin(["end_to_end", "throughput"]) & (table["variant"] == "")].copy()
     if rows.empty:
         return None
+    models = rows["engine"].map(lambda e: e.split(":")[-1] if ":" in e else "")
     rows["series"] = rows["stage"].str.replace("_", " ") + ", " + rows["engine"].map(_short) + ", " + \
-        rows["model_height"].map(lambda s: f"{s:g} px")
+        rows["model_height"].map(lambda s: f"{s:g} px") + (", " + models if models.nunique() > 1 else "")
     panels = list(rows.groupby(["hardware", "precision", "source"]))
     series = sorted(rows["series"].unique())
-    colors = dict(zip(series, plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]))
+    palette = plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]
+    colors = {name: palette[index % len(palette)] for index, name in enumerate(series)}
     columns = min(len(panels), 2)
     lines = (len(panels) + columns - 1) // columns
     figure, axes = plt.subplots(lines, columns, figsize=(6 * columns, 3.6 * lines), squeeze=False, sharey=False)
