@@ -72,12 +72,18 @@ class L2Flusher:
         self.buffer.fill_(0)
 
 
-def relative_iqr(samples: list[float]) -> float:
-    """IQR / median as pytest-benchmark's own Stats computes them from the same samples: the one noise figure,
-    the same in `noise_rel_iqr` and in the stored statistics (np.percentile's quartiles differed from them)."""
+def stats_of(samples: list[float]) -> Stats:
+    """pytest-benchmark's own statistics of `samples`, as its JSON files and compare compute them."""
     stats = Stats()
     for value in samples:
         stats.update(value)
+    return stats
+
+
+def relative_iqr(samples: list[float]) -> float:
+    """IQR / median as pytest-benchmark's own Stats computes them from the same samples: the one noise figure,
+    the same in `noise_rel_iqr` and in the stored statistics (np.percentile's quartiles differed from them)."""
+    stats = stats_of(samples)
     return float(stats.iqr / stats.median) if stats.median > 0 else 0.0
 
 
@@ -139,10 +145,7 @@ def whole_runs(settings: dict) -> dict:
 def keep_samples(benchmark, samples: list[float]) -> None:
     """Make `samples` the entry's raw data, pytest-benchmark's statistics recomputed from them by its own
     Stats, so that its compare, its tables and the gate read the same numbers."""
-    stats = Stats()
-    for seconds in samples:
-        stats.update(seconds)
-    benchmark.stats.stats = stats
+    benchmark.stats.stats = stats_of(samples)
 
 
 def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, warmup: int = 2,

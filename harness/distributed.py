@@ -166,13 +166,10 @@ def run(args) -> int:
 
 def _stats(samples: list[float]) -> dict:
     """pytest-benchmark's own statistics of the samples, with the raw data, as its JSON files hold them."""
-    from pytest_benchmark.stats import Stats
+    from harness.benchkit import stats_of
 
     data = samples or [0.0]
-    stats = Stats()
-    for value in data:
-        stats.update(value)
-    return {**stats.as_dict(), "iterations": 1, "data": list(data)}
+    return {**stats_of(data).as_dict(), "iterations": 1, "data": list(data)}
 
 
 #: Options that change the work or its speed, named in a case's variant when they differ from the default.

@@ -63,16 +63,10 @@ def benchmark_files(paths) -> tuple[list[Path], list[str]]:
 
 def history_table(files, gpu: str | None = None) -> pd.DataFrame:
     """One row per case and run: case, GPU, commit, when, median and quartiles (ms), file."""
-    frames = []
-    for path in files:
-        table = load_file(path)
-        data = json.loads(Path(path).read_text())
-        commit = ((data.get("machine_info") or {}).get("harness") or {}).get("git_commit") \
-            or (data.get("commit_info") or {}).get("id") or "unknown"
-        table["commit"] = commit[:10]
-        table["when"] = pd.to_datetime(data.get("datetime"), utc=True, errors="coerce")
-        frames.append(table)
-    table = pd.concat(frames, ignore_index=True)
+    table = pd.concat([load_file(path) for path in files], ignore_index=True)
+    table["commit"] = table["commit"].fillna("unknown").str[:10]
+    # each file's own datetime (their formats may differ); benchmark_files kept dated runs only
+    table["when"] = table["run"].map(lambda run: pd.to_datetime(run, utc=True, errors="coerce"))
     gpus = sorted(table["hardware"].dropna().unique())
     if gpu is None and len(gpus) > 1:
         raise ReportError(f"the runs are from {len(gpus)} GPUs ({'; '.join(gpus)}): name one with --gpu")

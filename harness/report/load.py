@@ -31,6 +31,7 @@ def load_file(path: str | Path) -> pd.DataFrame:
     machine = data.get("machine_info") or {}
     env = machine.get("harness") or {}
     run = data.get("datetime") or path.stem
+    commit = env.get("git_commit") or (data.get("commit_info") or {}).get("id")  # the harness's, else pytest-benchmark's
     cpu = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
     label = run_label(path)
     rows = []
@@ -41,7 +42,8 @@ def load_file(path: str | Path) -> pd.DataFrame:
                               "--benchmark-json")
         info = bench.get("extra_info") or {}
         # raw samples: every --benchmark-json file has them; pytest-benchmark's storage only with --benchmark-save-data
-        row = {"file": str(path), "label": label, "run": run, "name": bench.get("name"), "group": bench.get("group"),
+        row = {"file": str(path), "label": label, "run": run, "commit": commit, "name": bench.get("name"),
+               "group": bench.get("group"),
                "samples": list(stats.get("data") or [])}
         row.update({key: info.get(key) for key in CASE_KEY})
         if row["stage"] is None:  # a plain pytest-benchmark file: the test name is all there is
