@@ -5,6 +5,8 @@
 # Usage there: source .dev/setup.sh && bash tools/peer_compare.sh ["32 224" "32 520" "4 224"]
 # PEER_DEPTHS=1 adds depths 1 and 3 and the sequential executor, like for like, at the first case.
 # PEER_OURS="like-for-like fastest" runs only those of this project's runs, in that order.
+# PEER_SWITCH="0.005 0.0005 0.005 0.0005" runs each of them once per interpreter switch interval, in that
+# order (HARNESS_SWITCH_INTERVAL_S; files named ..._sw<interval>_<n>.json).
 set -uo pipefail
 OUT=${OUT:-/tmp/harness-peer}
 mkdir -p "$OUT/peer"
@@ -37,10 +39,16 @@ for case in "${cases[@]}"; do
   peer "$1" "$2" ""
   for name in ${PEER_OURS:-like-for-like like-for-like-compiled fastest}; do
     case $name in
-      like-for-like) ours like-for-like "$1" "$2" "${LIKE[@]}" ;;
-      like-for-like-compiled) ours like-for-like-compiled "$1" "$2" "${LIKE[@]}" "${COMPILED[@]}" ;;
-      fastest) ours fastest "$1" "$2" "${FAST[@]}" ;;
+      like-for-like) options=("${LIKE[@]}") ;;
+      like-for-like-compiled) options=("${LIKE[@]}" "${COMPILED[@]}") ;;
+      fastest) options=("${FAST[@]}") ;;
     esac
+    if [ -z "${PEER_SWITCH:-}" ]; then ours "$name" "$1" "$2" "${options[@]}"; continue; fi
+    n=0
+    for interval in $PEER_SWITCH; do
+      n=$((n + 1))
+      HARNESS_SWITCH_INTERVAL_S=$interval ours "${name}_sw${interval}_$n" "$1" "$2" "${options[@]}"
+    done
   done
   peer "$1" "$2" "_after"
 done
