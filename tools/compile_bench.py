@@ -9,11 +9,20 @@
                                                      the PyTorch backend at batch 32 (or the case's batch), one
                                                      option set per row: images/s, TFLOPS, fraction of the dense
                                                      peak, set-up seconds (compile, capture, autotuning)
+    python3 tools/compile_bench.py profile OUT.json [CASE ...]
+                                                     where a speed case's GPU time goes (torch.profiler, 5
+                                                     calls): kernel time by kind (convolutions and matmuls,
+                                                     Triton's fused elementwise kernels, layout copies, other),
+                                                     the convolutions' own TFLOPS, idle time, the top kernels
     python3 tools/compile_bench.py setup OUT.json    set-up seconds of one compiled case in a fresh process
                                                      (the second run of the pair finds inductor's cache)
 
 CUDA-event medians of 20 calls after the backend's own warm-up.  Speed rows run on random inputs, goldens on
-the shipped photographs preprocessed by the torch engine on the CPU."""
+the shipped photographs preprocessed by the torch engine on the CPU.  Each speed row starts from a reset
+dynamo (torch._dynamo.reset()), so its set-up seconds are its own compilation, or its load from inductor's
+on-disk cache when an earlier row compiled the same graph with the same inductor settings.  A row's
+`inductor` settings (e.g. freezing: BatchNorm folded into the convolutions' weights, weights as constants)
+are patched into torch._inductor.config while it compiles."""
 
 from __future__ import annotations
 
@@ -36,19 +45,29 @@ from harness.report.peaks import peak_tflops
 
 PERSON = CLASS_NAMES.index("person")
 MODELS = {"fcn_resnet101": dict(model="fcn_resnet101", aux_head=True), "deeplabv3_resnet101": {}}
-#: speed rows: (name, model, precision, batch, side, options)
+GRAPH = dict(compile="default", cuda_graph=True)
+FROZEN = {"freezing": True}
+#: speed rows: (name, model, precision, batch, side, backend options, inductor settings while compiling)
 SPEED = [
-    *[(f"fcn-tf32-{name}", "fcn_resnet101", "tf32", 32, 520, options) for name, options in (
-        ("eager", {}), ("eager-graph", dict(cuda_graph=True)), ("compile", dict(compile="default")),
-        ("compile-graph", dict(compile="default", cuda_graph=True)),
-        ("reduce-overhead", dict(compile="reduce-overhead")),
-        ("compile-graph-folded", dict(compile="default", cuda_graph=True, preprocess="folded")))],
-    *[(f"deeplab-fp16-{name}", "deeplabv3_resnet101", "fp16", 32, 520, options) for name, options in (
-        ("eager", {}), ("compile-graph", dict(compile="default", cuda_graph=True)),
-        ("max-autotune-graph", dict(compile="max-autotune-no-cudagraphs", cuda_graph=True)))],
-    *[(f"fcn-tf32-b{batch}-{name}", "fcn_resnet101", "tf32", batch, 224, options) for batch in (32, 4)
-      for name, options in (("eager", {}), ("compile-graph", dict(compile="default", cuda_graph=True)))],
+    *[(f"fcn-tf32-{name}", "fcn_resnet101", "tf32", 32, 520, options, inductor) for name, options, inductor in (
+        ("eager", {}, {}), ("eager-graph", dict(cuda_graph=True), {}), ("compile", dict(compile="default"), {}),
+        ("compile-graph", GRAPH, {}), ("reduce-overhead", dict(compile="reduce-overhead"), {}),
+        ("compile-graph-folded", dict(GRAPH, preprocess="folded"), {}),
+        ("compile-frozen", dict(compile="default"), FROZEN), ("compile-graph-frozen", GRAPH, FROZEN))],
+    *[(f"deeplab-fp16-{name}", "deeplabv3_resnet101", "fp16", 32, 520, options, inductor)
+      for name, options, inductor in (
+        ("eager", {}, {}), ("compile", dict(compile="default"), {}), ("compile-graph", GRAPH, {}),
+        ("compile-frozen", dict(compile="default"), FROZEN), ("compile-graph-frozen", GRAPH, FROZEN),
+        ("max-autotune-graph", dict(compile="max-autotune-no-cudagraphs", cuda_graph=True), {}))],
+    *[(f"fcn-tf32-b{batch}-{name}", "fcn_resnet101", "tf32", batch, 224, options, {}) for batch in (32, 4)
+      for name, options in (("eager", {}), ("compile-graph", GRAPH))],
 ]
+#: kernel kinds by name, the first match wins: inductor names its kernels after the ops they fuse
+#: ("triton_poi_fused_convolution_relu_3" is an elementwise kernel), cuDNN's layout transforms say "nchw"
+KINDS = (("Triton (fused elementwise, reductions)", ("triton",)),
+         ("layout transforms and copies", ("nchw", "nhwc", "copy", "memcpy", "memset", "transpose")),
+         ("convolutions and matmuls", ("xmma", "gemm", "conv", "cutlass", "cudnn", "nvjet", "implicit", "sm90")))
+PROFILED_CALLS = 5
 
 
 def median_ms(fn, runs: int = 20) -> float:
@@ -92,28 +111,91 @@ def golden(path: str, names: list[str]) -> None:
     write(path, {"what": "compile default + cuda_graph against eager, same precision", "rows": rows})
 
 
+def prepared(name: str, model: str, precision: str, batch: int, side: int, options: dict, inductor: dict):
+    """The row's backend, compiled (from a reset dynamo) and captured; its input; its set-up seconds."""
+    torch._dynamo.reset()
+    torch.cuda.empty_cache()
+    started = time.perf_counter()
+    with torch._inductor.config.patch(**inductor):
+        run = backend(model, precision, **options)
+        run.prepare(batch, side, side)
+    x = torch.rand(batch, 3, side, side, device="cuda") * (255 if options.get("preprocess") == "folded" else 1)
+    return run, x, time.perf_counter() - started
+
+
+def row_flops(model: str, batch: int, side: int) -> float:
+    return flops_per_image(model, side, side, MODELS.get(model, {}).get("aux_head", False)) * batch
+
+
 def speed(path: str, names: list[str]) -> None:
     gpu = torch.cuda.get_device_name(0).replace("NVIDIA ", "")
     rows = []
-    for name, model, precision, batch, side, options in SPEED:
+    for name, model, precision, batch, side, options, inductor in SPEED:
         if names and name not in names:
             continue
-        torch.cuda.empty_cache()
-        started = time.perf_counter()
-        run = backend(model, precision, **options)
-        run.prepare(batch, side, side)
-        x = torch.rand(batch, 3, side, side, device="cuda") * (255 if options.get("preprocess") == "folded" else 1)
+        run, x, total_setup = prepared(name, model, precision, batch, side, options, inductor)
         ms = median_ms(lambda: run(x))
-        flops = flops_per_image(model, side, side, MODELS.get(model, {}).get("aux_head", False)) * batch
         peak = peak_tflops(gpu, precision)
-        tflops = flops / ms / 1e9
+        tflops = row_flops(model, batch, side) / ms / 1e9
         rows.append(dict(name=name, model=model, precision=precision, batch=batch, size=side, options=options,
-                         ms=ms, images_per_s=batch / ms * 1e3, tflops_per_s=tflops,
+                         inductor=inductor, ms=ms, images_per_s=batch / ms * 1e3, tflops_per_s=tflops,
                          peak_fraction=tflops / peak if peak else None, setup_seconds=run.setup_seconds,
-                         total_setup_seconds=time.perf_counter() - started))
+                         total_setup_seconds=total_setup))
         print(json.dumps(rows[-1]), flush=True)
         run = None  # its graphs and buffers go before the next case's
     write(path, {"gpu": gpu, "torch": torch.__version__, "rows": rows})
+
+
+def kind_of(kernel: str) -> str:
+    lower = kernel.lower()
+    return next((kind for kind, words in KINDS if any(word in lower for word in words)), "other")
+
+
+def profile(path: str, names: list[str]) -> None:
+    """Kernel time by kind over PROFILED_CALLS calls, against the CUDA-event time of the same calls."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as profiler
+
+    gpu = torch.cuda.get_device_name(0).replace("NVIDIA ", "")
+    cases = []
+    for name, model, precision, batch, side, options, inductor in SPEED:
+        if name not in (names or ["fcn-tf32-compile", "deeplab-fp16-compile"]):
+            continue
+        run, x, _ = prepared(name, model, precision, batch, side, options, inductor)
+        median_ms(lambda: run(x), runs=3)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        with profiler(activities=[ProfilerActivity.CUDA]) as trace:
+            start.record()
+            for _ in range(PROFILED_CALLS):
+                run(x)
+            end.record()
+            end.synchronize()
+        wall_ms = start.elapsed_time(end) / PROFILED_CALLS
+        kernels: dict[str, list[float]] = {}
+        for event in trace.events():
+            if event.device_type == torch.autograd.DeviceType.CUDA:
+                kernels.setdefault(event.name, []).append(event.time_range.elapsed_us() / 1e3 / PROFILED_CALLS)
+        by_kind: dict[str, float] = {}
+        for kernel, times in kernels.items():
+            by_kind[kind_of(kernel)] = by_kind.get(kind_of(kernel), 0.0) + sum(times)
+        busy_ms = sum(by_kind.values())
+        peak = peak_tflops(gpu, precision)
+        flops = row_flops(model, batch, side)
+        convolution_ms = by_kind.get("convolutions and matmuls", 0.0)
+        top = sorted(kernels.items(), key=lambda item: -sum(item[1]))[:15]
+        cases.append(dict(
+            name=name, model=model, precision=precision, batch=batch, size=side, options=options,
+            inductor=inductor, ms_per_call=wall_ms, kernel_ms_per_call=busy_ms, idle_ms_per_call=wall_ms - busy_ms,
+            kinds={kind: dict(ms=ms, share=ms / wall_ms) for kind, ms in sorted(by_kind.items(), key=lambda i: -i[1])},
+            tflops_per_s=flops / wall_ms / 1e9, peak_fraction=flops / wall_ms / 1e9 / peak if peak else None,
+            # nearly every FLOP is a convolution's: their kernels' own rate, as if nothing else ran
+            convolution_tflops_per_s=flops / convolution_ms / 1e9 if convolution_ms else None,
+            convolution_peak_fraction=flops / convolution_ms / 1e9 / peak if convolution_ms and peak else None,
+            top_kernels=[dict(kernel=kernel[:160], kind=kind_of(kernel), calls=len(times) // PROFILED_CALLS,
+                              ms=sum(times)) for kernel, times in top]))
+        print(json.dumps({k: v for k, v in cases[-1].items() if k != "top_kernels"}), flush=True)
+        run = None
+    write(path, {"gpu": gpu, "torch": torch.__version__, "calls": PROFILED_CALLS, "cases": cases})
 
 
 def setup(path: str) -> None:
@@ -129,4 +211,4 @@ def write(path: str, result: dict) -> None:
 
 if __name__ == "__main__":
     {"golden": lambda: golden(sys.argv[2], sys.argv[3:]), "speed": lambda: speed(sys.argv[2], sys.argv[3:]),
-     "setup": lambda: setup(sys.argv[2])}[sys.argv[1]]()
+     "profile": lambda: profile(sys.argv[2], sys.argv[3:]), "setup": lambda: setup(sys.argv[2])}[sys.argv[1]]()
