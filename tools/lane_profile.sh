@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Where the overlapped executor's host time goes, like for like compiled at b32/520 on the sample's images
+# (tools/peer_compare.sh's like-for-like-compiled run): the run as is (twice), with --lenient (no libjpeg
+# check in the read lane), then under py-spy twice: the threads holding the interpreter's lock (--gil), and
+# every thread with native frames (--idle --native: who waits for the lock).  tools/pyspy_summary.py
+# summarises each recording.  Writes $OUT/lanes.tar.gz.
+# Usage there: source .dev/setup.sh && bash tools/lane_profile.sh   (py-spy on PATH, e.g. from a wheel)
+set -uo pipefail
+OUT=${OUT:-/tmp/harness-lanes}
+mkdir -p "$OUT/lanes"
+IMAGES=/tmp/peer_imgs
+[ -d "$IMAGES" ] || python3 .dev/peer/make_images.py "$IMAGES" -n 256 --noise 2 >/dev/null
+RUN=(python3 -m harness.distributed -i "$IMAGES" -o /tmp/harness_out -b 32 -th 520 -tw 520 --model fcn_resnet101
+     --weights synthetic --warmup_batches 2 --aux_head --precision tf32
+     --compile default --cuda_graph --preprocess folded --postprocess fused)
+summary() {
+  python3 - "$1" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))["benchmarks"][0]["extra_info"]
+print(f"   steady {e['steady_images_per_s']:.1f} images/s, bound {e['bound_images_per_s'] or 0:.1f}, "
+      f"lanes {({k: round(v, 3) for k, v in e['lane_seconds'].items()} if e['lane_seconds'] else None)}")
+PY
+}
+for name in as-is lenient as-is-2; do
+  options=()
+  [ "$name" = lenient ] && options=(--lenient)
+  rm -rf /tmp/harness_out
+  "${RUN[@]}" --json "$OUT/lanes/$name.json" "${options[@]}" 2>&1 | tail -1 | sed "s/^/$name: /"
+  summary "$OUT/lanes/$name.json"
+done
+for mode in gil native; do
+  flags=(--gil)
+  [ "$mode" = native ] && flags=(--idle --native)
+  rm -rf /tmp/harness_out
+  py-spy record "${flags[@]}" -r 250 -f raw -o "$OUT/lanes/pyspy-$mode.txt" -- \
+    "${RUN[@]}" --json "$OUT/lanes/pyspy-$mode.json" > "$OUT/lanes/pyspy-$mode.log" 2>&1
+  echo "py-spy --$mode (rc $?):"
+  summary "$OUT/lanes/pyspy-$mode.json"
+  python3 tools/pyspy_summary.py "$OUT/lanes/pyspy-$mode.txt" | tee "$OUT/lanes/pyspy-$mode-summary.txt"
+done
+tar -czf "$OUT/lanes.tar.gz" -C "$OUT" lanes
