@@ -42,11 +42,6 @@ READERS = min(8, os.cpu_count() or 1)  # the strict JPEG check is CPU work: a fe
 EXECUTORS = ("overlapped", "sequential")
 DEFAULT_DEPTH = 2  # batches waiting between two lanes (see the README's measurement)
 LANES = ("read", "decode", "compute", "encode", "write")
-#: The interpreter's thread switch interval while the overlapped executor runs.  A lane that gives the GIL
-#: up (a file read, libjpeg's check, a CUDA call) waits to take it back until the lane holding it yields,
-#: by default after 5 ms: with five lanes busy, the reading threads spent most of their time waiting
-#: (reports/h100-2026-11-25-postprocess).  HARNESS_SWITCH_INTERVAL_S overrides it (Python's default: 0.005).
-SWITCH_INTERVAL_S = float(os.environ.get("HARNESS_SWITCH_INTERVAL_S", "0.0005"))
 
 
 @dataclass
@@ -144,12 +139,7 @@ def run_jobs(pipeline: Pipeline, jobs: list[tuple[Path, str]], out_dir: Path, ba
                     lane(batch)
                 run.finish(batch)
         else:
-            previous = sys.getswitchinterval()
-            sys.setswitchinterval(SWITCH_INTERVAL_S)
-            try:
-                run.overlapped(groups, depth)
-            finally:
-                sys.setswitchinterval(previous)
+            run.overlapped(groups, depth)
     run.result.seconds = time.perf_counter() - started
     return run.result
 

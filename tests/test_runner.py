@@ -172,26 +172,3 @@ def test_warm_up_runs_the_executor_and_leaves_nothing(tmp_path, pipeline, sample
     before = set(Path(tempfile.gettempdir()).glob("harness-warmup-*"))
     warm_up(pipeline, sample_bytes[:2], batch_size=2, batches=2)
     assert set(Path(tempfile.gettempdir()).glob("harness-warmup-*")) == before
-
-
-def test_the_overlapped_executor_shortens_the_switch_interval_while_it_runs(tmp_path, photo):
-    """Its lanes hand the GIL to each other every SWITCH_INTERVAL_S instead of Python's 5 ms, and the
-    interpreter's own setting is back afterwards."""
-    import sys
-
-    import cv2
-
-    from harness.config import Config
-    from harness.pipeline import Pipeline
-    from harness.runner import SWITCH_INTERVAL_S, run_jobs, write_jobs
-
-    seen = []
-    (tmp_path / "in").mkdir()
-    (tmp_path / "out").mkdir()
-    jobs = write_jobs([cv2.imencode(".jpg", photo)[1].tobytes()] * 3, tmp_path / "in")
-    pipeline = Pipeline(Config(device="cpu", model="lraspp_mobilenet_v3_large", weights="synthetic",
-                               target_img_height=64, target_img_width=64))
-    before = sys.getswitchinterval()
-    result = run_jobs(pipeline, jobs, tmp_path / "out", 2, on_batch=lambda *_: seen.append(sys.getswitchinterval()))
-    assert result.written == 3 and seen == [SWITCH_INTERVAL_S] * 2 and SWITCH_INTERVAL_S < before
-    assert sys.getswitchinterval() == before
