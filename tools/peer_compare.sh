@@ -5,8 +5,7 @@
 # Usage there: source .dev/setup.sh && bash tools/peer_compare.sh ["32 224" "32 520" "4 224"]
 # PEER_DEPTHS=1 adds depths 1 and 3 and the sequential executor, like for like, at the first case.
 # PEER_OURS="like-for-like fastest" runs only those of this project's runs, in that order.
-# PEER_SWITCH="0.005 0.0005 0.005 0.0005" runs each of them once per interpreter switch interval, in that
-# order (HARNESS_SWITCH_INTERVAL_S; files named ..._sw<interval>_<n>.json).
+# PEER_REPEAT=N runs each of them N times in a row (files named <name>_<n>): the spread between runs.
 set -uo pipefail
 OUT=${OUT:-/tmp/harness-peer}
 mkdir -p "$OUT/peer"
@@ -43,12 +42,8 @@ for case in "${cases[@]}"; do
       like-for-like-compiled) options=("${LIKE[@]}" "${COMPILED[@]}") ;;
       fastest) options=("${FAST[@]}") ;;
     esac
-    if [ -z "${PEER_SWITCH:-}" ]; then ours "$name" "$1" "$2" "${options[@]}"; continue; fi
-    n=0
-    for interval in $PEER_SWITCH; do
-      n=$((n + 1))
-      HARNESS_SWITCH_INTERVAL_S=$interval ours "${name}_sw${interval}_$n" "$1" "$2" "${options[@]}"
-    done
+    if [ -z "${PEER_REPEAT:-}" ]; then ours "$name" "$1" "$2" "${options[@]}"; continue; fi
+    for n in $(seq "$PEER_REPEAT"); do ours "${name}_$n" "$1" "$2" "${options[@]}"; done
   done
   peer "$1" "$2" "_after"
 done
