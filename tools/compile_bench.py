@@ -63,9 +63,10 @@ SPEED = [
       for name, options in (("eager", {}), ("compile-graph", GRAPH))],
 ]
 #: kernel kinds by name, the first match wins: inductor names its kernels after the ops they fuse
-#: ("triton_poi_fused_convolution_relu_3" is an elementwise kernel), cuDNN's layout transforms say "nchw"
+#: ("triton_poi_fused_convolution_relu_3" is an elementwise kernel); cuDNN's convolutions name their layouts
+#: ("..._nhwckrsc_nhwc_...") and its layout transforms say what they convert ("nchwToNhwcKernel")
 KINDS = (("Triton (fused elementwise, reductions)", ("triton",)),
-         ("layout transforms and copies", ("nchw", "nhwc", "copy", "memcpy", "memset", "transpose")),
+         ("layout transforms and copies", ("nchwtonhwc", "nhwctonchw", "copy", "memcpy", "memset", "transpose")),
          ("convolutions and matmuls", ("xmma", "gemm", "conv", "cutlass", "cudnn", "nvjet", "implicit", "sm90")))
 PROFILED_CALLS = 5
 
@@ -143,7 +144,7 @@ def speed(path: str, names: list[str]) -> None:
                          total_setup_seconds=total_setup))
         print(json.dumps(rows[-1]), flush=True)
         run = None  # its graphs and buffers go before the next case's
-    write(path, {"gpu": gpu, "torch": torch.__version__, "rows": rows})
+        write(path, {"gpu": gpu, "torch": torch.__version__, "rows": rows})  # each row: a time limit keeps the rest
 
 
 def kind_of(kernel: str) -> str:
@@ -193,9 +194,14 @@ def profile(path: str, names: list[str]) -> None:
             convolution_peak_fraction=flops / convolution_ms / 1e9 / peak if convolution_ms and peak else None,
             top_kernels=[dict(kernel=kernel[:160], kind=kind_of(kernel), calls=len(times) // PROFILED_CALLS,
                               ms=sum(times)) for kernel, times in top]))
-        print(json.dumps({k: v for k, v in cases[-1].items() if k != "top_kernels"}), flush=True)
+        case = cases[-1]
+        print(f"{name}: {wall_ms:.1f} ms a call, {case['peak_fraction']:.1%} of the peak; idle {wall_ms - busy_ms:.1f} ms; "
+              + "; ".join(f"{kind} {v['ms']:.1f} ms" for kind, v in case["kinds"].items())
+              + f"; convolutions alone at {case['convolution_peak_fraction'] or 0:.1%} of the peak", flush=True)
+        for kernel in case["top_kernels"][:8]:
+            print(f"    {kernel['ms']:6.2f} ms x{kernel['calls']:<3} {kernel['kernel'][:110]}", flush=True)
         run = None
-    write(path, {"gpu": gpu, "torch": torch.__version__, "calls": PROFILED_CALLS, "cases": cases})
+        write(path, {"gpu": gpu, "torch": torch.__version__, "calls": PROFILED_CALLS, "cases": cases})
 
 
 def setup(path: str) -> None:

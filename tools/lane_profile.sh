@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where the overlapped executor's host time goes, like for like compiled at b32/520 on the sample's images
-# (tools/peer_compare.sh's like-for-like-compiled run): the run as is (twice), with --lenient (no libjpeg
+# (tools/peer_compare.sh's like-for-like-compiled run): the run as is, with --lenient (no libjpeg
 # check in the read lane), then under py-spy twice: the threads holding the interpreter's lock (--gil), and
 # every thread with native frames (--idle --native: who waits for the lock).  tools/pyspy_summary.py
 # summarises each recording.  Writes $OUT/lanes.tar.gz.
@@ -21,7 +21,7 @@ print(f"   steady {e['steady_images_per_s']:.1f} images/s, bound {e['bound_image
       f"lanes {({k: round(v, 3) for k, v in e['lane_seconds'].items()} if e['lane_seconds'] else None)}")
 PY
 }
-for name in as-is lenient as-is-2; do
+for name in as-is lenient; do
   options=()
   [ "$name" = lenient ] && options=(--lenient)
   rm -rf /tmp/harness_out
@@ -29,10 +29,10 @@ for name in as-is lenient as-is-2; do
   summary "$OUT/lanes/$name.json"
 done
 for mode in gil native; do
-  flags=(--gil)
-  [ "$mode" = native ] && flags=(--idle --native)
+  flags=(--gil) rate=250
+  [ "$mode" = native ] && flags=(--idle --native) rate=100
   rm -rf /tmp/harness_out
-  py-spy record "${flags[@]}" -r 250 -f raw -o "$OUT/lanes/pyspy-$mode.txt" -- \
+  py-spy record "${flags[@]}" -r "$rate" -f raw -o "$OUT/lanes/pyspy-$mode.txt" -- \
     "${RUN[@]}" --json "$OUT/lanes/pyspy-$mode.json" > "$OUT/lanes/pyspy-$mode.log" 2>&1
   echo "py-spy --$mode (rc $?):"
   summary "$OUT/lanes/pyspy-$mode.json"
