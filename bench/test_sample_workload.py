@@ -36,8 +36,11 @@ OPTIONS = {
     # the same work, compiled (one CUDA graph), the normalization folded into the model, the fused post-processing
     "sample-work-compiled": dict(precision="tf32", aux_head=True, compile="default", cuda_graph=True,
                                  preprocess="folded", postprocess="fused"),
+    # and the batch norms folded into the convolutions, ReLU and shortcut inside cuDNN's convolutions
+    "sample-work-compiled-fused": dict(precision="tf32", aux_head=True, compile="default", cuda_graph=True,
+                                       preprocess="folded", postprocess="fused", fuse_conv=True),
     "fastest": dict(precision="fp16", compile="default", cuda_graph=True, preprocess="folded", postprocess="fused",
-                    blur_mode="downscaled"),
+                    blur_mode="downscaled", fuse_conv=True),
 }
 
 

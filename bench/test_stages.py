@@ -176,7 +176,8 @@ def test_decode(benchmark, bench_settings, decoder, batch_size, source):
 
 INFERENCE_OPTIONS = {"": {}, "nchw": dict(channels_last=False), "channels_last": dict(channels_last=True),
                      "no_cudnn_benchmark": dict(cudnn_benchmark=False), "cuda_graph": dict(cuda_graph=True),
-                     "compiled": dict(compile="default", cuda_graph=True)}
+                     "compiled": dict(compile="default", cuda_graph=True),
+                     "compiled_fused": dict(compile="default", cuda_graph=True, fuse_conv=True)}
 
 
 @pytest.mark.parametrize("options", [pytest.param(k, id=k or "default") for k in INFERENCE_OPTIONS])

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--cuda_graph", action="store_true",
                      help="capture the model call in a CUDA graph and replay it per batch (pytorch backend, GPU); "
                           "a last batch smaller than -b is padded")
+    own.add_argument("--fuse_conv", action="store_true",
+                     help="fold each BatchNorm into its convolution and, on a GPU, apply the ReLU and a ResNet "
+                          "block's shortcut addition inside cuDNN's convolution (pytorch backend)")
     own.add_argument("--ops", default=DEFAULTS.ops, help="ops engine: auto, cvcuda, torch or opencv")
     own.add_argument("--decoder", default=DEFAULTS.decoder, help="JPEG decoder: auto, nvimgcodec, torchvision or cpu")
     own.add_argument("--device", default=DEFAULTS.device, help="auto, cuda or cpu (cpu runs everything on the CPU)")

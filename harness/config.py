@@ -60,6 +60,7 @@ class Config:
     postprocess: str = "staged"  # staged | fused: see harness.POSTPROCESS_STAGES
     compile: str = "off"  # a COMPILE_MODES entry: torch.compile the model (pytorch backend)
     cuda_graph: bool = False  # capture the model call in one CUDA graph per shape, replayed per batch (pytorch)
+    fuse_conv: bool = False  # BatchNorms folded into the convolutions, ReLU and shortcut inside cuDNN (pytorch)
     aux_head: bool = False  # compute the auxiliary FCN head as the sample's pretrained model does (pytorch)
     blur_mode: str = "exact"  # exact | downscaled (see harness/ops/__init__.py)
     blur_downscale: int = 4  # the downscaled blur's factor
@@ -106,7 +107,8 @@ class Config:
         _check_choice("preprocessing (--preprocess)", self.preprocess, PREPROCESSING)
         _check_choice("post-processing (--postprocess)", self.postprocess, ("staged", "fused"))
         _check_choice("compile mode (--compile)", self.compile, COMPILE_MODES)
-        for flag, used in (("--compile", self.compile != "off"), ("--cuda_graph", self.cuda_graph)):
+        for flag, used in (("--compile", self.compile != "off"), ("--cuda_graph", self.cuda_graph),
+                           ("--fuse_conv", self.fuse_conv)):
             if used and self.backend != "pytorch":
                 raise HarnessError(f"{flag} is for -bk pytorch: drop it for -bk {self.backend}")
         if self.cuda_graph and self.compile in ("reduce-overhead", "max-autotune"):

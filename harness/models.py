@@ -214,3 +214,69 @@ def fold_normalization(module: torch.nn.Module, mean: tuple[float, ...], std: tu
                 setattr(parent, name, FoldedInput(child, mean, std, scale))
                 return module
     raise HarnessError(f"{type(module).__name__} has no convolution over {len(mean)} channels to fold into")
+
+
+class ConvReLU(torch.nn.Module):
+    """A convolution (its BatchNorm folded in) and the ReLU after it; on a GPU one cuDNN call, which applies
+    the bias and the ReLU inside the convolution instead of a separate pass over its output."""
+
+    def __init__(self, conv: torch.nn.Conv2d):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.conv
+        if x.is_cuda:
+            return torch.cudnn_convolution_relu(x, c.weight, c.bias, c.stride, c.padding, c.dilation, c.groups)
+        return torch.relu(c(x))
+
+
+class FusedBottleneck(torch.nn.Module):
+    """torchvision's ResNet Bottleneck with its three BatchNorms (and the downsampling's) folded into the
+    convolutions; on a GPU the last convolution adds the shortcut and applies the ReLU inside cuDNN."""
+
+    def __init__(self, block: torch.nn.Module):
+        super().__init__()
+        from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+        self.conv1 = ConvReLU(fuse_conv_bn_eval(block.conv1, block.bn1))
+        self.conv2 = ConvReLU(fuse_conv_bn_eval(block.conv2, block.bn2))
+        self.conv3 = fuse_conv_bn_eval(block.conv3, block.bn3)
+        self.downsample = (None if block.downsample is None
+                           else fuse_conv_bn_eval(block.downsample[0], block.downsample[1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out, c = self.conv2(self.conv1(x)), self.conv3
+        if x.is_cuda:
+            return torch.cudnn_convolution_add_relu(out, c.weight, shortcut, 1.0, c.bias, c.stride, c.padding,
+                                                    c.dilation, c.groups)
+        return torch.relu(c(out) + shortcut)
+
+
+def fuse_convolutions(module: torch.nn.Module) -> torch.nn.Module:
+    """Fold every BatchNorm into the convolution before it and let cuDNN apply the ReLU (and a ResNet
+    block's shortcut addition) inside the convolution (in place; eval mode).  Compiled inference spent a
+    third of its GPU time in the separate elementwise passes this removes (reports/h100-2026-11-25-bounds).
+    Bottlenecks are replaced whole; elsewhere only a Conv2d directly followed by a BatchNorm2d (and a ReLU)
+    inside a module that runs its children in order (Sequential, the backbone's IntermediateLayerGetter)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    from torchvision.models._utils import IntermediateLayerGetter
+    from torchvision.models.resnet import Bottleneck
+
+    for name, child in list(module.named_children()):
+        if isinstance(child, Bottleneck):
+            setattr(module, name, FusedBottleneck(child))
+        else:
+            fuse_convolutions(child)
+    if isinstance(module, (torch.nn.Sequential, IntermediateLayerGetter)):
+        children = list(module.named_children())
+        for i, ((name, conv), (bn_name, bn)) in enumerate(zip(children, children[1:])):
+            if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
+                relu = i + 2 < len(children) and isinstance(children[i + 2][1], torch.nn.ReLU)
+                folded = fuse_conv_bn_eval(conv, bn)
+                setattr(module, name, ConvReLU(folded) if relu else folded)
+                setattr(module, bn_name, torch.nn.Identity())
+                if relu:
+                    setattr(module, children[i + 2][0], torch.nn.Identity())
+    return module

@@ -12,7 +12,7 @@ from harness.config import Config
 from harness.inputs import sample_dir
 from harness.models import CLASS_NAMES, build_model
 from harness.ops import ENGINES
-from harness.tolerances import COMPILED_TOLERANCE, LOGITS_TOLERANCE, MASK_TOLERANCE
+from harness.tolerances import COMPILED_TOLERANCE, FUSED_CONV_TOLERANCE, LOGITS_TOLERANCE, MASK_TOLERANCE
 
 SMALL = "lraspp_mobilenet_v3_large"
 CLASS = CLASS_NAMES.index("person")
@@ -34,6 +34,7 @@ GRAPHED = {"compile": "default", "cuda_graph": True}
 CASES = [
     pytest.param("pytorch", "cpu", "fp32", {}, id="pytorch-cpu-fp32"),
     pytest.param("pytorch", "cpu", "fp32", COMPILED, id="pytorch-compiled-cpu-fp32"),
+    pytest.param("pytorch", "cpu", "fp32", {"fuse_conv": True}, id="pytorch-fused-cpu-fp32"),
     pytest.param("onnxruntime", "cpu", "fp32", {}, id="onnxruntime-cpu-fp32"),
     pytest.param("pytorch", "cuda", "fp32", {}, id="pytorch-cuda-fp32", marks=pytest.mark.gpu),
     pytest.param("pytorch", "cuda", "tf32", {}, id="pytorch-cuda-tf32", marks=pytest.mark.gpu),
@@ -42,6 +43,9 @@ CASES = [
                  marks=pytest.mark.gpu),
     pytest.param("pytorch", "cuda", "tf32", COMPILED, id="pytorch-compiled-cuda-tf32", marks=pytest.mark.gpu),
     pytest.param("pytorch", "cuda", "fp16", GRAPHED, id="pytorch-compiled-graphed-cuda-fp16", marks=pytest.mark.gpu),
+    pytest.param("pytorch", "cuda", "tf32", {"fuse_conv": True}, id="pytorch-fused-cuda-tf32", marks=pytest.mark.gpu),
+    pytest.param("pytorch", "cuda", "fp16", {**GRAPHED, "fuse_conv": True}, id="pytorch-fused-compiled-graphed-cuda-fp16",
+                 marks=pytest.mark.gpu),
     pytest.param("onnxruntime", "cuda", "fp32", {}, id="onnxruntime-cuda-fp32",
                  marks=[pytest.mark.gpu, needs_ort_cuda]),
     pytest.param("tensorrt", "cuda", "fp32", {}, id="tensorrt-cuda-fp32", marks=[pytest.mark.gpu, needs_trt]),
@@ -135,6 +139,37 @@ def test_compiled_agrees_with_eager(model, precision, size, cache, batches):
     stats = compare_logits(compiled, eager, atol=limits["atol"], rtol=0)
     mask_stats = compare_masks(*[(logits.argmax(1) == CLASS).to(torch.uint8) for logits in (compiled, eager)])
     print(f"compiled against eager, {model} {precision} {size}:\n{stats.report()}\n{mask_stats.report()}")
+    assert stats.passed
+    assert mask_stats.agreement >= limits["agreement"] and mask_stats.iou >= limits["iou"]
+
+
+@pytest.mark.parametrize("model,precision,size,options", [
+    pytest.param("deeplabv3_resnet101", "fp32", (224, 224), {}, id="cpu-deeplabv3-fp32-224"),
+    pytest.param("deeplabv3_resnet101", "fp32", (224, 224), {}, id="deeplabv3-fp32-224", marks=pytest.mark.gpu),
+    pytest.param("fcn_resnet101", "tf32", (520, 520), {"aux_head": True}, id="fcn-aux-tf32-520", marks=pytest.mark.gpu),
+    pytest.param("deeplabv3_resnet101", "fp16", (520, 520), GRAPHED, id="deeplabv3-fp16-520-compiled-graphed",
+                 marks=pytest.mark.gpu),
+    pytest.param("fcn_resnet101", "fp16", (97, 131), {}, id="fcn-fp16-97x131", marks=pytest.mark.gpu),
+])
+def test_fused_convolutions_agree_with_unfused(model, precision, size, options, request, cache, batches):
+    """--fuse_conv: no BatchNorm is left, every ResNet block is fused, and the logits are those of the same
+    backend without it within the measured bounds (harness.tolerances.FUSED_CONV_TOLERANCE)."""
+    from harness.models import FusedBottleneck
+
+    device = "cpu" if request.node.callspec.id.startswith("cpu-") else "cuda"
+    x = batches.get(size, batches[(224, 224)])[:2 if device == "cpu" else None]
+    x = torch.nn.functional.interpolate(x, size=size, mode="bilinear").to(device)  # an odd size too
+    made = [make_backend("pytorch", device, precision, cache, model, **options, **changes)
+            for changes in ({}, {"fuse_conv": True})]
+    unfused, fused = (backend(x).clone().cpu() for backend in made)
+    modules = list(made[1].module.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in modules)
+    assert sum(isinstance(m, FusedBottleneck) for m in modules) == 33  # ResNet-101: 3 + 4 + 23 + 3 blocks
+    limits = FUSED_CONV_TOLERANCE[precision]
+    stats = compare_logits(fused, unfused, atol=limits["atol"], rtol=0)
+    mask_stats = compare_masks(*[(logits.argmax(1) == CLASS).to(torch.uint8) for logits in (fused, unfused)])
+    print(f"fused against unfused, {model} {precision} {size} {options} on {device}:\n{stats.report()}\n"
+          f"{mask_stats.report()}")
     assert stats.passed
     assert mask_stats.agreement >= limits["agreement"] and mask_stats.iou >= limits["iou"]
 

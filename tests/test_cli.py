@@ -119,9 +119,10 @@ def test_bad_single_files(tmp_path, content, words):
     (["--compile", "default", "-bk", "onnxruntime"], ["--compile is for -bk pytorch"]),
     (["--cuda_graph", "--device", "cpu"], ["--cuda_graph needs a CUDA GPU"]),
     (["--cuda_graph", "--compile", "reduce-overhead"], ["captures CUDA graphs itself", "drop --cuda_graph"]),
+    (["--fuse_conv", "-bk", "onnxruntime"], ["--fuse_conv is for -bk pytorch"]),
 ], ids=["missing", "class", "height0", "width-neg", "huge", "batch0", "batch-text", "device", "backend", "model",
         "ops", "decoder", "preprocess", "fused-on-cpu", "aux-onnx", "postprocess", "compile", "compile-onnx",
-        "graph-on-cpu", "graph-twice"])
+        "graph-on-cpu", "graph-twice", "fuse-conv-onnx"])
 def test_bad_options(tmp_path, args, words):
     assert_one_line_error(harness(*FAST, *args, "-o", str(tmp_path)), *words)
 

@@ -154,7 +154,7 @@ def test_gpu_fp16_masks_agree_in_both_memory_formats(channels_last, request, ref
     assert agreement >= MASK_MIN_AGREEMENT_REDUCED, f"{config.channels_last}: masks agree on {agreement:.4f}"
 
 
-FAST = dict(compile="default", cuda_graph=True, preprocess="folded", postprocess="fused")
+FAST = dict(compile="default", cuda_graph=True, preprocess="folded", postprocess="fused", fuse_conv=True)
 
 
 @pytest.mark.parametrize("precision,options", [("fp32", dict(preprocess="folded", postprocess="fused")),

@@ -53,11 +53,17 @@ SPEED = [
         ("eager", {}, {}), ("eager-graph", dict(cuda_graph=True), {}), ("compile", dict(compile="default"), {}),
         ("compile-graph", GRAPH, {}), ("reduce-overhead", dict(compile="reduce-overhead"), {}),
         ("compile-graph-folded", dict(GRAPH, preprocess="folded"), {}),
-        ("compile-frozen", dict(compile="default"), FROZEN), ("compile-graph-frozen", GRAPH, FROZEN))],
+        ("compile-frozen", dict(compile="default"), FROZEN), ("compile-graph-frozen", GRAPH, FROZEN),
+        ("eager-graph-fused", dict(cuda_graph=True, fuse_conv=True), {}),
+        ("compile-fused", dict(compile="default", fuse_conv=True), {}),
+        ("compile-graph-fused", dict(GRAPH, fuse_conv=True), {}))],
     *[(f"deeplab-fp16-{name}", "deeplabv3_resnet101", "fp16", 32, 520, options, inductor)
       for name, options, inductor in (
         ("eager", {}, {}), ("compile", dict(compile="default"), {}), ("compile-graph", GRAPH, {}),
         ("compile-frozen", dict(compile="default"), FROZEN), ("compile-graph-frozen", GRAPH, FROZEN),
+        ("eager-graph-fused", dict(cuda_graph=True, fuse_conv=True), {}),
+        ("compile-fused", dict(compile="default", fuse_conv=True), {}),
+        ("compile-graph-fused", dict(GRAPH, fuse_conv=True), {}),
         ("max-autotune-graph", dict(compile="max-autotune-no-cudagraphs", cuda_graph=True), {}))],
     *[(f"fcn-tf32-b{batch}-{name}", "fcn_resnet101", "tf32", batch, 224, options, {}) for batch in (32, 4)
       for name, options in (("eager", {}), ("compile-graph", GRAPH))],

@@ -4,7 +4,8 @@
 # the sample again.  Writes the sample's PEER_JSON files and harness.distributed's JSON under $OUT/peer.
 # Usage there: source .dev/setup.sh && bash tools/peer_compare.sh ["32 224" "32 520" "4 224"]
 # PEER_DEPTHS=1 adds depths 1 and 3 and the sequential executor, like for like, at the first case.
-# PEER_OURS="like-for-like fastest" runs only those of this project's runs, in that order.
+# PEER_OURS="like-for-like fastest" runs only those of this project's runs, in that order
+# (like-for-like-compiled-lenient: without the libjpeg check of every file, which the sample does not make).
 # PEER_REPEAT=N runs each of them N times in a row (files named <name>_<n>): the spread between runs.
 set -uo pipefail
 OUT=${OUT:-/tmp/harness-peer}
@@ -12,7 +13,7 @@ mkdir -p "$OUT/peer"
 IMAGES=/tmp/peer_imgs
 [ -d "$IMAGES" ] || python3 .dev/peer/make_images.py "$IMAGES" -n 256 --noise 2 >/dev/null
 LIKE=(--aux_head --precision tf32)  # the sample's model and precision, eager, every stage on its own
-COMPILED=(--compile default --cuda_graph --preprocess folded --postprocess fused)  # the same work, faster
+COMPILED=(--compile default --cuda_graph --preprocess folded --postprocess fused --fuse_conv)  # the same work, faster
 FAST=(--precision fp16 "${COMPILED[@]}" --blur_mode downscaled)
 peer() {  # batch size suffix
   PEER_TIMED_RUNS=2 PEER_JSON="$OUT/peer/peer_b$1_s$2$3.json" \
@@ -40,6 +41,7 @@ for case in "${cases[@]}"; do
     case $name in
       like-for-like) options=("${LIKE[@]}") ;;
       like-for-like-compiled) options=("${LIKE[@]}" "${COMPILED[@]}") ;;
+      like-for-like-compiled-lenient) options=("${LIKE[@]}" "${COMPILED[@]}" --lenient) ;;  # no libjpeg check
       fastest) options=("${FAST[@]}") ;;
     esac
     if [ -z "${PEER_REPEAT:-}" ]; then ours "$name" "$1" "$2" "${options[@]}"; continue; fi

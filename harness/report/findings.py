@@ -101,7 +101,7 @@ def against_sample(rows: pd.DataFrame) -> list[str]:
     return [f"The sample's work, {r['variant']}, batch {number(r['batch_size'])} at {number(r['model_height'])} px: "
             f"{number(r['images_per_s'])} images/s, {number(r['speedup_over_sample'], 'speedup')} CV-CUDA's sample "
             f"({number(r['sample_images_per_s'])} images/s; {r['label']})."
-            for _, r in table.iterrows() if r["variant"] in ("sample-work", "fastest", "sample-work-compiled")]
+            for _, r in table.iterrows() if r["variant"] in ("sample-work", "fastest", "sample-work-compiled", "sample-work-compiled-fused")]
 
 
 def warnings(rows: pd.DataFrame) -> list[str]:
