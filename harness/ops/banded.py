@@ -39,7 +39,9 @@ def span_of(tile: int, size: int) -> int:
 @functools.lru_cache(maxsize=16)
 def band_matrix(size: int, sigma: float, tile: int, channels: int, dtype: torch.dtype,
                 device: torch.device) -> torch.Tensor:
-    """(span x C) x (tile x C): output pixel j, channel c takes input pixels j .. j + size - 1 of channel c."""
+    """(span x C) x (tile x C): output pixel j, channel c takes input pixels j .. j + size - 1 of channel c.
+    Built on the host and copied once per process and arguments, a copy the host waits for: the engines
+    build it when they are made, so that no batch waits (the GPU no-host-wait tests found the first one did)."""
     taps = torch.from_numpy(gaussian_kernel1d(size, sigma))
     band = torch.zeros(span_of(tile, size), tile, dtype=torch.float64)
     columns = torch.arange(tile)
