@@ -173,19 +173,22 @@ def _stats(samples: list[float]) -> dict:
 
 
 #: Options that change the work or its speed, named in a case's variant when they differ from the default.
-VARIANT_OPTIONS = ("preprocess", "postprocess", "compile", "cuda_graph", "blur_mode", "channels_last", "aux_head",
-                   "cudnn_benchmark")
+VARIANT_OPTIONS = ("preprocess", "postprocess", "compile", "cuda_graph", "fuse_conv", "blur_mode", "channels_last",
+                   "aux_head", "cudnn_benchmark")
 
 
-def variant(plan, procs_per_gpu: int, executor: str = "overlapped", depth: int | None = None) -> str:
+def variant(plan, procs_per_gpu: int, executor: str = "overlapped", depth: int | None = None,
+            lenient: bool = False) -> str:
     """The case's variant: options that differ from their defaults on the plan's device and precision, and
     processes per GPU, so that runs of different commands are different cases to the report and the gate
-    (the same command's runs are the same case)."""
+    (the same command's runs are the same case).  --lenient is named: it drops the read lane's libjpeg check."""
     defaults = plan.defaults()
     parts = [f"{name}={getattr(plan.config, name)}" for name in VARIANT_OPTIONS
              if getattr(plan.config, name) != getattr(defaults, name)]
     from harness.runner import DEFAULT_DEPTH
 
+    if lenient:
+        parts.append("lenient")
     if executor != "overlapped":
         parts.append(f"executor={executor}")
     elif depth not in (None, DEFAULT_DEPTH):
@@ -202,7 +205,7 @@ def results_json(plan, ranks: list[dict], args, baseline: float | None) -> dict:
     world = len(ranks)
     config = plan.config
     case = dict(stage=STAGE, engine=f"{config.ops}+{config.decoder}+{config.backend}:{config.model}",
-                variant=variant(plan, args.procs_per_gpu, args.executor, args.depth), device=config.device,
+                variant=variant(plan, args.procs_per_gpu, args.executor, args.depth, args.lenient), device=config.device,
                 precision=config.precision,
                 batch_size=config.batch_size, model_height=config.target_img_height,
                 model_width=config.target_img_width, source="", world_size=world, procs_per_gpu=args.procs_per_gpu)

@@ -130,6 +130,8 @@ def test_variant_names_only_what_differs_from_the_defaults():
     assert variant(gpu_fp16, 1) == ""
     no_cl = Plan(cpu.request, gpu_fp16.config.replace(channels_last=False), gpu_fp16.device)
     assert variant(no_cl, 1) == "channels_last=False"
+    fused = Config(device="cpu", fuse_conv=True, preprocess="folded").resolve()
+    assert variant(fused, 1, lenient=True) == "preprocess=folded,fuse_conv=True,lenient"
 
 
 def test_colliding_names_across_ranks_give_every_overlay(tmp_path, sample_paths):
