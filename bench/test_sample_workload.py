@@ -40,7 +40,9 @@ OPTIONS = {
     "sample-work-compiled-fused": dict(precision="tf32", aux_head=True, compile="default", cuda_graph=True,
                                        preprocess="folded", postprocess="fused", fuse_conv=True),
     "fastest": dict(precision="fp16", compile="default", cuda_graph=True, preprocess="folded", postprocess="fused",
-                    blur_mode="downscaled", fuse_conv=True),
+                    blur_mode="downscaled"),
+    "fastest-fused": dict(precision="fp16", compile="default", cuda_graph=True, preprocess="folded",
+                          postprocess="fused", blur_mode="downscaled", fuse_conv=True),
 }
 
 

@@ -258,8 +258,9 @@ def fuse_convolutions(module: torch.nn.Module) -> torch.nn.Module:
     """Fold every BatchNorm into the convolution before it and let cuDNN apply the ReLU (and a ResNet
     block's shortcut addition) inside the convolution (in place; eval mode).  Compiled inference spent a
     third of its GPU time in the separate elementwise passes this removes (reports/h100-2026-11-25-bounds).
-    Bottlenecks are replaced whole; elsewhere only a Conv2d directly followed by a BatchNorm2d (and a ReLU)
-    inside a module that runs its children in order (Sequential, the backbone's IntermediateLayerGetter)."""
+    Bottlenecks are replaced whole; elsewhere only a Conv2d (or the folded-normalization stem, FoldedInput)
+    directly followed by a BatchNorm2d (and a ReLU) inside a module that runs its children in order
+    (Sequential, the backbone's IntermediateLayerGetter)."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
     from torchvision.models._utils import IntermediateLayerGetter
     from torchvision.models.resnet import Bottleneck
@@ -271,8 +272,15 @@ def fuse_convolutions(module: torch.nn.Module) -> torch.nn.Module:
             fuse_convolutions(child)
     if isinstance(module, (torch.nn.Sequential, IntermediateLayerGetter)):
         children = list(module.named_children())
+        returned = getattr(module, "return_layers", {})  # outputs the backbone hands out stay as they are
         for i, ((name, conv), (bn_name, bn)) in enumerate(zip(children, children[1:])):
-            if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
+            if not isinstance(bn, torch.nn.BatchNorm2d) or name in returned or bn_name in returned:
+                continue
+            if isinstance(conv, FoldedInput):  # the stem under --preprocess folded: its ReLU stays apart
+                _fold_into_folded_input(conv, bn)
+                setattr(module, bn_name, torch.nn.Identity())
+            elif (isinstance(conv, torch.nn.Conv2d) and isinstance(conv.padding, tuple)
+                  and conv.padding_mode == "zeros"):  # what cuDNN's fused call can pad
                 relu = i + 2 < len(children) and isinstance(children[i + 2][1], torch.nn.ReLU)
                 folded = fuse_conv_bn_eval(conv, bn)
                 setattr(module, name, ConvReLU(folded) if relu else folded)
@@ -280,3 +288,16 @@ def fuse_convolutions(module: torch.nn.Module) -> torch.nn.Module:
                 if relu:
                     setattr(module, children[i + 2][0], torch.nn.Identity())
     return module
+
+
+def _fold_into_folded_input(folded: FoldedInput, bn: torch.nn.BatchNorm2d) -> None:
+    """BatchNorm after a FoldedInput: y = scale * (conv + shift_map) + (beta - scale * mean), so both weights
+    (the folded one and the one shift_map convolves with) take the scale, and the bias, which shift_map
+    adds once, takes the rest."""
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    conv = folded.conv
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    with torch.no_grad():
+        conv.weight.mul_(scale.view(-1, 1, 1, 1))
+        folded.original_weight.mul_(scale.view(-1, 1, 1, 1))
+        conv.bias = torch.nn.Parameter((bias - bn.running_mean) * scale + bn.bias.detach())

@@ -54,8 +54,8 @@ CASES = [
 
 
 def make_backend(backend: str, device: str, precision: str, cache: str, model: str = SMALL, **changes):
-    plan = Config(backend=backend, device=device, precision=precision, model=model, weights="synthetic",
-                  cache_dir=cache, ops="torch", **changes).resolve()
+    plan = Config(**{"backend": backend, "device": device, "precision": precision, "model": model,
+                     "weights": "synthetic", "cache_dir": cache, "ops": "torch", **changes}).resolve()
     return BACKENDS[backend](plan)
 
 
@@ -143,19 +143,42 @@ def test_compiled_agrees_with_eager(model, precision, size, cache, batches):
     assert mask_stats.agreement >= limits["agreement"] and mask_stats.iou >= limits["iou"]
 
 
+def with_batchnorm_statistics(model: str, folder, aux_head: bool = False) -> str:
+    """A state dict of `model` whose BatchNorms have running means, variances, scales and shifts away from
+    the synthetic weights' 0, 1, 1, 0 (with those, folding them would be nearly an identity): its path."""
+    module = build_model(model, "synthetic", aux_head=aux_head).module
+    generator = torch.Generator().manual_seed(0)
+
+    def uniform(like: torch.Tensor, low: float, high: float) -> torch.Tensor:
+        return torch.rand(like.shape, generator=generator) * (high - low) + low
+
+    for bn in (m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.copy_(uniform(bn.running_mean, -0.2, 0.2))
+        bn.running_var.copy_(uniform(bn.running_var, 0.8, 1.25))
+        bn.weight.data.mul_(uniform(bn.weight, 0.8, 1.2))  # the synthetic scales keep activations in range
+    path = folder / f"{model}-bn-statistics.pt"
+    torch.save(module.state_dict(), path)
+    return str(path)
+
+
 @pytest.mark.parametrize("model,precision,size,options", [
     pytest.param("deeplabv3_resnet101", "fp32", (224, 224), {}, id="cpu-deeplabv3-fp32-224"),
+    pytest.param("fcn_resnet101", "fp32", (224, 224), {"aux_head": True, "preprocess": "folded", "weights": "bn"},
+                 id="cpu-fcn-aux-folded-bn-statistics-fp32-224"),
     pytest.param("deeplabv3_resnet101", "fp32", (224, 224), {}, id="deeplabv3-fp32-224", marks=pytest.mark.gpu),
     pytest.param("fcn_resnet101", "tf32", (520, 520), {"aux_head": True}, id="fcn-aux-tf32-520", marks=pytest.mark.gpu),
     pytest.param("deeplabv3_resnet101", "fp16", (520, 520), GRAPHED, id="deeplabv3-fp16-520-compiled-graphed",
                  marks=pytest.mark.gpu),
     pytest.param("fcn_resnet101", "fp16", (97, 131), {}, id="fcn-fp16-97x131", marks=pytest.mark.gpu),
 ])
-def test_fused_convolutions_agree_with_unfused(model, precision, size, options, request, cache, batches):
-    """--fuse_conv: no BatchNorm is left, every ResNet block is fused, and the logits are those of the same
-    backend without it within the measured bounds (harness.tolerances.FUSED_CONV_TOLERANCE)."""
+def test_fused_convolutions_agree_with_unfused(model, precision, size, options, request, cache, batches, tmp_path):
+    """--fuse_conv: no BatchNorm is left (the folded-normalization stem's included), every ResNet block is
+    fused, and the logits are those of the same backend without it within the measured bounds
+    (harness.tolerances.FUSED_CONV_TOLERANCE), also with BatchNorm statistics away from 0 and 1."""
     from harness.models import FusedBottleneck
 
+    if options.get("weights") == "bn":
+        options = {**options, "weights": with_batchnorm_statistics(model, tmp_path, options.get("aux_head", False))}
     device = "cpu" if request.node.callspec.id.startswith("cpu-") else "cuda"
     x = batches.get(size, batches[(224, 224)])[:2 if device == "cpu" else None]
     x = torch.nn.functional.interpolate(x, size=size, mode="bilinear").to(device)  # an odd size too

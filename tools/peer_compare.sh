@@ -43,6 +43,7 @@ for case in "${cases[@]}"; do
       like-for-like-compiled) options=("${LIKE[@]}" "${COMPILED[@]}") ;;
       like-for-like-compiled-lenient) options=("${LIKE[@]}" "${COMPILED[@]}" --lenient) ;;  # no libjpeg check
       fastest) options=("${FAST[@]}") ;;
+      *) echo "unknown PEER_OURS entry: $name (like-for-like, like-for-like-compiled, like-for-like-compiled-lenient, fastest)" >&2; exit 2 ;;
     esac
     if [ -z "${PEER_REPEAT:-}" ]; then ours "$name" "$1" "$2" "${options[@]}"; continue; fi
     for n in $(seq "$PEER_REPEAT"); do ours "${name}_$n" "$1" "$2" "${options[@]}"; done

@@ -96,12 +96,16 @@ def engine_gains(rows: pd.DataFrame) -> list[str]:
     return out
 
 
+#: the sample-workload variants the findings compare with CV-CUDA's sample (bench/test_sample_workload.py)
+SAMPLE_VARIANTS = ("sample-work", "sample-work-compiled", "sample-work-compiled-fused", "fastest", "fastest-fused")
+
+
 def against_sample(rows: pd.DataFrame) -> list[str]:
     table = sample_comparison(rows)
     return [f"The sample's work, {r['variant']}, batch {number(r['batch_size'])} at {number(r['model_height'])} px: "
             f"{number(r['images_per_s'])} images/s, {number(r['speedup_over_sample'], 'speedup')} CV-CUDA's sample "
             f"({number(r['sample_images_per_s'])} images/s; {r['label']})."
-            for _, r in table.iterrows() if r["variant"] in ("sample-work", "fastest", "sample-work-compiled", "sample-work-compiled-fused")]
+            for _, r in table.iterrows() if r["variant"] in SAMPLE_VARIANTS]
 
 
 def warnings(rows: pd.DataFrame) -> list[str]:
