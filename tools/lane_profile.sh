@@ -29,8 +29,10 @@ for name in as-is lenient; do
   summary "$OUT/lanes/$name.json"
 done
 for mode in gil native; do
-  flags=(--gil) rate=250
-  [ "$mode" = native ] && flags=(--idle --native) rate=100
+  # --nonblocking: py-spy does not stop the process for each sample (stopping it made the first recording
+  # outlast its call's time limit on the H100); native stacks need the stops, so that one samples rarely
+  flags=(--gil --nonblocking) rate=100
+  [ "$mode" = native ] && flags=(--idle --native) rate=20
   rm -rf /tmp/harness_out
   py-spy record "${flags[@]}" -r "$rate" -f raw -o "$OUT/lanes/pyspy-$mode.txt" -- \
     "${RUN[@]}" --json "$OUT/lanes/pyspy-$mode.json" > "$OUT/lanes/pyspy-$mode.log" 2>&1
