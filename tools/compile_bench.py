@@ -46,6 +46,7 @@ from harness.report.peaks import peak_tflops
 PERSON = CLASS_NAMES.index("person")
 MODELS = {"fcn_resnet101": dict(model="fcn_resnet101", aux_head=True), "deeplabv3_resnet101": {}}
 GRAPH = dict(compile="default", cuda_graph=True)
+AUTOTUNE = dict(compile="max-autotune-no-cudagraphs", cuda_graph=True)  # inductor's graphs are per thread
 FROZEN = {"freezing": True}
 #: speed rows: (name, model, precision, batch, side, backend options, inductor settings while compiling)
 SPEED = [
@@ -56,7 +57,8 @@ SPEED = [
         ("compile-frozen", dict(compile="default"), FROZEN), ("compile-graph-frozen", GRAPH, FROZEN),
         ("eager-graph-fused", dict(cuda_graph=True, fuse_conv=True), {}),
         ("compile-fused", dict(compile="default", fuse_conv=True), {}),
-        ("compile-graph-fused", dict(GRAPH, fuse_conv=True), {}))],
+        ("compile-graph-fused", dict(GRAPH, fuse_conv=True), {}),
+        ("max-autotune-graph", dict(AUTOTUNE), {}), ("max-autotune-graph-fused", dict(AUTOTUNE, fuse_conv=True), {}))],
     *[(f"deeplab-fp16-{name}", "deeplabv3_resnet101", "fp16", 32, 520, options, inductor)
       for name, options, inductor in (
         ("eager", {}, {}), ("compile", dict(compile="default"), {}), ("compile-graph", GRAPH, {}),
@@ -64,7 +66,7 @@ SPEED = [
         ("eager-graph-fused", dict(cuda_graph=True, fuse_conv=True), {}),
         ("compile-fused", dict(compile="default", fuse_conv=True), {}),
         ("compile-graph-fused", dict(GRAPH, fuse_conv=True), {}),
-        ("max-autotune-graph", dict(compile="max-autotune-no-cudagraphs", cuda_graph=True), {}))],
+        ("max-autotune-graph", dict(AUTOTUNE), {}), ("max-autotune-graph-fused", dict(AUTOTUNE, fuse_conv=True), {}))],
     *[(f"fcn-tf32-b{batch}-{name}", "fcn_resnet101", "tf32", batch, 224, options, {}) for batch in (32, 4)
       for name, options in (("eager", {}), ("compile-graph", GRAPH))],
 ]
