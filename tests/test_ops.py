@@ -241,6 +241,17 @@ def test_fused_preprocess_matches_the_staged_reference(frames, cvcuda_module):
     assert (actual - expected).abs().mean().item() < level / 20  # almost every value equal
 
 
+def test_the_band_prepared_ahead_is_the_one_the_blur_uses():
+    """The engines build the band matrix before any batch (its copy to the GPU makes the host wait): the blur
+    must find that one in the cache, not build its own."""
+    from harness.ops.banded import band_matrix, gaussian_nhwc, prepare_band
+
+    band_matrix.cache_clear()
+    prepare_band(27, 25.0, torch.device("cpu"))
+    gaussian_nhwc(torch.zeros(1, 64, 64, 3, dtype=torch.uint8), 27, 25.0)
+    assert (band_matrix.cache_info().misses, band_matrix.cache_info().hits) == (1, 1)
+
+
 @pytest.mark.parametrize("size", [(1080, 1920), (28, 29), (130, 257)])
 def test_the_banded_blur_is_the_separable_gaussian(size):
     """The tensor-core formulation (strided windows times a band matrix, NHWC, batch-wide buffers), computed

@@ -28,6 +28,7 @@ import torch
 from harness.ops import gaussian_kernel1d
 
 TILE = 128  # output pixels per tile
+DTYPE = torch.float16  # on the tensor cores, exact for 0..255 (see the module's docstring)
 
 
 def span_of(tile: int, size: int) -> int:
@@ -40,8 +41,7 @@ def span_of(tile: int, size: int) -> int:
 def band_matrix(size: int, sigma: float, tile: int, channels: int, dtype: torch.dtype,
                 device: torch.device) -> torch.Tensor:
     """(span x C) x (tile x C): output pixel j, channel c takes input pixels j .. j + size - 1 of channel c.
-    Built on the host and copied once per process and arguments, a copy the host waits for: the engines
-    build it when they are made, so that no batch waits (the GPU no-host-wait tests found the first one did)."""
+    Built on the host and copied once per process and arguments, a copy the host waits for: see prepare_band."""
     taps = torch.from_numpy(gaussian_kernel1d(size, sigma))
     band = torch.zeros(span_of(tile, size), tile, dtype=torch.float64)
     columns = torch.arange(tile)
@@ -50,7 +50,14 @@ def band_matrix(size: int, sigma: float, tile: int, channels: int, dtype: torch.
     return torch.kron(band, torch.eye(channels, dtype=torch.float64)).to(device=device, dtype=dtype)
 
 
-def gaussian_nhwc(frames: torch.Tensor, size: int, sigma: float, dtype: torch.dtype = torch.float16) -> torch.Tensor:
+def prepare_band(size: int, sigma: float, device: torch.device, channels: int = 3,
+                 dtype: torch.dtype = DTYPE) -> None:
+    """Build the band matrix that gaussian_nhwc of `channels`-channel frames on `device` will use, so that no
+    batch waits for its copy to the device (the GPU no-host-wait tests found that the first one did)."""
+    band_matrix(size, sigma, TILE, channels, dtype, device)
+
+
+def gaussian_nhwc(frames: torch.Tensor, size: int, sigma: float, dtype: torch.dtype = DTYPE) -> torch.Tensor:
     """size x size Gaussian with OpenCV's BORDER_REFLECT_101 of a uint8 NHWC batch whose sides exceed the
     kernel's reach (size // 2); uint8 NHWC out."""
     n, height, width, c = frames.shape

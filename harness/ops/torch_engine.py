@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.ops.banded import TILE, band_matrix, gaussian_nhwc
+from harness.ops.banded import gaussian_nhwc, prepare_band
 from harness.ops import (ENGINES, IMAGENET_MEAN, IMAGENET_STD, Engine, Frames, frame_sizes, gaussian_kernel1d,
                          per_image, small_size)
 
@@ -62,8 +62,8 @@ class TorchEngine(Engine):
         self._std = torch.tensor(IMAGENET_STD, dtype=torch.float32).to(self.device)
         self._blur_taps = self._separable(self.blur_kernel, self.blur_sigma)
         self._small_taps = self._separable(self.small_kernel, self.small_sigma)
-        if self.device.type == "cuda":  # the exact blur's band matrix (cached by banded.band_matrix)
-            band_matrix(self.blur_kernel, self.blur_sigma, TILE, 3, torch.float16, self.device)
+        if self.device.type == "cuda":
+            prepare_band(self.blur_kernel, self.blur_sigma, self.device)  # the exact blur's, before any batch
 
     def _separable(self, k: int, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.tensor(gaussian_kernel1d(k, sigma), dtype=torch.float32).to(self.device)
