@@ -38,8 +38,9 @@ MIN_SAMPLES = 5  # per run: fewer (old files kept 3 rounds of whole runs) cannot
 ALPHA = 0.01  # chance, over all the cases together, of one step reported where there is only noise
 
 
-def benchmark_files(paths) -> tuple[list[Path], list[str]]:
-    """The benchmark files among `paths` (folders searched recursively), and what was left out and why."""
+def benchmark_files(paths) -> tuple[list[tuple[Path, dict]], list[str]]:
+    """The benchmark files among `paths` (folders searched recursively), each with its JSON, and what was
+    left out and why."""
     found, left_out = [], []
     for path in map(Path, paths):
         if not path.exists():
@@ -55,15 +56,16 @@ def benchmark_files(paths) -> tuple[list[Path], list[str]]:
             elif pd.isna(pd.to_datetime(data.get("datetime"), utc=True, errors="coerce")):
                 left_out.append(f"{candidate}: says not when it ran (no 'datetime'): it has no place in a history")
             else:
-                found.append(candidate)
+                found.append((candidate, data))
     if not found:
         raise ReportError("no benchmark files among " + ", ".join(map(str, paths)))
     return found, left_out
 
 
 def history_table(files, gpu: str | None = None) -> pd.DataFrame:
-    """One row per case and run: case, GPU, commit, when, median and quartiles (ms), file."""
-    table = pd.concat([load_file(path) for path in files], ignore_index=True)
+    """One row per case and run (`files`: benchmark_files' paths and JSON): case, GPU, commit, when, median
+    and quartiles (ms), file."""
+    table = pd.concat([load_file(path, data) for path, data in files], ignore_index=True)
     table["commit"] = table["commit"].fillna("unknown").str[:10]
     # each file's own datetime (their formats may differ); benchmark_files kept dated runs only
     table["when"] = table["run"].map(lambda run: pd.to_datetime(run, utc=True, errors="coerce"))

@@ -15,14 +15,22 @@ STATS = ("min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "rounds")
 INFO = tuple(name for name in MEASURED_FIELDS if name not in STATS)  # `rounds` comes from the statistics
 
 
-def load_file(path: str | Path) -> pd.DataFrame:
+def commit_of(data: dict) -> str | None:
+    """A benchmark file's commit: the harness's recorded one, else pytest-benchmark's."""
+    env = (data.get("machine_info") or {}).get("harness") or {}
+    return env.get("git_commit") or (data.get("commit_info") or {}).get("id")
+
+
+def load_file(path: str | Path, data: dict | None = None) -> pd.DataFrame:
+    """One benchmark file's cases; `data`: its JSON, when the caller has read it already."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as error:
-        raise ReportError(f"{path}: cannot be read ({error.strerror})") from None
-    except ValueError as error:
-        raise ReportError(f"{path}: is not valid JSON ({error}); was the run cut short?") from None
+    if data is None:
+        try:
+            data = json.loads(path.read_text())
+        except OSError as error:
+            raise ReportError(f"{path}: cannot be read ({error.strerror})") from None
+        except ValueError as error:
+            raise ReportError(f"{path}: is not valid JSON ({error}); was the run cut short?") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise ReportError(f"{path}: has no 'benchmarks' list: it is not a pytest-benchmark --benchmark-json file")
     if not data["benchmarks"]:
@@ -31,7 +39,7 @@ def load_file(path: str | Path) -> pd.DataFrame:
     machine = data.get("machine_info") or {}
     env = machine.get("harness") or {}
     run = data.get("datetime") or path.stem
-    commit = env.get("git_commit") or (data.get("commit_info") or {}).get("id")  # the harness's, else pytest-benchmark's
+    commit = commit_of(data)
     cpu = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
     label = run_label(path)
     rows = []
@@ -74,7 +82,7 @@ def environment(paths) -> pd.DataFrame:
     for path in paths:
         data = json.loads(Path(path).read_text())
         env = (data.get("machine_info") or {}).get("harness") or {}
-        commit = env.get("git_commit") or (data.get("commit_info") or {}).get("id")
+        commit = commit_of(data)
         dirty = env.get("git_dirty", (data.get("commit_info") or {}).get("dirty"))
         infos = [b.get("extra_info") or {} for b in data["benchmarks"]]
         rounds = [b["stats"]["rounds"] for b in data["benchmarks"] if "rounds" in (b.get("stats") or {})]
