@@ -17,7 +17,7 @@ MIN_SIDE = 16  # the models downsample by 8 and need a few pixels left over
 MAX_BATCH_SIZE = 4096  # beyond any GPU's memory at the smallest model size; larger is a typo
 
 DEVICES = ("auto", "cuda", "cpu")
-PRECISIONS = ("fp32", "tf32", "fp16")  # tf32: fp32 tensors, TF32 tensor-core convolutions
+PRECISIONS = ("fp32", "tf32", "fp16")  # tf32: fp32 tensors, TF32 tensor-core convolutions and matmuls
 PREPROCESSING = ("staged", "fused", "folded")  # see harness.PREPROCESS_STAGES
 #: torch.compile's modes, and "off" for eager PyTorch (the pytorch backend's --compile)
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")

@@ -101,6 +101,28 @@ def test_backend_contract(backend, device, precision, options, cache, batches):
     assert other.shape == (1, 21, 520, 520)
 
 
+@pytest.mark.parametrize("device,precision", [
+    ("cpu", "fp32"), pytest.param("cuda", "fp32", marks=pytest.mark.gpu),
+    pytest.param("cuda", "tf32", marks=pytest.mark.gpu)])
+def test_the_model_runs_under_its_precision_tf32_switches(device, precision, cache, batches):
+    """fp32 is IEEE and tf32 is TF32 for convolutions and matmuls alike (inductor's max-autotune turns 1x1
+    convolutions into matmuls), whatever the process had set; the process's switches come back afterwards."""
+    runner = make_backend("pytorch", device, precision, cache)
+    seen = []
+    runner.module.register_forward_hook(lambda *_: seen.append(
+        (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)))
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    process = precision == "fp32"  # the process's own setting: the opposite of the run's
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = process
+    try:
+        runner(batches[(224, 224)][:1].to(device))
+        after = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+    assert seen and set(seen) == {(precision == "tf32",) * 2}  # every call, the warm-up too
+    assert after == (process, process)
+
+
 @pytest.mark.parametrize("size", [(224, 224), (520, 520)], ids=["224", "520"])
 @pytest.mark.parametrize("backend,device,precision,options", [c for c in CASES if c.id != "pytorch-cpu-fp32"])
 def test_backend_agrees_with_pytorch(backend, device, precision, options, size, cache, batches, tmp_path):

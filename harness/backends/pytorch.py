@@ -1,8 +1,8 @@
 """The PyTorch backend: torchvision's segmentation models in eval and inference mode, eager or compiled.
 
 Precision: fp32 is IEEE float32 throughout (cuDNN's TF32 convolutions, on by default in PyTorch, are
-switched off so that fp32 means what it says); tf32 keeps float32 tensors but lets cuDNN use TF32 tensor
-cores; fp16 runs the model in half precision.  Logits come back as float32 in every case.
+switched off so that fp32 means what it says); tf32 keeps float32 tensors but lets cuDNN's convolutions and
+cuBLAS's matmuls (what inductor may turn 1x1 convolutions into) use TF32 tensor cores; fp16 runs the model in half precision.  Logits come back as float32 in every case.
 
 --compile MODE runs the model through torch.compile (TorchInductor: Triton kernels on the GPU, C++ on the
 CPU) with static shapes: one compilation per batch size and model size, in prepare(), timed as
@@ -58,18 +58,20 @@ class PytorchBackend(Backend):
 
     @contextmanager
     def _flags(self):
-        """Only cuDNN's TF32 switch and autotuner are set, and put back afterwards: cudnn.flags() resets every
-        cuDNN flag, and on torch 2.11 later IEEE-fp32 runs in the same process gave different results after
-        it.  The autotuner (benchmark) times the convolution algorithms once per input shape, in prepare();
-        the fixed shapes of a pipeline are its best case."""
-        cudnn = torch.backends.cudnn
-        previous = cudnn.allow_tf32, cudnn.benchmark
-        cudnn.allow_tf32, cudnn.benchmark = self.allow_tf32, self.config.cudnn_benchmark
+        """Only the TF32 switches and cuDNN's autotuner are set, and put back afterwards: cudnn.flags() resets
+        every cuDNN flag, and on torch 2.11 later IEEE-fp32 runs in the same process gave different results
+        after it.  The matmul switch matters too: inductor's max-autotune turns 1x1 convolutions into matmuls,
+        which ran in IEEE fp32 under tf32 until it was set (FCN's 1024->2048 shortcut took 11 ms as one,
+        reports/h100-2026-11-25-bounds).  The autotuner (benchmark) times the convolution algorithms once per
+        input shape, in prepare(); the fixed shapes of a pipeline are its best case."""
+        cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+        previous = cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark
+        cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark = self.allow_tf32, self.allow_tf32, self.config.cudnn_benchmark
         try:
             with torch.inference_mode():
                 yield
         finally:
-            cudnn.allow_tf32, cudnn.benchmark = previous
+            cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark = previous
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         x = batch.to(dtype=self.dtype, memory_format=self.memory_format)
