@@ -40,6 +40,9 @@ def fatal_message(error: BaseException) -> str | None:
     if any(sign in text for sign in ("CUDA error", "CUDA driver error", "illegal memory access",
                                      "device-side assert", "cudaError")):
         return f"the GPU failed ({first_line(error)}): rerun; if it persists, the device needs a reset"
+    if isinstance(error, ModuleNotFoundError) and error.name:
+        return (f"the Python module '{error.name}' is missing: install harness with its dependencies "
+                "(pip install -e . in its checkout)")
     if isinstance(error, OSError):
         where = f" {error.filename}" if error.filename else ""
         return f"cannot use{where} ({error.strerror or first_line(error)}): check the path's space and permissions"

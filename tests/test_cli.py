@@ -138,6 +138,19 @@ def test_output_directory_not_writable(tmp_path):
     assert_one_line_error(harness("-o", str(blocker / "out"), *FAST), "is not writable")
 
 
+def test_a_missing_dependency_is_named_in_one_line(tmp_path):
+    """A dependency missing from the environment (simplejpeg was, on a GPU machine) stops the run with one
+    line that names it and the fix, not an internal error."""
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "sitecustomize.py").write_text("import sys\nsys.modules['simplejpeg'] = None\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocked), str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, "-m", "harness", "-o", str(tmp_path / "out"), *FAST],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert_one_line_error(result, "'simplejpeg' is missing", "pip install")
+    assert "internal error" not in result.stderr
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU, so GPU options are valid here")
 @pytest.mark.parametrize("option", [["--ops", "cvcuda"], ["--decoder", "nvimgcodec"], ["--device", "cuda"],
                                     ["--precision", "fp16"]])
