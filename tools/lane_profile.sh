@@ -10,7 +10,14 @@ OUT=${OUT:-/tmp/harness-lanes}
 mkdir -p "$OUT/lanes"
 IMAGES=/tmp/peer_imgs
 [ -d "$IMAGES" ] || python3 .dev/peer/make_images.py "$IMAGES" -n 256 --noise 2 >/dev/null
-RUN=(python3 -m harness.distributed -i "$IMAGES" -o /tmp/harness_out -b 32 -th 520 -tw 520 --model fcn_resnet101
+# the recordings take the whole process (imports, compile, warm-up): 8 copies of the 256 files make the
+# run they are about most of it (256 files run in about 1 s, as long as the imports)
+MANY=/tmp/peer_imgs_x8
+if [ ! -d "$MANY" ]; then
+  mkdir -p "$MANY"
+  for copy in 1 2 3 4 5 6 7 8; do for f in "$IMAGES"/*.jpg; do ln -s "$f" "$MANY/${copy}_$(basename "$f")"; done; done
+fi
+RUN=(python3 -m harness.distributed -o /tmp/harness_out -b 32 -th 520 -tw 520 --model fcn_resnet101
      --weights synthetic --warmup_batches 2 --aux_head --precision tf32
      --compile default --cuda_graph --preprocess folded --postprocess fused)
 summary() {
@@ -25,17 +32,18 @@ for name in as-is lenient; do
   options=()
   [ "$name" = lenient ] && options=(--lenient)
   rm -rf /tmp/harness_out
-  "${RUN[@]}" --json "$OUT/lanes/$name.json" "${options[@]}" 2>&1 | tail -1 | sed "s/^/$name: /"
+  "${RUN[@]}" -i "$IMAGES" --json "$OUT/lanes/$name.json" "${options[@]}" 2>&1 | tail -1 | sed "s/^/$name: /"
   summary "$OUT/lanes/$name.json"
 done
 for mode in gil native; do
+  # --threads: each stack starts with its thread's name (harness-read_3), which pyspy_summary.py groups by;
   # --nonblocking: py-spy does not stop the process for each sample (stopping it made the first recording
   # outlast its call's time limit on the H100); native stacks need the stops, so that one samples rarely
-  flags=(--gil --nonblocking) rate=100
-  [ "$mode" = native ] && flags=(--idle --native) rate=20
+  flags=(--threads --gil --nonblocking) rate=100
+  [ "$mode" = native ] && flags=(--threads --idle --native) rate=20
   rm -rf /tmp/harness_out
   py-spy record "${flags[@]}" -r "$rate" -f raw -o "$OUT/lanes/pyspy-$mode.txt" -- \
-    "${RUN[@]}" --json "$OUT/lanes/pyspy-$mode.json" > "$OUT/lanes/pyspy-$mode.log" 2>&1
+    "${RUN[@]}" -i "$MANY" --json "$OUT/lanes/pyspy-$mode.json" > "$OUT/lanes/pyspy-$mode.log" 2>&1
   echo "py-spy --$mode (rc $?):"
   summary "$OUT/lanes/pyspy-$mode.json"
   python3 tools/pyspy_summary.py "$OUT/lanes/pyspy-$mode.txt" | tee "$OUT/lanes/pyspy-$mode-summary.txt"

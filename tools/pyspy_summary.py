@@ -2,14 +2,16 @@
 (harness-read_3 counts under harness-read), the share of them waiting for the interpreter's lock (with
 --native: a native frame take_gil / PyEval_RestoreThread / PyEval_AcquireThread on the stack), and the most
 frequent innermost frames.  Recorded with --gil, only the threads that hold the lock are sampled, so the
-groups' shares say who holds it.
+groups' shares say who holds it.  Record with --threads (the thread names are the groups).  Where
+libpython's symbols are stripped (the H100 machine's), the lock's wait shows only as the
+pthread_cond_timedwait it sleeps in, which other native waits use too: read the leaves.
 Usage: python tools/pyspy_summary.py RAW [--top N]"""
 
 import argparse
 import re
 from collections import Counter, defaultdict
 
-WAITING = re.compile(r"take_gil|PyEval_RestoreThread|PyEval_AcquireThread|PyGILState_Ensure")
+WAITING = re.compile(r"take_gil|PyEval_RestoreThread|PyEval_AcquireThread|PyGILState_Ensure|pthread_cond_timedwait")
 
 
 def main() -> None:
