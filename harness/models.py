@@ -11,8 +11,11 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models import segmentation as seg
 from torchvision.models._meta import _VOC_CATEGORIES
+from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.models.resnet import Bottleneck
 
 from harness import HarnessError
 from harness.errors import first_line
@@ -237,8 +240,6 @@ class FusedBottleneck(torch.nn.Module):
 
     def __init__(self, block: torch.nn.Module):
         super().__init__()
-        from torch.nn.utils.fusion import fuse_conv_bn_eval
-
         self.conv1 = ConvReLU(fuse_conv_bn_eval(block.conv1, block.bn1))
         self.conv2 = ConvReLU(fuse_conv_bn_eval(block.conv2, block.bn2))
         self.conv3 = fuse_conv_bn_eval(block.conv3, block.bn3)
@@ -261,10 +262,6 @@ def fuse_convolutions(module: torch.nn.Module) -> torch.nn.Module:
     Bottlenecks are replaced whole; elsewhere only a Conv2d (or the folded-normalization stem, FoldedInput)
     directly followed by a BatchNorm2d (and a ReLU) inside a module that runs its children in order
     (Sequential, the backbone's IntermediateLayerGetter)."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-    from torchvision.models._utils import IntermediateLayerGetter
-    from torchvision.models.resnet import Bottleneck
-
     for name, child in list(module.named_children()):
         if isinstance(child, Bottleneck):
             setattr(module, name, FusedBottleneck(child))

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compile_bench import backend, median_ms, peak_tflops, row_flops  # noqa: E402
+from compile_bench import median_ms, peak_tflops, prepared, row_flops  # noqa: E402
 
 ROWS = (("eager-graph", dict(cuda_graph=True)), ("eager-graph-fused", dict(cuda_graph=True, fuse_conv=True)),
         ("compile-graph-fused", dict(compile="default", cuda_graph=True, fuse_conv=True)))
@@ -29,12 +28,8 @@ def main(path: str) -> None:
         x = torch.rand(32, 3, 520, 520, device="cuda")
         reference = None
         for name, options in ROWS:
-            torch._dynamo.reset()
-            torch.cuda.empty_cache()
-            started = time.perf_counter()
             try:
-                run = backend(model, precision, **options)
-                run.prepare(32, 520, 520)
+                run, _, setup_seconds = prepared(name, model, precision, 32, 520, options, {})
                 logits = run(x).clone()
                 ms = median_ms(lambda: run(x))
             except Exception as error:  # a probe: say what failed and go on
@@ -46,7 +41,7 @@ def main(path: str) -> None:
             tflops = row_flops(model, 32, 520) / ms / 1e9
             rows.append(dict(model=model, precision=precision, name=name, ms=ms, images_per_s=32e3 / ms,
                              peak_fraction=tflops / peak_tflops(gpu, precision),
-                             setup_seconds=time.perf_counter() - started,
+                             setup_seconds=setup_seconds,
                              max_abs_diff=float((logits - reference).abs().max()),
                              logits_abs_max=float(reference.abs().max()),
                              class_agreement=float((logits.argmax(1) == reference.argmax(1)).float().mean())))

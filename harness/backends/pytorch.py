@@ -2,7 +2,8 @@
 
 Precision: fp32 is IEEE float32 throughout (cuDNN's TF32 convolutions, on by default in PyTorch, are
 switched off so that fp32 means what it says); tf32 keeps float32 tensors but lets cuDNN's convolutions and
-cuBLAS's matmuls (what inductor may turn 1x1 convolutions into) use TF32 tensor cores; fp16 runs the model in half precision.  Logits come back as float32 in every case.
+cuBLAS's matmuls (what inductor may turn 1x1 convolutions into) use TF32 tensor cores; fp16 runs the model
+in half precision.  Logits come back as float32 in every case.
 
 --compile MODE runs the model through torch.compile (TorchInductor: Triton kernels on the GPU, C++ on the
 CPU) with static shapes: one compilation per batch size and model size, in prepare(), timed as
