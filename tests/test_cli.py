@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--model", "lraspp_mobilenet_v3_large", "--weights", "synthetic"]
 
 
-def harness(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def harness(*args: str, cwd: Path | None = None, first_on_path: Path | None = None) -> subprocess.CompletedProcess:
+    path = [str(first_on_path)] if first_on_path else []
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*path, str(ROOT), os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=cwd,
                           env=env, timeout=600)
 
@@ -144,9 +145,7 @@ def test_a_missing_dependency_is_named_in_one_line(tmp_path):
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     (blocked / "sitecustomize.py").write_text("import sys\nsys.modules['simplejpeg'] = None\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocked), str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    result = subprocess.run([sys.executable, "-m", "harness", "-o", str(tmp_path / "out"), *FAST],
-                            capture_output=True, text=True, env=env, timeout=600)
+    result = harness("-o", str(tmp_path / "out"), *FAST, first_on_path=blocked)
     assert_one_line_error(result, "'simplejpeg' is missing", "pip install")
     assert "internal error" not in result.stderr
 
