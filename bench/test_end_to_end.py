@@ -5,17 +5,22 @@ a run of consecutive batches (images / wall time, not 1 / latency)."""
 from __future__ import annotations
 
 import functools
+import os
+import time
 
 import numpy as np
 import pytest
+import torch
 
 from harness import stages
-from harness.benchkit import SOURCE_SIZES, Case, measure, photographs, whole_runs
+from harness.benchkit import SOURCE_SIZES, Case, measure, paired_breakdown, photographs, sleep_cycles_per_ms, \
+    whole_runs
 from harness.config import Config
 from harness.results import add
 from harness.ops import ENGINES
 from harness.pipeline import Pipeline
 from harness.runner import EXECUTORS, run_jobs, write_jobs
+from harness.timing import StageClock
 
 THROUGHPUT_BATCHES = 10
 
@@ -46,36 +51,70 @@ def case(stage: str, pipeline: Pipeline, engine, model, precision, batch_size, m
     return Case(stage, label, engine[1], precision, batch_size, model_size, source, variant)
 
 
+def slowdown(engine_name: str) -> float:
+    """HARNESS_BENCH_SLOWDOWN=ENGINE:FRACTION, for checking the gate only: the instrumented end-to-end cases
+    of that ops engine do FRACTION more work (a GPU sleep, or a host sleep on the CPU) under the same case name,
+    a known slowdown that the gate must flag, nothing else changed."""
+    name, _, fraction = os.environ.get("HARNESS_BENCH_SLOWDOWN", "").partition(":")
+    return float(fraction) if name == engine_name and fraction else 0.0
+
+
+def extra_work(device: torch.device, seconds: float) -> None:
+    if device.type == "cuda":
+        torch.cuda._sleep(int(sleep_cycles_per_ms(device) * seconds * 1e3))
+    else:
+        time.sleep(seconds)
+
+
 def test_end_to_end(benchmark, bench_settings, engine, model, precision, batch_size, model_size, source):
+    """One batch, its stage times and its total taken in the same round; the breakdown is made of per-round
+    differences (benchkit.paired_breakdown)."""
     pipeline = pipeline_for(engine, model, precision, batch_size, model_size)
     datas = photographs(source, batch_size)
     timings: list[dict] = []
-    warmup = 2
-    info = measure(benchmark, lambda: timings.append(pipeline.run(datas).timings_ms), pipeline.device, bench_settings,
-                   case("end_to_end", pipeline, engine, model, precision, batch_size, model_size, source),
-                   warmup=warmup)
+    durations: list[float] = []
+    slower = slowdown(engine[0])
+
+    def run():
+        started = time.perf_counter()
+        timings.append(pipeline.run(datas).timings_ms)  # pipeline.run waits for its batch
+        durations.append(time.perf_counter() - started)
+        if slower and len(durations) > 5:  # sized from rounds 3-5, past the warm-up
+            extra_work(pipeline.device, slower * float(np.median(durations[2:5])))
+
+    info = measure(benchmark, run, pipeline.device, bench_settings,
+                   case("end_to_end", pipeline, engine, model, precision, batch_size, model_size, source))
     if not info:
         return  # benchmarks disabled
     measured = timings[-info["rounds"]:]  # the timed rounds' (before them: the warm-up and the pilot)
     config = pipeline.config
-    stage_ms = {s: float(np.median([t[s] for t in measured])) for s in stages(config.preprocess, config.postprocess)}
-    stage_sum = sum(stage_ms.values())
-    clock_total = float(np.median([t["total"] for t in measured]))
-    end_to_end = benchmark.stats.stats.median * 1e3
+    round_stage_ms = {s: [t[s] for t in measured] for s in stages(config.preprocess, config.postprocess)}
     add(benchmark, executor="sequential", depth=0,  # pipeline.run: one batch, every stage in turn
-        stage_ms=stage_ms, stage_sum_ms=stage_sum, clock_total_ms=clock_total, end_to_end_ms=end_to_end,
-        unattributed_ms=end_to_end - stage_sum, unattributed_fraction=(end_to_end - stage_sum) / end_to_end,
-        stage_fraction={s: v / end_to_end for s, v in stage_ms.items()})
+        clock_total_ms=float(np.median([t["total"] for t in measured])), round_stage_ms=round_stage_ms,
+        **paired_breakdown(benchmark.stats.stats.data, round_stage_ms, None))
     assert info["images_per_s"] > 0
 
 
 def test_end_to_end_uninstrumented(benchmark, bench_settings, engine, model, precision, batch_size, model_size,
                                    source):
-    """The same batch without stage events or NVTX ranges: what the instrumentation costs."""
+    """The same batch without stage events or NVTX ranges; each round follows an instrumented twin, timed the
+    same way, so that what the instrumentation costs is a per-round ratio."""
     pipeline = pipeline_for(engine, model, precision, batch_size, model_size)
     datas = photographs(source, batch_size)
-    measure(benchmark, lambda: pipeline.run(datas, instrumented=False), pipeline.device, bench_settings,
-            case("end_to_end", pipeline, engine, model, precision, batch_size, model_size, source, "uninstrumented"))
+    twins: list[float] = []
+
+    def twin():
+        clock = StageClock(pipeline.device)
+        with clock.stage("round"):
+            pipeline.run(datas)
+        twins.append(clock.result()["round"])
+
+    info = measure(benchmark, lambda: pipeline.run(datas, instrumented=False), pipeline.device, bench_settings,
+                   case("end_to_end", pipeline, engine, model, precision, batch_size, model_size, source,
+                        "uninstrumented"), between=twin)
+    if info:
+        paired = twins[-info["rounds"]:]
+        add(benchmark, round_paired_ms=paired, **paired_breakdown(benchmark.stats.stats.data, None, paired))
 
 
 def test_throughput(benchmark, bench_settings, engine, model, precision, batch_size, model_size, source, pytestconfig):

@@ -24,6 +24,10 @@ NOISE_THRESHOLD = 0.05  # relative IQR above which a result is flagged "noisy"
 TIMER_NOTE = {"cuda": "CUDA events on the current stream around each round (torch.cuda.synchronize() in the untimed "
                       "setup before it and at the end of the timed call): the samples are the GPU's time for the "
                       "round; the host perf_counter median of the same rounds is host_median_s",
+              "cuda-blocked": "CUDA events behind a blocking kernel: each round is queued behind a GPU sleep longer than "
+                              "the host takes to launch it, then timed by events on the current stream (nvbench's "
+                              "blocking kernel): the samples are the GPU's own time, without the host's launch gaps; "
+                              "the host perf_counter median of the same rounds is host_median_s",
               "cpu": "host perf_counter around each round"}
 #: Whole runs (files through the executor, batches in a loop): at least this many, then as many as the noise
 #: asks for within the budget.  Their batches were tried as samples and were too bursty under overlap (IQR
@@ -148,8 +152,34 @@ def keep_samples(benchmark, samples: list[float]) -> None:
     benchmark.stats.stats = stats_of(samples)
 
 
+@functools.lru_cache(maxsize=None)
+def sleep_cycles_per_ms(device: torch.device) -> float:
+    """torch.cuda._sleep's spin cycles per millisecond on this GPU, timed once with events."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    with torch.cuda.device(device):
+        torch.cuda._sleep(1_000_000)  # the first launch loads the kernel
+        start.record()
+        torch.cuda._sleep(20_000_000)
+        end.record()
+        end.synchronize()
+    return 20_000_000 / start.elapsed_time(end)
+
+
+def block_ms(launch_s: list[float]) -> float:
+    """The blocking kernel's sleep: twice the typical launch past the first call (whose lazy set-up can take
+    seconds) plus 50 us, at most 10 ms; a round whose launch takes longer shows as an outlier, not a hang."""
+    return min(10.0, 2e3 * float(np.median(launch_s[1:])) + 0.05)
+
+
+def blocking_kernel(device: torch.device, milliseconds: float):
+    """A callable that queues a GPU sleep of `milliseconds`: the work launched after it waits on the GPU until
+    the host has queued all of it."""
+    cycles = int(sleep_cycles_per_ms(device) * milliseconds)
+    return lambda: torch.cuda._sleep(cycles)
+
+
 def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, warmup: int = 2,
-            unit: str = "round") -> dict:
+            unit: str = "round", block: bool = False, between=None) -> dict:
     """Time `fn` with pytest-benchmark in pedantic mode and record the case, the throughput at the median,
     the noise, the L2 state and, on a GPU, the CUDA-event duration of each timed round.  Returns that
     record, or {} under --benchmark-disable.
@@ -158,25 +188,47 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
     timed ones estimate it, and choose_rounds picks the number of rounds that brings the median's confidence
     half-width under settings["target_ci"] within that budget (at least the configured rounds).  Without a
     budget (--bench-budget-s 0) the configured rounds run after `warmup`.  `unit` names what one sample is
-    ("round", or "run" for whole runs)."""
+    ("round", or "run" for whole runs).
+
+    `block` (GPU cases whose round does not wait for the GPU itself: a stage's kernels) queues each round
+    behind a blocking kernel, so that its events time the GPU's work and not the host's launches: without it
+    a small kernel's event time is the Python launch time whenever the GPU runs ahead of the host, bimodal
+    and different from one process to the next.  `between`, where given, runs before each round's setup and
+    is not timed (a paired measurement of the same round's twin)."""
     sync = synchronizer(device)
     cold = settings["l2"] == "cold" and device.type == "cuda"
     flush = L2Flusher(device) if cold else None
     clocks: list[StageClock] = []  # one per round on a GPU: its CUDA events, read after the rounds
+    block = block and device.type == "cuda"
+    launch_s: list[float] = []  # host time to launch one round (its work queued, not waited for)
+    sleeper = None
 
     def setup():
+        if between is not None:
+            between()
         if flush is not None:
             flush()
         sync()
 
     def target():
         if device.type == "cuda":
+            if sleeper is not None:
+                sleeper()
             clocks.append(StageClock(device))
             with clocks[-1].stage("round"):
                 fn()
         else:
             fn()
         sync()
+
+    if block:  # the warm-up here, timing the launches that the blocking kernel must outlast
+        for _ in range(max(warmup, 3)):
+            setup()
+            started = time.perf_counter()
+            fn()
+            launch_s.append(time.perf_counter() - started)
+            sync()
+        sleeper, warmup = blocking_kernel(device, block_ms(launch_s)), 0
 
     minimum = settings["rounds"] if device.type == "cuda" else settings.get("cpu_rounds", settings["rounds"])
     rounds, why, pilot, budget = minimum, "fixed", [], settings.get("budget_s", 0.0)
@@ -201,11 +253,13 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
     stats = benchmark.stats.stats
     noise = relative_iqr(stats.data)
     power = sample_power(stats.data, unit)
-    record = case.record(stats.median, timer=TIMER_NOTE[device.type], median_s=stats.median, host_median_s=host_median,
+    timer = TIMER_NOTE["cuda-blocked" if block else device.type]
+    record = case.record(stats.median, timer=timer, median_s=stats.median, host_median_s=host_median,
                          l2=("cold" if cold else "hot") if device.type == "cuda" else None,
                          noise_rel_iqr=noise, noisy=noise > NOISE_THRESHOLD, rounds=rounds, warmup_rounds=warmup,
                          pilot_rounds=len(pilot), rounds_stop=why, ci_target=settings.get("target_ci"),
                          ci_budget_s=settings.get("budget_s"), ci_rel=median_confidence(stats.data), **power,
+                         block_ms=block_ms(launch_s) if sleeper else None,
                          cuda_event_ms=gpu_ms or None,
                          cuda_event_median_ms=float(np.median(gpu_ms)) if gpu_ms else None)
     info = record.info()
@@ -213,15 +267,50 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
     return info
 
 
-def sample_power(samples: list[float], unit: str = "round") -> dict:
+def sample_power(samples: list[float], unit: str = "round", process=None) -> dict:
     """How many samples a case has and the smallest slowdown the regression gate (its defaults) would flag
     with them: a slowdown s is flagged when (1 + s) times the low end of the case's ratio interval against
-    itself exceeds 1 + threshold (harness.report.gate)."""
+    itself exceeds 1 + threshold (harness.report.gate; `process`: each sample's process, as it resamples)."""
     from harness.report.gate import DEFAULT_THRESHOLD, ratio_interval
 
-    low, _ = ratio_interval(list(samples), list(samples), alpha=0.01)
+    low, _ = ratio_interval(list(samples), list(samples), alpha=0.01, base_process=process, cand_process=process)
     detectable = (1 + DEFAULT_THRESHOLD) / low - 1 if low > 0 else None
     return dict(sample_count=len(samples), sample_unit=unit, detectable_slowdown=detectable)
+
+
+def median_interval(values, confidence: float = 0.95) -> list[float]:
+    """The median's percentile-bootstrap interval (fewer than 3 values: none)."""
+    from scipy.stats import bootstrap
+
+    values = np.asarray(values, float)
+    if len(values) < 3 or np.ptp(values) == 0:
+        return [float(np.median(values))] * 2 if len(values) else [float("nan")] * 2
+    result = bootstrap((values,), np.median, confidence_level=confidence, n_resamples=2000, method="percentile",
+                       rng=np.random.default_rng(0))
+    return [float(result.confidence_interval.low), float(result.confidence_interval.high)]
+
+
+def paired_breakdown(samples_s: list[float], round_stage_ms: dict | None, round_paired_ms: list | None) -> dict:
+    """Breakdowns from the same rounds, never from medians taken apart: what a round's stage events leave
+    unattributed (its time less the sum of its stages, `round_stage_ms`), and what instrumentation costs
+    (`round_paired_ms`, an instrumented twin run right before each uninstrumented round: twin / round - 1);
+    each the median of the per-round values with its 95% interval."""
+    total = np.asarray(samples_s, float) * 1e3
+    out = {}
+    if round_stage_ms:
+        stage_sum = np.sum([np.asarray(v, float) for v in round_stage_ms.values()], axis=0)
+        unattributed = total - stage_sum
+        out.update(stage_ms={s: float(np.median(v)) for s, v in round_stage_ms.items()},
+                   stage_sum_ms=float(np.median(stage_sum)), end_to_end_ms=float(np.median(total)),
+                   unattributed_ms=float(np.median(unattributed)),
+                   unattributed_ms_interval=median_interval(unattributed),
+                   unattributed_fraction=float(np.median(unattributed / total)),
+                   unattributed_fraction_interval=median_interval(unattributed / total))
+        out["stage_fraction"] = {s: v / out["end_to_end_ms"] for s, v in out["stage_ms"].items()}
+    if round_paired_ms:
+        cost = np.asarray(round_paired_ms, float) / total - 1
+        out.update(instrumentation_cost=float(np.median(cost)), instrumentation_cost_interval=median_interval(cost))
+    return out
 
 
 @functools.lru_cache(maxsize=None)

@@ -47,6 +47,9 @@ class Record:
     sample_count: Optional[int] = None  # raw samples in stats.data: timed rounds (whole runs: one a run)
     sample_unit: Optional[str] = None  # "round" (one call of the case), "run" (a whole run) or "batch" (distributed)
     detectable_slowdown: Optional[float] = None  # the smallest slowdown the gate (defaults) flags with these samples
+    block_ms: Optional[float] = None  # GPU stage cases: the blocking kernel's sleep before each round (benchkit.measure)
+    sample_process: Optional[list] = None  # each sample's process, where harness.repeats ran the case in several
+    process_medians_s: Optional[list] = None  # each of those processes' own median
 
     # Whole pipelines (bench/test_end_to_end.py, bench/test_sample_workload.py).
     stage_ms: Optional[dict] = None
@@ -55,6 +58,12 @@ class Record:
     end_to_end_ms: Optional[float] = None
     unattributed_ms: Optional[float] = None
     unattributed_fraction: Optional[float] = None
+    unattributed_ms_interval: Optional[list] = None  # 95% interval of the per-round median (benchkit.paired_breakdown)
+    unattributed_fraction_interval: Optional[list] = None
+    round_stage_ms: Optional[dict] = None  # each timed round's stage times, in the order of the samples
+    round_paired_ms: Optional[list] = None  # the uninstrumented case: each round's instrumented twin, run just before
+    instrumentation_cost: Optional[float] = None  # median of twin / round - 1 over the rounds
+    instrumentation_cost_interval: Optional[list] = None
     stage_fraction: Optional[dict] = None
     batches: Optional[int] = None
     images: Optional[int] = None

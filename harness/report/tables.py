@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from harness import STAGES
@@ -95,7 +96,8 @@ def peak_fractions(table: pd.DataFrame) -> pd.DataFrame:
 
 def end_to_end_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per end-to-end case: the share of everything but inference, what the stage events left unattributed,
-    and what the instrumentation costs (instrumented / uninstrumented time - 1, same run)."""
+    and what the instrumentation costs (instrumented / uninstrumented time - 1, same run: the median over
+    paired rounds, benchkit.paired_breakdown)."""
     rows = table[table["stage"] == "end_to_end"]
     timed = rows[(rows["variant"] == "") & rows["stage_ms"].notna()].copy()
     if timed.empty:
@@ -103,9 +105,12 @@ def end_to_end_summary(table: pd.DataFrame) -> pd.DataFrame:
     timed["inference_ms"] = [s.get("inference", float("nan")) for s in timed["stage_ms"]]
     timed["non_inference_share"] = 1 - timed["inference_ms"] / timed["end_to_end_ms"]
     key = [k for k in CASE_KEY if k != "variant"]
-    bare = rows[rows["variant"] == "uninstrumented"][[*key, "file", "median"]].rename(columns={"median": "bare"})
+    bare = rows[rows["variant"] == "uninstrumented"]
+    bare = bare.assign(paired=bare["instrumentation_cost"] if "instrumentation_cost" in bare else np.nan)
+    bare = bare[[*key, "file", "median", "paired"]].rename(columns={"median": "bare"})
     timed = timed.merge(bare, on=[*key, "file"], how="left")
-    timed["instrumentation_overhead"] = timed["median"] / timed["bare"] - 1
+    # the paired rounds' median where the file has them; files before them: a ratio of two medians
+    timed["instrumentation_overhead"] = timed["paired"].astype(float).fillna(timed["median"] / timed["bare"] - 1)
     columns = ["label", "hardware", "engine", "precision", "batch_size", "model_height", "source", "end_to_end_ms",
                "inference_ms", "non_inference_share", "unattributed_fraction", "instrumentation_overhead"]
     order = ["engine", "precision", "source", "model_height", "batch_size"]
