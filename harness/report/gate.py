@@ -2,7 +2,8 @@
 
 For each case both runs have: the ratio of median times (candidate / baseline: above 1 is slower) and its
 confidence interval, a percentile bootstrap over both runs' raw samples (two-sided, 1 - 2 alpha: each side
-at alpha).  The verdict comes from the interval against the threshold t (default 5%):
+at alpha), hierarchical where both ran in several processes (harness.repeats): processes resampled, then
+rounds within them.  The verdict comes from the interval against the threshold t (default 5%):
 
 - slower: the whole interval above 1 + t (a regression);
 - faster: the whole interval below 1 - t;
@@ -14,7 +15,7 @@ A case of the baseline missing from the candidate fails the gate (unless --allow
 listed.  Exit status for CI: 0 no regression, 1 regression (or missing cases), 2 unusable input or run:
 malformed or empty files, a missing baseline, different hardware, a throttled GPU (unless --allow-throttled),
 two GPUs of one model (unless --allow-other-gpu: on the H100 pool one commit differed by up to 1.8x between
-two machines).
+two machines).  --markdown and --junit are written whatever the exit status, a refusal's reason included.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from harness.report import ReportError, case_name, clock_of, pair_cases
 from harness.report.load import load
 
 MUST_MATCH = ("hardware",)
-REPORTED = ("env_driver", "env_cuda", "env_cudnn", "env_torch", "env_torchvision", "env_cvcuda", "env_nvimgcodec",
+REPORTED = ("env_torch_threads", "env_opencv_threads", "env_driver", "env_cuda", "env_cudnn", "env_torch", "env_torchvision", "env_cvcuda", "env_nvimgcodec",
             "env_onnxruntime", "env_tensorrt", "env_python")
 DEFAULT_THRESHOLD = 0.05
 RESAMPLES = 2000
@@ -51,20 +52,62 @@ class Verdict:
     high: float
     samples: tuple[int, int]  # baseline's, candidate's
     verdict: str  # slower | faster | same | underpowered
+    processes: tuple[int, int] = (1, 1)  # how many processes each side's samples came from
 
 
-def ratio_interval(base: list[float], cand: list[float], alpha: float, seed: int = 0) -> tuple[float, float]:
-    """Percentile-bootstrap interval of median(cand) / median(base), two-sided at 1 - 2 alpha."""
+def ratio_interval(base: list[float], cand: list[float], alpha: float, seed: int = 0, base_process=None,
+                   cand_process=None) -> tuple[float, float]:
+    """Bootstrap interval of median(cand) / median(base), two-sided at 1 - 2 alpha.
+
+    Where both sides' samples come from two or more processes (`*_process`: each sample's process index), the
+    bootstrap is hierarchical: each resample draws processes with replacement, then rounds with replacement
+    within each drawn process, so that the interval holds the process-to-process spread (a process's rounds
+    share its memory placement, its libraries' first choices and its clocks: their spread says nothing about
+    the next process).  Otherwise it resamples rounds (scipy's percentile bootstrap)."""
     if min(len(base), len(cand)) < MIN_SAMPLES:
         return float("-inf"), float("inf")
+    groups = [process_groups(base, base_process), process_groups(cand, cand_process)]
+    rng = np.random.default_rng(seed)
+    if min(len(g) for g in groups) >= 2:
+        medians = [hierarchical_medians(g, RESAMPLES, rng) for g in groups]
+        ratios = medians[1] / medians[0]
+        return float(np.quantile(ratios, alpha)), float(np.quantile(ratios, 1 - alpha))
 
     def statistic(c, b, axis):
         return np.median(c, axis=axis) / np.median(b, axis=axis)
 
     result = bootstrap((np.asarray(cand, float), np.asarray(base, float)), statistic, vectorized=True,
                        paired=False, confidence_level=1 - 2 * alpha, n_resamples=RESAMPLES, method="percentile",
-                       rng=np.random.default_rng(seed))
+                       rng=rng)
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def process_groups(samples, process=None) -> list[np.ndarray]:
+    """The samples split by process index, in order of first appearance; one group without indices (or with
+    indices that do not match the samples)."""
+    values = np.asarray(samples, float)
+    if not isinstance(process, (list, tuple, np.ndarray)) or len(process) != len(values):
+        return [values]
+    process = np.asarray(process)
+    return [values[process == index] for index in dict.fromkeys(process.tolist())]
+
+
+def process_count(samples, process=None) -> int:
+    return len(process_groups(samples, process))
+
+
+def hierarchical_medians(groups: list[np.ndarray], resamples: int, rng) -> np.ndarray:
+    """Medians of `resamples` two-level resamples: processes drawn with replacement, then each drawn
+    process's rounds with replacement (its own count); padded with NaN so that one nanmedian takes them all."""
+    sizes = np.array([len(g) for g in groups])
+    padded = np.full((len(groups), sizes.max()), np.nan)
+    for index, group in enumerate(groups):
+        padded[index, :len(group)] = group
+    drawn = rng.integers(0, len(groups), size=(resamples, len(groups)))  # which process fills each slot
+    positions = (rng.random((resamples, len(groups), sizes.max())) * sizes[drawn][..., None]).astype(int)
+    values = padded[drawn[..., None], positions]
+    values[np.arange(sizes.max()) >= sizes[drawn][..., None]] = np.nan  # a smaller process's slot is shorter
+    return np.nanmedian(values.reshape(resamples, -1), axis=1)
 
 
 def verdict_of(low: float, high: float, threshold: float) -> str:
@@ -97,9 +140,11 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, threshold: float = 
         base, cand = row["samples_base"], row["samples_cand"]
         check_samples(row, base, cand)
         ratio = row["median_cand"] / row["median_base"]
-        low, high = ratio_interval(base, cand, alpha)
+        processes = [row.get(f"sample_process{side}") for side in ("_base", "_cand")]
+        low, high = ratio_interval(base, cand, alpha, base_process=processes[0], cand_process=processes[1])
         verdicts.append(Verdict(case_name(row), row["median_base"] * 1e3, row["median_cand"] * 1e3, ratio, low,
-                                high, (len(base), len(cand)), verdict_of(low, high, threshold)))
+                                high, (len(base), len(cand)), verdict_of(low, high, threshold),
+                                (process_count(base, processes[0]), process_count(cand, processes[1]))))
     return verdicts, only_base, only_cand, env_diffs
 
 
@@ -120,6 +165,10 @@ def check_samples(row, base: list[float], cand: list[float]) -> None:
     if unit(row, "_base") != unit(row, "_cand"):
         raise ReportError(f"{name}: the baseline's samples are {unit(row, '_base')}s, the candidate's "
                           f"{unit(row, '_cand')}s: record the baseline again with this version")
+    threads = row.get("env_torch_threads_base"), row.get("env_torch_threads_cand")
+    if row.get("device") == "cpu" and all(pd.notna(t) for t in threads) and threads[0] != threads[1]:
+        raise ReportError(f"{name}: the baseline ran on {threads[0]:.0f} CPU threads, the candidate on "
+                          f"{threads[1]:.0f}: run both with the same --bench-threads")
     for side, samples in (("baseline", base), ("candidate", cand)):
         values = np.asarray(samples, float)
         if not values.size or not np.isfinite(values).all() or np.median(values) <= 0:
@@ -162,12 +211,19 @@ def markdown(verdicts, only_base, only_cand, env_diffs, threshold: float, alpha:
              f"candidate{' (allowed)' if allow_missing and only_base else ''}, {len(only_cand)} new.", "",
              f"Ratio = candidate / baseline median time (above 1 is slower), with its {1 - 2 * alpha:.0%} bootstrap "
              f"interval; slower = the whole interval above {1 + threshold:.2f}, same = within "
-             f"{1 - threshold:.2f}..{1 + threshold:.2f}, underpowered = the samples cannot tell.", "",
-             "| case | samples | baseline ms | candidate ms | ratio | interval | verdict |",
-             "|---|---|---|---|---|---|---|"]
+             f"{1 - threshold:.2f}..{1 + threshold:.2f}, underpowered = the samples cannot tell.  Where both "
+             "sides ran in several processes the interval resamples processes, then rounds within them.", ""]
+    single = sum(min(v.processes) < 2 for v in verdicts)
+    if single:
+        lines += [f"**Warning:** {single} of {len(verdicts)} cases come from one process on a side: their interval "
+                  "holds the spread of rounds within that process only, not from one process to the next, and can "
+                  "be confidently wrong; run both sides in several processes (python -m harness.repeats).", ""]
+    lines += ["| case | processes | samples | baseline ms | candidate ms | ratio | interval | verdict |",
+              "|---|---|---|---|---|---|---|---|"]
     for v in sorted(verdicts, key=lambda v: (v.verdict != "slower", -v.ratio)):
         interval = "n/a (too few samples)" if not np.isfinite(v.low) else f"{v.low:.3f}-{v.high:.3f}"
-        lines.append(f"| {v.case} | {v.samples[0]}, {v.samples[1]} | {v.baseline_ms:.4g} | {v.candidate_ms:.4g} | "
+        lines.append(f"| {v.case} | {v.processes[0]}, {v.processes[1]} | {v.samples[0]}, {v.samples[1]} | "
+                     f"{v.baseline_ms:.4g} | {v.candidate_ms:.4g} | "
                      f"{v.ratio:.3f} | {interval} | {'**slower**' if v.verdict == 'slower' else v.verdict} |")
     for title, cases in (("Missing from the candidate", only_base), ("New in the candidate", only_cand)):
         if cases:
@@ -178,16 +234,27 @@ def markdown(verdicts, only_base, only_cand, env_diffs, threshold: float, alpha:
     return "\n".join(lines) + "\n"
 
 
-def junit(verdicts, only_base, allow_missing: bool = False) -> bytes:
+def refusal_markdown(reason: str) -> str:
+    """The Markdown report of a gate that could not run: CI publishes the reason as it publishes verdicts."""
+    return f"# Regression gate: not run\n\nThe gate refused its input (exit 2): {reason}\n"
+
+
+def junit(verdicts, only_base, allow_missing: bool = False, refusal: str | None = None) -> bytes:
     """JUnit XML through junitparser: a slower case is a failure, a missing one too (skipped with
-    --allow-missing), an underpowered one is skipped with the reason; the rest pass."""
-    from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
+    --allow-missing), an underpowered one is skipped with the reason; the rest pass.  A gate that refused its
+    input (`refusal`) is one case in error with the reason."""
+    from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
     suite = TestSuite("harness regression gate")
+    if refusal is not None:
+        case = TestCase("input", classname="harness.gate")
+        case.result = [Error(refusal)]
+        suite.add_testcase(case)
     for v in verdicts:
         case = TestCase(v.case, classname="harness.gate", time=round(v.candidate_ms / 1e3, 6))
         message = (f"{v.ratio:.3f}x the baseline median ({v.baseline_ms:.4g} -> {v.candidate_ms:.4g} ms), "
-                   f"interval {v.low:.3f}-{v.high:.3f}, samples {v.samples[0]} and {v.samples[1]}")
+                   f"interval {v.low:.3f}-{v.high:.3f}, samples {v.samples[0]} and {v.samples[1]}, processes "
+                   f"{v.processes[0]} and {v.processes[1]}")
         if v.verdict == "slower":
             case.result = [Failure(message)]
         elif v.verdict == "underpowered":
@@ -226,6 +293,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
+    """The gate; when it refuses its input, --markdown and --junit still get the reason before it exits 2."""
+    try:
+        return _gate(args)
+    except ReportError as error:
+        for path, content in ((args.markdown, refusal_markdown(str(error)).encode()),
+                              (args.junit, junit([], [], refusal=str(error)) if args.junit else None)):
+            if path is not None:
+                write_atomic(path, content)
+        raise
+
+
+def _gate(args) -> int:
     if not 0 < args.alpha < 0.5 or not args.threshold >= 0:
         raise ReportError(f"--alpha {args.alpha} and --threshold {args.threshold}: give 0 < alpha < 0.5 and a "
                           "threshold of 0 or more")
