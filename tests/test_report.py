@@ -40,11 +40,11 @@ def test_speedup_is_baseline_time_over_candidate_time():
 
 
 def test_side_by_side_pairs_only_matching_cases(quick_run_path):
-    table, only_a, only_b = side_by_side(load([H100]), load([quick_run_path]))
+    table, only_a, only_b, _ = side_by_side(load([H100]), load([quick_run_path]))
     assert table.empty  # an H100 slice and a CPU run share no case
     assert only_a and only_b
-    same, none_a, none_b = side_by_side(load([H100]), load([H100]))
-    assert len(same) == len(load([H100])) and not none_a and not none_b
+    same, none_a, none_b, left_out = side_by_side(load([H100]), load([H100]))
+    assert len(same) == len(load([H100])) and not none_a and not none_b and not left_out
     assert (same["ratio_b_over_a"] == 1.0).all()
 
 
@@ -90,7 +90,7 @@ def test_compare_writes_the_ratios_as_markdown_and_a_plot(tmp_path):
     result = subprocess.run([sys.executable, "-m", "harness.report", "compare", str(a), str(b), "-o", str(tmp_path)],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
-    table, only_a, only_b = side_by_side(load([a]), load([b]))
+    table, only_a, only_b, _ = side_by_side(load([a]), load([b]))
     assert len(table) == 12 and not only_b and len(only_a) == 96 - 12
     markdown = (tmp_path / "compare.md").read_text()
     assert all(case in markdown for case in table["case"]) and f"only in {a}" in markdown
@@ -343,12 +343,158 @@ def test_compare_and_gate_read_the_ratio_the_same_way(tmp_path):
             bench["stats"][key] *= 2
     slow = tmp_path / "slow.json"
     slow.write_text(json.dumps(a))
-    table, _, _ = side_by_side(load([RECORDED / "e2e-fp16.json"]), load([slow]))
+    table, _, _, _ = side_by_side(load([RECORDED / "e2e-fp16.json"]), load([slow]))
     assert (table["ratio_b_over_a"] > 1.9).all()
     gate = subprocess.run([sys.executable, "-m", "harness.report", "gate", str(RECORDED / "e2e-fp16.json"), str(slow),
                            "--markdown", str(tmp_path / "gate.md")], capture_output=True, text=True, cwd=ROOT,
                           timeout=300)
     assert gate.returncode == 1 and "slower" in (tmp_path / "gate.md").read_text()
+
+
+def _edit_runs(folder, first: int, edit):
+    """Apply `edit(data)` to the runs `first` on of _history_runs' folder."""
+    import json
+
+    for path in sorted(folder.glob("run*.json")):
+        if int(path.stem[3:]) >= first:
+            data = json.loads(path.read_text())
+            edit(data)
+            path.write_text(json.dumps(data))
+
+
+def _card(data):
+    data["machine_info"]["harness"]["gpu_uuid"] = "GPU-0badcafe-0000-0000-0000-000000000000"
+
+
+def _clock(data):
+    for bench in data["benchmarks"]:
+        bench["extra_info"]["timer"] = "CUDA events on the current stream around each round"
+
+
+def _unit(data):
+    for bench in data["benchmarks"]:
+        bench["extra_info"]["sample_unit"] = "batch"
+
+
+@pytest.mark.parametrize("change", [_card, _clock, _unit], ids=["gpu-card", "clock", "sample-unit"])
+def test_history_never_draws_a_change_of_method_or_card_as_a_step(tmp_path, change):
+    """A case 0.6x as long from run 3 on, where run 3 on also changed card, clock or sample unit: two series of
+    three runs each, no step (the same runs with one method found the 1.2x step: the first history test)."""
+    from harness.report.history import all_steps, benchmark_files, history_table
+
+    case = "test_end_to_end[b32-m520-1920x1080-cvcuda-deeplabv3_resnet101-fp16]"
+    _history_runs(tmp_path / "runs", slowed_from=3, case=case, factor=0.6)
+    _edit_runs(tmp_path / "runs", 3, change)
+    history = history_table(benchmark_files([tmp_path / "runs"])[0])
+    name = "end_to_end/cvcuda+nvimgcodec+pytorch:deeplabv3_resnet101/cuda/fp16/32/520/520/1920x1080"
+    series = history[history["case"] == name].groupby("series")
+    assert sorted(series.size()) == [3, 3], series.size()
+    assert (series[["clock", "sample_unit", "gpu_uuid"]].nunique(dropna=False) == 1).all().all()
+    assert all_steps(history, 0.05).empty
+
+
+def test_history_labels_each_series_with_its_method():
+    """The recorded sample workload at b32/520 fp16: three host-clock runs of 3 run totals on three H100s, the
+    steady-batch run of 14533ec (its file says sample_unit "batch"; 21 samples from 3 rounds), and two
+    CUDA-event runs of whole runs on two more H100s: six series, none joining two of them."""
+    from harness.report.history import benchmark_files, history_table
+
+    paths = [RECORDED / "sample.json", RECORDED / "followup" / "sample-cudnn-benchmark.json",
+             RECORDED / "channels-last" / "sample.json", ROOT / "reports" / "h100-2026-11-25-gate" /
+             "bench-host-clock-14533ec.json", ROOT / "reports" / "baselines" / "NVIDIA H100 80GB HBM3.json",
+             ROOT / "reports" / "h100-2026-11-25-gate" / "bench-2-79f51be.json"]
+    history = history_table(benchmark_files(paths)[0])
+    rows = history[history["case"] == "sample_workload/cvcuda+nvimgcodec+pytorch:fcn_resnet101/fp16/cuda/fp16/32/520/"
+                                      "520/1920x1080"].set_index("file")
+    assert len(rows) == 6 and rows["series"].nunique() == 6
+    batches = rows.loc["h100-2026-11-25-gate/bench-host-clock-14533ec.json"]
+    assert batches["series"].endswith("[host clock, batches, GPU-cde6185f]") and batches["sample_unit"] == "batch"
+    assert rows.loc["h100-2026-11-24/sample.json", "series"].endswith("[host clock, rounds, GPU-75b02db7]")
+    assert rows.loc["baselines/NVIDIA H100 80GB HBM3.json", "series"].endswith("[CUDA events, runs, GPU-622dd461]")
+    assert rows.loc["h100-2026-11-25-gate/bench-2-79f51be.json", "series"].endswith("[CUDA events, runs, GPU-7150ad6d]")
+
+
+def test_history_counts_a_copied_run_once(tmp_path):
+    """A byte-identical copy of a run, and pytest-benchmark's saved copy of it (same datetime, commit and
+    machine, no raw samples): left out with the reason, the run counted once, still one step."""
+    import json
+
+    from harness.report.history import benchmark_files, write_history
+
+    case = "test_end_to_end[b32-m520-1920x1080-cvcuda-deeplabv3_resnet101-fp16]"
+    runs = tmp_path / "runs"
+    _history_runs(runs, slowed_from=3, case=case, factor=1.2)
+    (runs / "run5_copy.json").write_bytes((runs / "run5.json").read_bytes())
+    saved = json.loads((runs / "run4.json").read_text())
+    for bench in saved["benchmarks"]:
+        del bench["stats"]["data"]
+    (runs / "saved").mkdir()
+    (runs / "saved" / "0004_run4.json").write_text(json.dumps(saved))
+    files, left_out = benchmark_files([runs])
+    assert sorted(path.name for path, _ in files) == [f"run{i}.json" for i in range(6)]
+    assert f"{runs / 'run5_copy.json'}: the same run as {runs / 'run5.json'}" in "\n".join(left_out)
+    assert f"{runs / 'saved' / '0004_run4.json'}: the same run as {runs / 'run4.json'}" in "\n".join(left_out)
+    write_history([runs], tmp_path / "out")
+    markdown = (tmp_path / "out" / "history.md").read_text()
+    assert " over 6 runs " in markdown and "1 slower, 0 faster" in markdown
+
+
+def test_compare_warns_of_two_cards_and_leaves_out_cases_timed_two_ways(tmp_path):
+    """The gate's baseline (CUDA events, whole runs as samples) against the host-clock run of 14533ec (steady
+    batches) on another H100: a warning for the cards and one for the cases timed two ways, which get no
+    ratio; the CPU decode case, host-clock rounds on both, keeps its ratio."""
+    import pandas as pd
+
+    a = ROOT / "reports" / "baselines" / "NVIDIA H100 80GB HBM3.json"
+    b = ROOT / "reports" / "h100-2026-11-25-gate" / "bench-host-clock-14533ec.json"
+    result = subprocess.run([sys.executable, "-m", "harness.report", "compare", str(a), str(b), "-o", str(tmp_path)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("**Warning:** a and b ran on two GPUs of one model") and "622dd461" in first
+    markdown = (tmp_path / "compare.md").read_text().splitlines()
+    assert markdown[2] == first and markdown[3].startswith("**Warning:** 59 cases were timed two ways")
+    table = pd.read_csv(tmp_path / "compare.csv")
+    assert list(table.columns) == ["case", "a_ms", "b_ms", "ratio_b_over_a", "low", "high"]
+    assert list(table["case"]) == ["decode/cpu/cpu/fp32/32/224/224/1920x1080"]
+    sample = "sample_workload/cvcuda+nvimgcodec+pytorch:fcn_resnet101/fp16/cuda/fp16/32/520/520/1920x1080"
+    assert f"- {sample}: a: CUDA events, run samples; b: host clock, batch samples" in result.stdout
+
+
+def test_compare_gives_the_gates_interval_with_the_processes(tmp_path):
+    """One card, one method: no warning; each ratio's interval is the gate's bootstrap at alpha 0.025 (95%),
+    over the samples where the files do not say which process took each, over processes where they do."""
+    import json
+
+    import numpy as np
+
+    from harness.report.compare import ALPHA, cautions
+    from harness.report.gate import ratio_interval
+
+    def written(name: str, factor: float, pooled: bool):
+        data = json.loads((RECORDED / "e2e-fp16.json").read_text())
+        for bench in data["benchmarks"]:
+            bench["stats"]["data"] = [v * factor for v in bench["stats"]["data"]]
+            bench["stats"]["median"] *= factor
+            if pooled:
+                bench["extra_info"]["sample_process"] = [i % 4 for i in range(len(bench["stats"]["data"]))]
+        (tmp_path / name).write_text(json.dumps(data))
+        return load([tmp_path / name])
+
+    name = "end_to_end/cvcuda+nvimgcodec+pytorch:deeplabv3_resnet101/cuda/fp16/32/520/520/1920x1080"
+    base = load([RECORDED / "e2e-fp16.json"])
+    samples = base[base["name"] == "test_end_to_end[b32-m520-1920x1080-cvcuda-deeplabv3_resnet101-fp16]"].iloc[0][
+        "samples"]
+    slowed, process = [v * 1.1 for v in samples], [i % 4 for i in range(len(samples))]
+    plain = ratio_interval(samples, slowed, ALPHA)
+    nested = ratio_interval(samples, slowed, ALPHA, base_process=process, cand_process=process)
+    assert not np.allclose(plain, nested)  # the processes change the interval: the test can tell them apart
+    for a, b, expected in ((base, written("slow.json", 1.1, False), plain),
+                           (written("base.json", 1.0, True), written("slow-pooled.json", 1.1, True), nested)):
+        table, _, _, left_out = side_by_side(a, b)
+        assert not left_out and not cautions(a, b, left_out) and len(table) == 96
+        shown = table.set_index("case").loc[name]
+        assert np.allclose((shown["low"], shown["high"]), expected) and shown["low"] < 1.1 < shown["high"]
 
 
 def test_bench_summary_reads_every_kind_of_file():

@@ -14,9 +14,12 @@ class ReportError(HarnessError):
 
 
 def clock_of(timer) -> str:
-    """What a case's samples were timed with, from its `timer` note: "CUDA events" (GPU cases since 79f51be)
-    or "host clock" (CPU cases, and GPU cases before): two clocks' times are not comparable."""
-    return "CUDA events" if isinstance(timer, str) and timer.startswith("CUDA events") else "host clock"
+    """What a case's samples were timed with, from its `timer` note: "CUDA events, blocked" (the per-stage
+    cases, queued behind a blocking kernel), "CUDA events" (other GPU cases) or "host clock" (CPU cases, and
+    GPU cases of old files): two clocks' times are not comparable."""
+    if not isinstance(timer, str) or not timer.startswith("CUDA events"):
+        return "host clock"
+    return "CUDA events, blocked" if timer.startswith("CUDA events behind a blocking kernel") else "CUDA events"
 
 
 def case_name(row) -> str:

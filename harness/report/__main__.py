@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="Markdown, HTML and PNG plots from benchmark files")
     report.add_argument("files", nargs="+", type=Path)
     report.add_argument("-o", "--output", type=Path, default=Path("report"))
-    compare = commands.add_parser("compare", help="the same cases from two runs side by side")
+    compare = commands.add_parser("compare", help="the same cases from two runs side by side, with the ratios' "
+                                  "95%% intervals")
     compare.add_argument("a", type=Path)
     compare.add_argument("b", type=Path)
     compare.add_argument("-o", "--output", type=Path, default=None,
@@ -55,15 +56,18 @@ def _run(args) -> int:
         for name, path in write_history(args.runs, args.output, args.gpu, args.threshold).items():
             print(f"{name}: {path}")
         return 0
-    from harness.report.compare import side_by_side
-
+    from harness.report.compare import ALPHA, cautions, side_by_side
     from harness.report.present import readable, run_label
 
-    table, only_a, only_b = side_by_side(load([args.a]), load([args.b]))
+    a, b = load([args.a]), load([args.b])
+    table, only_a, only_b, left_out = side_by_side(a, b)
     label_a, label_b = args.labels or (run_label(args.a), run_label(args.b))
-    lines = [f"a: {label_a}, b: {label_b}; b time / a time: above 1, b is slower (as the gate reads it).", "",
-             readable(table).to_markdown(index=False)]
-    for title, cases in ((f"only in {args.a}", only_a), (f"only in {args.b}", only_b)):
+    lines = [*(f"**Warning:** {w}." for w in cautions(a, b, left_out)),
+             f"a: {label_a}, b: {label_b}; b time / a time: above 1, b is slower (as the gate reads it); low-high: "
+             f"its {1 - 2 * ALPHA:.0%} interval (the gate's bootstrap, alpha {ALPHA} a side; empty where a side "
+             "has fewer than 3 raw samples).", "", readable(table).to_markdown(index=False)]
+    for title, cases in ((f"only in {args.a}", only_a), (f"only in {args.b}", only_b),
+                         ("left out, timed two ways (no ratio)", left_out)):
         if cases:
             lines.append(f"\n{title}:\n" + "\n".join(f"- {c}" for c in cases))
     if args.output is not None:

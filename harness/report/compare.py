@@ -1,24 +1,56 @@
-"""Side by side: the same cases from two runs (two GPUs, backends or library versions), with ratios,
-pairing only cases whose parameters match and listing the cases either side lacks."""
+"""Side by side: the same cases from two runs (two GPUs, backends or library versions), with ratios and their
+confidence intervals, pairing only cases whose parameters match and listing the cases either side lacks."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from harness.report import case_name, pair_cases
+from harness.report import case_name, clock_of, pair_cases
+from harness.report.gate import other_gpus, ratio_interval, unit
+
+ALPHA = 0.025  # each side of the ratio's bootstrap interval: a 95% interval
 
 
-def side_by_side(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
+def processes(value):
+    """A case's per-sample process indices (`sample_process`), None where its file has none."""
+    return value if isinstance(value, (list, tuple)) else None
+
+
+def side_by_side(a: pd.DataFrame, b: pd.DataFrame, alpha: float = ALPHA):
     """The ratio runs as the gate's does: b's time over a's (a the baseline, b the candidate; above 1: b is
-    slower)."""
+    slower), with the gate's bootstrap interval at 1 - 2 alpha.  Returns the table, the cases only in a, only
+    in b, and the cases left out with why: two clocks' or two sample units' medians are no ratio."""
     both, only_a, only_b = pair_cases(a, b, ("_a", "_b"))
-    table = pd.DataFrame({
-        "case": [case_name(r) for _, r in both.iterrows()],
-        "a_ms": both["median_a"].to_numpy() * 1e3,
-        "b_ms": both["median_b"].to_numpy() * 1e3,
-        "ratio_b_over_a": (both["median_b"] / both["median_a"]).to_numpy(),
-    })
-    return table.sort_values("ratio_b_over_a", ascending=False).reset_index(drop=True), only_a, only_b
+    rows, left_out = [], []
+    for _, row in both.iterrows():
+        clocks = clock_of(row.get("timer_a")), clock_of(row.get("timer_b"))
+        units = unit(row, "_a"), unit(row, "_b")
+        if clocks[0] != clocks[1] or units[0] != units[1]:
+            left_out.append(f"{case_name(row)}: a: {clocks[0]}, {units[0]} samples; b: {clocks[1]}, {units[1]} "
+                            "samples")
+            continue
+        low, high = ratio_interval(row["samples_a"], row["samples_b"], alpha,
+                                   base_process=processes(row.get("sample_process_a")),
+                                   cand_process=processes(row.get("sample_process_b")))
+        finite = np.isfinite(low) and np.isfinite(high)  # infinite: too few raw samples for an interval
+        rows.append({"case": case_name(row), "a_ms": row["median_a"] * 1e3, "b_ms": row["median_b"] * 1e3,
+                     "ratio_b_over_a": row["median_b"] / row["median_a"],
+                     "low": low if finite else np.nan, "high": high if finite else np.nan})
+    table = pd.DataFrame(rows, columns=["case", "a_ms", "b_ms", "ratio_b_over_a", "low", "high"])
+    return table.sort_values("ratio_b_over_a", ascending=False).reset_index(drop=True), only_a, only_b, left_out
+
+
+def cautions(a: pd.DataFrame, b: pd.DataFrame, left_out: list[str]) -> list[str]:
+    """What makes the ratios mean less than they seem: two cards of one model, cases timed two ways."""
+    found = []
+    cards = other_gpus(a, b)
+    if cards:
+        found.append(f"a and b ran on two GPUs of one model ({cards[0]} and {cards[1]}): the ratios hold the "
+                     "machines' difference too (up to 1.8x between two H100s of one pool on one commit)")
+    if left_out:
+        found.append(f"{len(left_out)} cases were timed two ways (clock or sample unit): left out, listed below")
+    return found
 
 
 def plot_side_by_side(table: pd.DataFrame, label_a: str, label_b: str, most: int = 40) -> bytes | None:

@@ -17,9 +17,15 @@ by more than z standard errors of that difference (σ √(1/n₁ + 1/n₂)), z B
 so that noise alone gives a reported step in fewer than 1% of histories (about 2.6 for one case, 3.9 for
 100).  A single run off its neighbours, or the oldest run alone, is an excursion, not a step: the plateaus
 on either side are compared instead, the step placed at the first run after the earlier one; the newest run
-alone counts (confirm it with another run).  A GPU case's CUDA-event runs (since 79f51be) are a series of
-their own, apart from its host-clock runs before.  Cases with fewer than 5 samples a run (older
-files' 3 rounds of whole runs) are left out of the search: their medians cannot show a step."""
+alone counts (confirm it with another run).  Series with fewer than 5 samples a run (older files' 3 rounds of
+whole runs) are left out of the search: their medians cannot show a step.
+
+A series is one case measured one way: one clock (harness.report.clock_of: CUDA events since 79f51be, the host
+clock before), one sample unit (`sample_unit`: a round, a whole run, or a batch, as the files of ea35c0a to
+79f51be kept for whole runs: their medians are a batch's time, not a run's; "round" in files from before the
+field) and one GPU card (its UUID: two H100s of one pool differed by up to 1.8x on one commit).  A change of
+method or card starts another series, never a step.  A run found twice (one datetime, commit, machine and
+process count: a copied file, or pytest-benchmark's saved copy of a --benchmark-json run) counts once."""
 
 from __future__ import annotations
 
@@ -31,17 +37,25 @@ import numpy as np
 import pandas as pd
 
 from harness.report import ReportError, case_name, clock_of
-from harness.report.load import load_file
+from harness.report.gate import unit
+from harness.report.load import commit_of, load_file
 
-SHOWN = 12  # cases plotted: those with steps first, the largest first
+SHOWN = 12  # series plotted: those with steps first, the largest first
 MIN_SAMPLES = 5  # per run: fewer (old files kept 3 rounds of whole runs) cannot tell a step from the noise
 ALPHA = 0.01  # chance, over all the cases together, of one step reported where there is only noise
 
 
+def run_identity(data: dict) -> tuple:
+    """What makes a run one run: pytest-benchmark writes one datetime per session into every file it saves."""
+    machine = data.get("machine_info") or {}
+    env = machine.get("harness") or {}
+    return data.get("datetime"), commit_of(data), machine.get("node"), env.get("gpu_uuid"), env.get("processes")
+
+
 def benchmark_files(paths) -> tuple[list[tuple[Path, dict]], list[str]]:
     """The benchmark files among `paths` (folders searched recursively), each with its JSON, and what was
-    left out and why."""
-    found, left_out = [], []
+    left out and why; a run found twice is kept at its first file."""
+    found, left_out, seen = [], [], {}
     for path in map(Path, paths):
         if not path.exists():
             raise ReportError(f"{path}: no such file or folder")
@@ -55,16 +69,27 @@ def benchmark_files(paths) -> tuple[list[tuple[Path, dict]], list[str]]:
                 left_out.append(f"{candidate}: not a benchmark file with cases")
             elif pd.isna(pd.to_datetime(data.get("datetime"), utc=True, errors="coerce")):
                 left_out.append(f"{candidate}: says not when it ran (no 'datetime'): it has no place in a history")
+            elif run_identity(data) in seen:
+                left_out.append(f"{candidate}: the same run as {seen[run_identity(data)]} (datetime, commit, "
+                                "machine): counted once")
             else:
+                seen[run_identity(data)] = candidate
                 found.append((candidate, data))
     if not found:
         raise ReportError("no benchmark files among " + ", ".join(map(str, paths)))
     return found, left_out
 
 
+def series_label(case: str, clock: str, sample_unit: str, uuid) -> str:
+    """A case with its method, short: 'case [CUDA events, runs, GPU-622dd461]'."""
+    units = {"batch": "batches"}.get(sample_unit, sample_unit + "s")
+    card = f", GPU-{str(uuid).removeprefix('GPU-')[:8]}" if isinstance(uuid, str) and uuid else ""
+    return f"{case} [{clock}, {units}{card}]"
+
+
 def history_table(files, gpu: str | None = None) -> pd.DataFrame:
-    """One row per case and run (`files`: benchmark_files' paths and JSON): case, GPU, commit, when, median
-    and quartiles (ms), file."""
+    """One row per case and run (`files`: benchmark_files' paths and JSON): the series (the case with its clock,
+    sample unit and GPU card), those parts, GPU, commit, when, median and quartiles (ms), file."""
     table = pd.concat([load_file(path, data) for path, data in files], ignore_index=True)
     table["commit"] = table["commit"].fillna("unknown").str[:10]
     # each file's own datetime (their formats may differ); benchmark_files kept dated runs only
@@ -76,14 +101,16 @@ def history_table(files, gpu: str | None = None) -> pd.DataFrame:
         if gpu not in gpus:
             raise ReportError(f"no run on {gpu!r}: the runs are from {'; '.join(gpus) or 'unknown hardware'}")
         table = table[table["hardware"] == gpu]
-    # a GPU case timed by its CUDA events (since 79f51be) is another series than its host-clock runs before
-    names = [case_name(r) + (" [CUDA events]" if clock_of(r.get("timer")) == "CUDA events" else "")
-             for _, r in table.iterrows()]
-    out = pd.DataFrame({"case": names, "gpu": table["hardware"],
-                        "commit": table["commit"], "when": table["when"], "median_ms": table["median"] * 1e3,
+    rows = [r for _, r in table.iterrows()]
+    clocks, units = [clock_of(r.get("timer")) for r in rows], [unit(r, "") for r in rows]
+    uuids = [u if isinstance(u, str) and u else None for u in table.get("env_gpu_uuid", [None] * len(rows))]
+    names = [series_label(case_name(r), c, u, g) for r, c, u, g in zip(rows, clocks, units, uuids)]
+    out = pd.DataFrame({"series": names, "case": [case_name(r) for r in rows], "clock": clocks,
+                        "sample_unit": units, "gpu_uuid": uuids, "gpu": table["hardware"], "commit": table["commit"],
+                        "when": table["when"], "median_ms": table["median"] * 1e3,
                         "q1_ms": table["q1"] * 1e3, "q3_ms": table["q3"] * 1e3, "samples": table["rounds"],
                         "file": table["label"]})
-    return out.sort_values(["case", "when", "file"]).reset_index(drop=True)
+    return out.sort_values(["series", "when", "file"]).reset_index(drop=True)
 
 
 def noise(points: pd.DataFrame, threshold: float) -> float:
@@ -124,34 +151,36 @@ def steps(points: pd.DataFrame, threshold: float, z: float) -> list[dict]:
         if n1 < 2 or abs(math.log(ratio)) <= max(math.log1p(threshold), z * sigma * math.sqrt(1 / n1 + 1 / n2)):
             continue  # within the threshold, or within the noise of so few runs
         row, previous = points.iloc[end], points.iloc[end - 1]  # the first run after the earlier plateau
-        out.append({"case": row["case"], "verdict": "slower" if ratio > 1 else "faster", "commit": row["commit"],
-                    "after_commit": previous["commit"], "when": row["when"], "before_ms": before, "after_ms": after,
-                    "ratio": ratio, "runs_before": n1, "runs_after": n2})
+        out.append({"series": row["series"], "case": row["case"], "verdict": "slower" if ratio > 1 else "faster",
+                    "commit": row["commit"], "after_commit": previous["commit"], "when": row["when"],
+                    "before_ms": before, "after_ms": after, "ratio": ratio, "runs_before": n1, "runs_after": n2})
     return out
 
 
 def all_steps(history: pd.DataFrame, threshold: float) -> pd.DataFrame:
     from scipy.stats import norm
 
-    cases = history.groupby("case")
-    z = float(norm.isf(ALPHA / 2 / max(len(cases), 1)))  # Bonferroni over the cases, two-sided
-    found = [s for _, points in cases if points["samples"].median() >= MIN_SAMPLES
+    series = history.groupby("series")
+    z = float(norm.isf(ALPHA / 2 / max(len(series), 1)))  # Bonferroni over the series, two-sided
+    found = [s for _, points in series if points["samples"].median() >= MIN_SAMPLES
              for s in steps(points.reset_index(drop=True), threshold, z)]
-    columns = ["case", "verdict", "commit", "after_commit", "when", "before_ms", "after_ms", "ratio", "runs_before",
-               "runs_after"]
+    columns = ["series", "case", "verdict", "commit", "after_commit", "when", "before_ms", "after_ms", "ratio",
+               "runs_before", "runs_after"]
     table = pd.DataFrame(found, columns=columns)
     table["when"] = pd.to_datetime(table["when"], utc=True)
-    return table.sort_values(["when", "case"]).reset_index(drop=True)
+    return table.sort_values(["when", "series"]).reset_index(drop=True)
 
 
 def plot_history(history: pd.DataFrame, found: pd.DataFrame) -> bytes | None:
-    """Small multiples, one case each: median (IQR bars) per run, ticks named by commit, steps marked."""
+    """Small multiples, one series of two or more runs each: median (IQR bars) per run, ticks named by commit,
+    steps marked."""
     from matplotlib.ticker import FixedLocator
 
     from harness.report.render import plt, png
 
-    stepped = list(dict.fromkeys(found.sort_values("ratio", key=lambda r: -abs(np.log(r)))["case"]))
-    spread = history.groupby("case")["median_ms"].agg(lambda m: m.max() / m.min()).sort_values(ascending=False)
+    stepped = list(dict.fromkeys(found.sort_values("ratio", key=lambda r: -abs(np.log(r)))["series"]))
+    medians = history.groupby("series")["median_ms"]
+    spread = medians.agg(lambda m: m.max() / m.min())[medians.size() > 1].sort_values(ascending=False)
     cases = (stepped + [c for c in spread.index if c not in stepped])[:SHOWN]
     if not cases:
         return None
@@ -159,12 +188,12 @@ def plot_history(history: pd.DataFrame, found: pd.DataFrame) -> bytes | None:
     lines = (len(cases) + columns - 1) // columns
     figure, axes = plt.subplots(lines, columns, figsize=(5.2 * columns, 3.4 * lines), squeeze=False)
     for axis, case in zip(axes.flat, cases):
-        points = history[history["case"] == case].reset_index(drop=True)
+        points = history[history["series"] == case].reset_index(drop=True)
         x = np.arange(len(points))
         axis.errorbar(x, points["median_ms"], yerr=[points["median_ms"] - points["q1_ms"],
                                                     points["q3_ms"] - points["median_ms"]],
                       marker="o", markersize=4, capsize=3, color="#0067A5")
-        for _, step in found[found["case"] == case].iterrows():
+        for _, step in found[found["series"] == case].iterrows():
             at = int(np.flatnonzero((points["commit"] == step["commit"]) & (points["when"] == step["when"]))[0])
             axis.axvline(at - 0.5, color="#BE0032" if step["verdict"] == "slower" else "#008856", linestyle="--")
         axis.xaxis.set_major_locator(FixedLocator(x))
@@ -199,14 +228,19 @@ def write_history(paths, folder: Path, gpu: str | None = None, threshold: float 
     image = plot_history(history, found)
     runs = history.drop_duplicates("file").sort_values("when")
     gpus = ", ".join(sorted(history["gpu"].dropna().unique()))
-    summary = (f"{history['case'].nunique()} cases over {len(runs)} runs on {gpus}, commits "
+    series = history.groupby("series")
+    summary = (f"{len(series)} series (a case on one GPU card, timed one way) of {history['case'].nunique()} cases "
+               f"over {len(runs)} runs on {gpus}, commits "
                f"{runs['commit'].iloc[0]} ({runs['when'].iloc[0]:%Y-%m-%d}) to {runs['commit'].iloc[-1]} "
                f"({runs['when'].iloc[-1]:%Y-%m-%d}); steps larger than {threshold:.0%}: "
                f"{(found['verdict'] == 'slower').sum()} slower, {(found['verdict'] == 'faster').sum()} faster.")
-    few = (history.groupby("case")["samples"].median() < MIN_SAMPLES).sum()
+    alone = (series.size() == 1).sum()
+    if alone:
+        summary += f" {alone} of the series hold a single run: no step to find in them."
+    few = ((series["samples"].median() < MIN_SAMPLES) & (series.size() > 1)).sum()
     if few:
-        summary += f" {few} cases keep fewer than {MIN_SAMPLES} samples a run: too few to find steps in, left out."
-    shown = found.assign(when=found["when"].dt.strftime("%Y-%m-%d %H:%M")).rename(
+        summary += f" {few} series keep fewer than {MIN_SAMPLES} samples a run: too few to find steps in, left out."
+    shown = found.drop(columns="case").assign(when=found["when"].dt.strftime("%Y-%m-%d %H:%M")).rename(
         columns={"ratio": "ratio_after_over_before"})
     md = ["# History", "", summary, ""]
     body = ["<h1>History</h1>", f"<p>{htmlmod.escape(summary)}</p>"]
