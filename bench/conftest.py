@@ -15,6 +15,10 @@ Every axis can be narrowed from the command line or the environment (the option 
                                                           median's relative 95% half-width is under this...
     --bench-budget-s 2         HARNESS_BENCH_BUDGET_S     ...or this many seconds of rounds are spent
                                                           (per case; 0: exactly the rounds above)
+    --bench-threads 1          HARNESS_BENCH_THREADS      torch's and OpenCV's CPU threads (default 1: a CPU
+                                                          case measures one core, so that another process on
+                                                          the machine does not swing it; name more to measure
+                                                          more; this wins over OMP_NUM_THREADS)
     --bench-quick              HARNESS_BENCH_QUICK=1      the first value of each axis only (the first
                                                           engine this machine can run)
 
@@ -32,10 +36,11 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import pytest
 import torch
 
-from harness.env import bad_throttles, fingerprint, gpu_state
+from harness.env import bad_throttles, fingerprint, gpu_state, load_average
 
 GPU = torch.cuda.is_available()
 AXES = {
@@ -50,6 +55,7 @@ AXES = {
     "cpu-rounds": ("5", "3"),
     "target-ci": ("0.01", "0.01"),
     "budget-s": ("2", "1"),
+    "threads": ("1", "1"),
 }
 ENGINE_DEVICES = {"cvcuda": ("cvcuda", "cuda"), "torch-cuda": ("torch", "cuda"), "torch-cpu": ("torch", "cpu"),
                   "opencv": ("opencv", "cpu")}
@@ -125,6 +131,16 @@ def bench_settings(pytestconfig) -> dict:
 _STATE = {}
 
 
+def pytest_configure(config):
+    """Set the CPU threads once, before any case: left to torch, they follow the core count and whatever else
+    runs on the machine swings a CPU case by up to 80x."""
+    value = setting(config, "threads")[0]
+    if not value.isdigit() or int(value) < 1:
+        raise pytest.UsageError(f"--bench-threads takes a whole number of threads, at least 1; got {value!r}")
+    torch.set_num_threads(int(value))
+    cv2.setNumThreads(int(value))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_benchmark_group_stats(config, benchmarks, group_by):
     """pytest-benchmark's --benchmark-group-by, except that `param:NAME` also takes NAME from a case's
@@ -158,13 +174,17 @@ def pytest_benchmark_group_stats(config, benchmarks, group_by):
 
 def pytest_sessionstart(session):
     _STATE["gpu_before"] = gpu_state() if GPU else None
+    _STATE["load_before"] = load_average()
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    """The environment fingerprint and the GPU's state before and after the run (NVML)."""
+    """The environment fingerprint, the GPU's state (NVML) and the machine's 1-minute load average before and
+    after the run."""
     machine_info["harness"] = fingerprint()
     machine_info["harness"]["gpu_state_before"] = _STATE.get("gpu_before")
     machine_info["harness"]["gpu_state_after"] = gpu_state() if GPU else None
+    machine_info["harness"]["load_before"] = _STATE.get("load_before")
+    machine_info["harness"]["load_after"] = load_average()
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):

@@ -2,7 +2,8 @@
 
 Library versions are read without importing the heavy GPU packages where a distribution lookup is
 enough.  GPU state (clocks, temperature, power, throttle reasons) comes from NVML through nvidia-ml-py;
-where there is no GPU or no NVML each field is None and `nvml_error` says why.
+where there is no GPU or no NVML each field is None and `nvml_error` says why.  CPU numbers depend on the
+thread pools and on what else the machine runs, so those are recorded too (cpu_state, load_average).
 """
 
 from __future__ import annotations
@@ -69,7 +70,41 @@ def fingerprint(device_index: int = 0) -> dict:
                     gpu_l2_bytes=None, gpu_uuid=None)
     info["driver"] = _driver()
     info.update(git_state())
+    info.update(cpu_state())
     return info
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def cpu_state() -> dict:
+    """The thread settings in force and the cores this process may use: a CPU case's time depends on them
+    as much as on the code.  threadpools is threadpoolctl's view where it is installed, else None."""
+    import cv2
+
+    state = {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
+             "opencv_threads": cv2.getNumThreads()}
+    state.update({name.lower(): os.environ.get(name) for name in THREAD_VARIABLES})
+    state["cpu_usable"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        state["cpu_governor"] = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip()
+    except OSError:
+        state["cpu_governor"] = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        state["threadpools"] = threadpool_info()
+    except ImportError:
+        state["threadpools"] = None
+    return state
+
+
+def load_average() -> float | None:
+    """The 1-minute load average, None where the system has none (Windows)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 _STATE_KEYS = ("sm_clock_mhz", "mem_clock_mhz", "max_sm_clock_mhz", "temperature_c", "power_w",

@@ -3,7 +3,8 @@
 Each finding is a sentence with its numbers and the case they come from: the best end-to-end throughput per
 model and precision, where a batch of 32 spends its time, how close the chains and inference come to the
 GPU's floor and peak, what CV-CUDA gains over the other engines, the comparison with CV-CUDA's own sample,
-and the warnings a reader must see before trusting the rest (throttled runs, noisy and underpowered cases)."""
+and the warnings a reader must see before trusting the rest (throttled runs, busy machines, noisy and
+underpowered cases)."""
 
 from __future__ import annotations
 
@@ -108,8 +109,19 @@ def against_sample(rows: pd.DataFrame) -> list[str]:
             for _, r in table.iterrows() if r["variant"] in SAMPLE_VARIANTS]
 
 
-def warnings(rows: pd.DataFrame) -> list[str]:
+def busy(rows: pd.DataFrame) -> list[str]:
+    """Files whose run started with more load than usable cores: their CPU cases waited for a core."""
     out = []
+    for label, run in rows.groupby("label"):
+        load, cores = run.iloc[0].get("env_load_before"), run.iloc[0].get("env_cpu_usable")
+        if pd.notna(load) and pd.notna(cores) and load > cores:
+            out.append(f"**Busy machine** ({label}): the machine was busy: load {number(float(load))} on "
+                       f"{number(int(cores))} cores when the run started; CPU cases may be slow and noisy.")
+    return out
+
+
+def warnings(rows: pd.DataFrame) -> list[str]:
+    out = busy(rows)
     throttled = sorted(rows.loc[rows["throttled"] == True, "label"].unique())  # noqa: E712 (None stays out)
     if throttled:
         out.append(f"**Throttled** (heat or power pulled the clocks down): {', '.join(throttled)}. Their numbers "

@@ -109,6 +109,7 @@ def environment(paths) -> pd.DataFrame:
             "rounds": f"{min(rounds)}-{max(rounds)}" if rounds and min(rounds) != max(rounds) else
                       (rounds[0] if rounds else None),
             "L2": ", ".join(sorted({str(i["l2"]) for i in infos if i.get("l2")})) or None,
+            "threads": env.get("torch_threads"),
             "GPU before": state(before), "GPU after": state(after),
             "throttled": ", ".join(env["throttled"]) if env.get("throttled") else
                          ("no" if "throttled" in env else None),
