@@ -236,7 +236,7 @@ print(json.dumps({"setup_seconds": backend.setup_seconds, "hits": counters["indu
 
 def test_a_second_process_loads_the_compiled_model_from_the_cache(tmp_path):
     """--compile keeps inductor's caches under --cache_dir: a second process with the same shapes compiles
-    nothing (its FX graph comes from the cache) and its set-up takes a fraction of the first's."""
+    nothing (its FX graph comes from the cache)."""
     import json
     import subprocess
     import sys
@@ -252,7 +252,6 @@ def test_a_second_process_loads_the_compiled_model_from_the_cache(tmp_path):
     second = once()
     print(f"set-up: first process {first['setup_seconds']:.1f} s, second {second['setup_seconds']:.1f} s")
     assert second["misses"] == 0 and second["hits"] >= 1
-    assert second["setup_seconds"] < first["setup_seconds"] / 2
 
 
 @pytest.mark.parametrize("backend", ["pytorch", "onnxruntime"])

@@ -7,10 +7,9 @@ cases missing or new, a throttled run, empty, malformed and foreign files."""
 from __future__ import annotations
 
 import json
-import random
-import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pytest_benchmark.stats import Stats
 
@@ -29,24 +28,14 @@ BASELINE = ROOT / "reports" / "baselines" / "NVIDIA H100 80GB HBM3.json"
 KINDS = [RECORDED / name for name in ("stages.json", "inference.json", "e2e-fp16.json", "sample.json")] + [
     ROOT / "reports" / "h200x2-2026-11-24" / "default" / "world2.json", BASELINE]
 
-def workload(work: float) -> int:
-    total = 0
-    for i in range(int(100_000 * work)):
-        total += i * i
-    return total
-
-
-def timed_rounds(works: list[float], rounds: int = 41) -> list[list[float]]:
-    """Seconds per round for each amount of work, the workloads interleaved round by round so that the
-    drift of a busy shared machine (measured here: the same work anywhere from 0.7x to 1.8x as fast from
-    one second to the next) falls on all of them alike."""
-    samples: list[list[float]] = [[] for _ in works]
-    for _ in range(rounds + 2):
-        for index, work in enumerate(works):
-            start = time.perf_counter()
-            workload(work)
-            samples[index].append(time.perf_counter() - start)
-    return [s[2:] for s in samples]  # two warm-up rounds
+def drawn_rounds(work: float, rounds: int = 41, seed: int = 0, extra=None) -> list[float]:
+    """Seconds per round shaped like a busy shared machine's timings, drawn rather than timed (a test never
+    rests on how fast the machine is): 5% lognormal noise and one round in ten 1.3-1.8x slow; `extra`, the
+    per-round extra work."""
+    rng = np.random.default_rng(seed)
+    slow = np.where(rng.random(rounds) < 0.1, rng.uniform(1.3, 1.8, rounds), 1.0)
+    work = work + (np.zeros(rounds) if extra is None else np.asarray(extra))
+    return list(0.01 * work * rng.lognormal(0, 0.05, rounds) * slow)
 
 
 def write_run(path: Path, samples: list[float]) -> Path:
@@ -64,18 +53,12 @@ def write_run(path: Path, samples: list[float]) -> Path:
 
 @pytest.fixture(scope="module")
 def workloads(tmp_path_factory) -> dict[str, Path]:
-    """Real timings: the base work, 20% more work, and the same work twice with identical random extra
-    work (up to 30%) in every round: noisy, with no real difference."""
+    """The base work, 20% more work, and the same work twice with identical random extra work (up to 30%)
+    in every round: noisy, with no real difference."""
     folder = tmp_path_factory.mktemp("workloads")
-    base, slower = timed_rounds([1.0, 1.2])
-    rng_a, rng_b = random.Random(0), random.Random(0)
-    noisy_a, noisy_b = [], []
-    for _ in range(41):
-        extra = rng_a.uniform(0, 0.3)
-        assert extra == rng_b.uniform(0, 0.3)
-        a, b = timed_rounds([1.0 + extra, 1.0 + extra], rounds=1)
-        noisy_a += a
-        noisy_b += b
+    base, slower = drawn_rounds(1.0, seed=1), drawn_rounds(1.2, seed=2)
+    extra = np.random.default_rng(0).uniform(0, 0.3, 41)  # the same extra work in both runs' rounds
+    noisy_a, noisy_b = drawn_rounds(1.0, seed=3, extra=extra), drawn_rounds(1.0, seed=4, extra=extra)
     return {name: write_run(folder / f"{name}.json", samples) for name, samples in
             (("base", base), ("slower", slower), ("noisy-a", noisy_a), ("noisy-b", noisy_b))}
 
