@@ -22,6 +22,10 @@ Every axis can be narrowed from the command line or the environment (the option 
     --bench-quick              HARNESS_BENCH_QUICK=1      the first value of each axis only (the first
                                                           engine this machine can run)
 
+Two environment variables change the method, for checking it: HARNESS_BENCH_BLOCK=0 times the per-stage
+cases as launched, without their blocking kernel (bench/test_stages.py); HARNESS_BENCH_SLOWDOWN=ENGINE:FRACTION
+adds that fraction of GPU work to the engine's instrumented end-to-end case (bench/test_end_to_end.py).
+
 The sample-workload cases (bench/test_sample_workload.py) keep the sample's own (batch, size) pairs, narrowed
 by --bench-batches and --bench-model-sizes when those are named.
 
