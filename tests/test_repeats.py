@@ -125,3 +125,13 @@ def test_cpu_cases_on_different_thread_counts_are_not_gated(repeated, tmp_path, 
     other.write_text(json.dumps(data))
     assert gate([str(repeated / "run.json"), str(other)]) == 2
     assert "--bench-threads" in capsys.readouterr().err
+
+
+def test_history_takes_a_runs_uncertainty_from_its_processes(repeated):
+    from harness.report.history import benchmark_files, history_table, process_error
+
+    assert np.isnan(process_error([1.0])) and np.isnan(process_error(None))
+    assert process_error([1.0, 1.1]) == pytest.approx(np.std(np.log([1.0, 1.1]), ddof=1) / np.sqrt(2))
+    files, _ = benchmark_files([repeated / "run.json"])
+    table = history_table(files)
+    assert np.isfinite(table["process_se"]).all()

@@ -109,17 +109,29 @@ def history_table(files, gpu: str | None = None) -> pd.DataFrame:
                         "sample_unit": units, "gpu_uuid": uuids, "gpu": table["hardware"], "commit": table["commit"],
                         "when": table["when"], "median_ms": table["median"] * 1e3,
                         "q1_ms": table["q1"] * 1e3, "q3_ms": table["q3"] * 1e3, "samples": table["rounds"],
+                        "process_se": [process_error(r.get("process_medians_s")) for r in rows],
                         "file": table["label"]})
     return out.sort_values(["series", "when", "file"]).reset_index(drop=True)
+
+
+def process_error(medians) -> float:
+    """A run's standard error of its log median from its processes' own medians (harness.repeats), NaN for a
+    run of one process: the rounds of one process cannot show how far the next would land."""
+    if not isinstance(medians, (list, tuple)) or len(medians) < 2:
+        return float("nan")
+    return float(np.std(np.log(medians), ddof=1) / math.sqrt(len(medians)))
 
 
 def noise(points: pd.DataFrame, threshold: float) -> float:
     """The noise of one case's log medians: the larger of the run-to-run spread (a robust MAD of successive
     differences / √2) and the typical run's own uncertainty about its median (McGill's 1.57 IQR / √n, a 95%
-    half-width, as a standard error), never below a quarter of the threshold."""
+    half-width, as a standard error, or the spread of its processes' medians where it ran in several, whichever
+    is larger), never below a quarter of the threshold."""
     y = np.log(points["median_ms"].to_numpy(dtype=float))
     within = (1.57 / 1.96) * (points["q3_ms"] - points["q1_ms"]) / np.sqrt(points["samples"].clip(lower=1)) \
         / points["median_ms"]
+    if "process_se" in points:
+        within = np.fmax(within, points["process_se"])
     sigma = max(math.log1p(threshold) / 4, float(np.nanmedian(within)) if within.notna().any() else 0.0)
     if len(y) >= 3:
         diffs = np.diff(y)
