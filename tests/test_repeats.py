@@ -135,3 +135,18 @@ def test_history_takes_a_runs_uncertainty_from_its_processes(repeated):
     files, _ = benchmark_files([repeated / "run.json"])
     table = history_table(files)
     assert np.isfinite(table["process_se"]).all()
+
+
+def test_the_reports_breakdown_comes_with_its_intervals():
+    """The recorded H100 protocol run: paired-round figures and their intervals reach the report's table."""
+    from harness.report.load import load
+    from harness.report.tables import end_to_end_summary
+
+    recorded = ROOT / "reports" / "h100-2026-12-06-repeats" / "a1.json"
+    table = load([recorded])
+    [row] = end_to_end_summary(table).to_dict("records")
+    [bare] = table[table["variant"] == "uninstrumented"].to_dict("records")
+    assert row["instrumentation_overhead"] == bare["instrumentation_cost"]
+    low, high = bare["instrumentation_cost_interval"]
+    assert low <= row["instrumentation_overhead"] <= high
+    assert row["instrumentation_95"] == f"{low:.1%}..{high:.1%}" and row["unattributed_95"].count("..") == 1

@@ -28,6 +28,7 @@ TITLES = {
     "batch_size": "batch", "model_height": "model side (px)", "source": "source (px)", "seconds": "wall (s)",
     "noise_rel_iqr": "noise (IQR/median)", "non_inference_share": "not inference",
     "unattributed_fraction": "unattributed", "instrumentation_overhead": "instrumentation cost",
+    "unattributed_95": "unattributed 95%", "instrumentation_95": "instrumentation cost 95%",
     "fraction_of_floor": "of the floor", "fraction_of_peak": "of the peak", "scaling_efficiency": "scaling",
     "speedup": "speed-up (x)", "speedup_over_sample": "against the sample (x)",
     "ratio_b_over_a": "b time / a time", "label": "file", "world_size": "processes", "procs_per_gpu": "per GPU",

@@ -94,6 +94,13 @@ def peak_fractions(table: pd.DataFrame) -> pd.DataFrame:
     return rows[columns].sort_values(order).reset_index(drop=True)
 
 
+def percent_interval(interval) -> str | None:
+    """A stored [low, high] fraction as text ("0.2%..0.4%"); None for files without paired rounds."""
+    if not isinstance(interval, (list, tuple, np.ndarray)) or len(interval) != 2:
+        return None
+    return f"{interval[0]:.1%}..{interval[1]:.1%}"
+
+
 def end_to_end_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per end-to-end case: the share of everything but inference, what the stage events left unattributed,
     and what the instrumentation costs (instrumented / uninstrumented time - 1, same run: the median over
@@ -106,13 +113,18 @@ def end_to_end_summary(table: pd.DataFrame) -> pd.DataFrame:
     timed["non_inference_share"] = 1 - timed["inference_ms"] / timed["end_to_end_ms"]
     key = [k for k in CASE_KEY if k != "variant"]
     bare = rows[rows["variant"] == "uninstrumented"]
-    bare = bare.assign(paired=bare["instrumentation_cost"] if "instrumentation_cost" in bare else np.nan)
-    bare = bare[[*key, "file", "median", "paired"]].rename(columns={"median": "bare"})
+    bare = bare.assign(paired=bare.get("instrumentation_cost", np.nan),
+                       cost_interval=bare.get("instrumentation_cost_interval", None))
+    bare = bare[[*key, "file", "median", "paired", "cost_interval"]].rename(columns={"median": "bare"})
     timed = timed.merge(bare, on=[*key, "file"], how="left")
     # the paired rounds' median where the file has them; files before them: a ratio of two medians
     timed["instrumentation_overhead"] = timed["paired"].astype(float).fillna(timed["median"] / timed["bare"] - 1)
+    timed["unattributed_95"] = timed.get("unattributed_fraction_interval", pd.Series(None, index=timed.index)).map(
+        percent_interval)
+    timed["instrumentation_95"] = timed["cost_interval"].map(percent_interval)
     columns = ["label", "hardware", "engine", "precision", "batch_size", "model_height", "source", "end_to_end_ms",
-               "inference_ms", "non_inference_share", "unattributed_fraction", "instrumentation_overhead"]
+               "inference_ms", "non_inference_share", "unattributed_fraction", "unattributed_95",
+               "instrumentation_overhead", "instrumentation_95"]
     order = ["engine", "precision", "source", "model_height", "batch_size"]
     return timed[columns].sort_values(order).reset_index(drop=True)
 
