@@ -11,7 +11,7 @@ from pathlib import Path
 from harness import HarnessError
 from harness.errors import guarded
 from harness.config import Config
-from harness.runner import DEFAULT_DEPTH, EXECUTORS
+from harness.runner import DEFAULT_DEPTH, EXECUTORS, check_executor
 
 DEFAULTS = Config()
 
@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.pipeline import Pipeline
     from harness.runner import run_jobs
 
+    check_executor(args.executor, args.depth)
     plan = config_from_args(args).resolve()
     config = plan.config
     paths = find_jpegs(args.input_path, config.batch_size)

@@ -81,7 +81,7 @@ class Config:
         from harness.backends import BACKENDS
         from harness.decode import DECODERS
         from harness.models import CLASS_NAMES, MODELS
-        from harness.ops import ENGINES
+        from harness.ops import ENGINES, check_blur
 
         for flag, value in (("-th/--target_img_height", self.target_img_height),
                             ("-tw/--target_img_width", self.target_img_width)):
@@ -102,8 +102,6 @@ class Config:
             MODELS[self.model]  # raises with the list of models
         if self.blur_kernel < 1 or self.blur_kernel % 2 == 0 or self.blur_kernel > 255:
             raise HarnessError(f"--blur_kernel is {self.blur_kernel}: give an odd size between 1 and 255")
-        if not self.blur_sigma > 0:
-            raise HarnessError(f"--blur_sigma is {self.blur_sigma}: give a positive number")
         _check_choice("preprocessing (--preprocess)", self.preprocess, PREPROCESSING)
         _check_choice("post-processing (--postprocess)", self.postprocess, ("staged", "fused"))
         _check_choice("compile mode (--compile)", self.compile, COMPILE_MODES)
@@ -120,6 +118,7 @@ class Config:
         _check_choice("blur mode (--blur_mode)", self.blur_mode, ("exact", "downscaled"))
         if not 2 <= self.blur_downscale <= 16:
             raise HarnessError(f"--blur_downscale is {self.blur_downscale}: give 2 to 16")
+        check_blur(self.blur_kernel, self.blur_sigma, self.blur_downscale)  # a finite kernel on every engine
         _check_choice("partial batch mode (--partial_batch)", self.partial_batch, ("dynamic", "pad"))
         _check_choice("ONNX Runtime provider (--ort_provider)", self.ort_provider, ("auto", "cpu", "cuda", "tensorrt"))
         if not 1 <= self.jpeg_quality <= 100:

@@ -19,6 +19,9 @@ from harness.errors import first_line
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 MAX_PIXELS = 16384 * 16384  # nvJPEG's and CV-CUDA's practical ceiling; larger files are refused up front
 MAX_FILE_BYTES = 1 << 30  # larger files are refused before they are read (16384 x 16384 photographs are smaller)
+#: The most pixels one batch decodes at once: a batch over it (three 16384 x 16384 images, or 130 1080p ones)
+#: is decoded and processed in parts within it, so a batch never needs more memory than the largest image.
+MAX_BATCH_PIXELS = MAX_PIXELS
 MAX_STEM_BYTES = 200  # output names stay well under the file systems' 255-byte limit, suffixes included
 
 
@@ -64,7 +67,7 @@ def _regular_file(path: Path) -> None:
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise BadImage(f"{path} is a broken link: point it at a file or remove it") from None
+        raise _missing(path) from None
     except OSError as error:
         raise BadImage(f"cannot read {path}: {error.strerror}: check its permissions") from None
     if not stat.S_ISREG(info.st_mode):
@@ -74,13 +77,22 @@ def _regular_file(path: Path) -> None:
                        "JPEG file: downscale it or remove it")
 
 
+def _missing(path: Path) -> BadImage:
+    """A path that was listed but cannot be found: a link to nothing, or a file removed since."""
+    if path.is_symlink():
+        return BadImage(f"{path} is a broken link: point it at a file or remove it")
+    return BadImage(f"{path} does not exist (removed after the run listed it): put it back or leave it out")
+
+
 def check_jpeg(data: bytes, name: str, strict: bool = True) -> tuple[int, int]:
     """(height, width) of a JPEG that every decoder can take, else BadImage saying why.
 
     The header gives the size, checked against MAX_PIXELS before any pixel is decoded.  With `strict`,
     libjpeg-turbo then decodes the file at 1/8 scale (every coefficient, little arithmetic: a third of a
     full decode) and any warning it raises is an error: a truncated file, an end marker appended to a
-    truncated file, garbage inside the compressed data.  Data after the end marker is fine."""
+    truncated file, a marker where compressed data should be, compressed data that ends early or runs
+    over.  Wrong compressed data that still decodes as valid Huffman codes of the right length raises no
+    warning and passes: no decoder can tell it from a real image.  Data after the end marker is fine."""
     import simplejpeg
 
     if not data:
@@ -115,6 +127,8 @@ def read_jpeg(path: Path, strict: bool = True) -> JpegFile:
     _regular_file(path)
     try:
         data = path.read_bytes()
+    except FileNotFoundError:
+        raise _missing(path) from None
     except OSError as error:
         raise BadImage(f"cannot read {path}: {error.strerror}: check its permissions") from None
     height, width = check_jpeg(data, str(path), strict)
@@ -232,3 +246,26 @@ def remove_partial_files() -> None:
         _PARTIAL.clear()
     for tmp in leftovers:
         Path(tmp).unlink(missing_ok=True)
+
+
+def read_regular_file(path: str | os.PathLike, limit: int, what: str) -> bytes:
+    """The bytes of `path` (`what` it should be, for the message), refused with a HarnessError unless it is a
+    regular file of at most `limit` bytes: a FIFO would block the reader for ever and a link to /dev/zero
+    would be read until memory runs out.  Special files are never opened; a file that grows past the limit
+    while it is read is refused too."""
+    path = Path(path)
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise HarnessError(f"{path} is not a regular file (a FIFO, socket, device or folder): give {what}")
+        if info.st_size > limit:
+            raise HarnessError(f"{path} is too large ({info.st_size} bytes, the limit is {limit}): give {what}")
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise HarnessError(f"{path} does not exist (or is a broken link): give {what}") from None
+    except OSError as error:
+        raise HarnessError(f"cannot read {path} ({error.strerror}): check its permissions") from None
+    if len(data) > limit:
+        raise HarnessError(f"{path} grew past {limit} bytes while it was read: give {what}")
+    return data

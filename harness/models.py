@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -81,11 +82,15 @@ def build_model(name: str, weights: str = "auto", seed: int = 0, aux_head: bool 
             raise HarnessError(f"--weights {weights}: no such file; "
                                "give auto, pretrained, synthetic or a state-dict path")
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's notes on pickle protocols would be lines of their own
+                warnings.simplefilter("ignore")
+                state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:
+            kind, detail = type(error).__name__, first_line(error)
             raise HarnessError(f"--weights {weights} is not a readable PyTorch state dict "
-                               f"({first_line(error)})") from None
-        _load(module, state, str(path), aux_head)
+                               f"({kind}{'' if detail == kind else ': ' + detail}): pass a file torch.save wrote"
+                               ) from None
+        _load(module, state, f"--weights {path}", aux_head)
         label = str(path)
     if folded:
         from harness.ops import IMAGENET_MEAN, IMAGENET_STD
@@ -109,16 +114,42 @@ def _pretrained_state(spec: ModelSpec, required: bool) -> dict | None:
         return None
 
 
-def _load(module: torch.nn.Module, state: dict, what: str, aux_head: bool = False) -> None:
+def _load(module: torch.nn.Module, state: object, what: str, aux_head: bool = False) -> None:
+    """Load `state` into `module`, or a HarnessError naming `what` and the first problem: a file can hold
+    anything torch.save can write."""
+    fix = "save the model's state_dict() (torch.save(model.state_dict(), PATH)) and pass that file"
     if not isinstance(state, dict):
-        raise HarnessError(f"{what} holds a {type(state).__name__}, not a state dict: save the model's "
-                           "state_dict() (torch.save(model.state_dict(), PATH)) and pass that file")
+        raise HarnessError(f"{what} holds a {type(state).__name__}, not a state dict: {fix}")
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise HarnessError(f"{what} has the key {key!r} ({type(key).__name__}), not a parameter name: {fix}")
+        if not isinstance(value, torch.Tensor):
+            raise HarnessError(f"{what}: {key!r} holds a value of type {type(value).__name__}, not a tensor (a "
+                               f"checkpoint rather than a state dict?): {fix}")
     if not aux_head:
         state = {k: v for k, v in state.items() if not k.startswith("aux_classifier.")}
+    if problem := _misfit(module.state_dict(), state):
+        raise HarnessError(f"{what} do not fit this model ({type(module).__name__}): {problem}: pass weights "
+                           "made for it (or the --model they were made for)")
     try:
         module.load_state_dict(state)
     except RuntimeError as error:
         raise HarnessError(f"{what} do not fit this model ({first_line(error)}): pass weights made for it") from None
+
+
+def _misfit(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str | None:
+    """The first way `state` differs from the model's own state dict (`expected`), in words, or None."""
+    for key, value in state.items():
+        if key not in expected:
+            return f"{key!r} is not a parameter of the model"
+        if value.shape != expected[key].shape:
+            return f"{key!r} has the shape {tuple(value.shape)}, the model's has {tuple(expected[key].shape)}"
+        if value.dtype.is_complex or value.is_floating_point() != expected[key].is_floating_point():
+            return f"{key!r} is {value.dtype}, the model's is {expected[key].dtype}"
+    missing = [key for key in expected if key not in state]
+    if missing:
+        return f"{len(missing)} parameter(s) missing, {missing[0]!r} first"
+    return None
 
 
 def _uniform(seed: int, name: str, shape: tuple[int, ...], bound: float) -> np.ndarray:

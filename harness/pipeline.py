@@ -12,6 +12,7 @@ from harness.backends import BACKENDS
 from harness.config import Config, Plan
 from harness.decode import DECODERS
 from harness.errors import first_line, stops_the_run
+from harness.inputs import MAX_BATCH_PIXELS, BadImage, check_jpeg
 from harness.ops import ENGINES, Frames, per_image
 from harness.timing import NullClock, StageClock
 
@@ -28,18 +29,45 @@ class BatchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)  # per stage, plus 'total'
 
 
-def merge_results(parts: list[BatchResult]) -> BatchResult:
-    """One result from the results of one-image batches, indexed as the images were given."""
-    done = [i for i, part in enumerate(parts) if part.done]
-    failed = [(i, reason) for i, part in enumerate(parts) for _, reason in part.failed]
-    kept = [parts[i] for i in done]
+def merge_results(parts: list[tuple[list[int], BatchResult]], refused: list[tuple[int, str]] = ()) -> BatchResult:
+    """One result from the results of parts of a batch, each given with the indices its images have in the
+    batch (parts in batch order), and the images refused before any part ran."""
+    done = [indices[i] for indices, part in parts for i in part.done]
+    failed = sorted([*refused, *((indices[i], reason) for indices, part in parts for i, reason in part.failed)])
+    kept = [part for _, part in parts if part.done]
     timings: dict[str, float] = {}
-    for part in parts:
+    for _, part in parts:
         for stage, ms in part.timings_ms.items():
             timings[stage] = timings.get(stage, 0.0) + ms
     return BatchResult(done, failed, torch.cat([p.masks for p in kept]) if kept else None,
                        [image for p in kept for image in per_image(p.overlays)] if kept else None,
                        [data for p in kept for data in p.jpegs], timings)
+
+
+def checked_sizes(jpegs: list[bytes], strict: bool = True) -> list[tuple[int, int] | str]:
+    """Per image, (height, width) from its header (inputs.check_jpeg: the pixel limit, and with `strict`
+    libjpeg's check), or why it is refused."""
+    sizes: list[tuple[int, int] | str] = []
+    for data in jpegs:
+        try:
+            sizes.append(check_jpeg(data, "the image", strict))
+        except BadImage as error:
+            sizes.append(str(error))
+    return sizes
+
+
+def within_budget(sizes: list[tuple[int, tuple[int, int]]], budget: int) -> list[list[int]]:
+    """(index, (height, width)) pairs cut into consecutive groups of at most `budget` pixels each (an image
+    over it alone); the indices of each group."""
+    groups: list[list[int]] = []
+    pixels = 0
+    for index, (height, width) in sizes:
+        if not groups or pixels + height * width > budget:
+            groups.append([])
+            pixels = 0
+        groups[-1].append(index)
+        pixels += height * width
+    return groups
 
 
 def stack_if_uniform(images: list[torch.Tensor]) -> Frames:
@@ -85,14 +113,31 @@ class Pipeline:
         with self._on_device():
             self.backend.prepare(batch_size, *self.config.model_size)
 
-    def run(self, jpegs: list[bytes], instrumented: bool = True) -> BatchResult:
+    def run(self, jpegs: list[bytes], instrumented: bool = True, strict: bool = True) -> BatchResult:
         """Decode through encode for one batch.  On a GPU nothing waits for the host until encode.
         instrumented=False skips the stage events and NVTX ranges (timings_ms is then empty).
+
+        Bytes from any caller are checked before anything is decoded: an image whose header is unreadable
+        or over the pixel limit, or (with `strict`) that libjpeg reports as corrupt or truncated, is reported
+        in `failed` and never decoded.  strict=False is --lenient, or bytes the caller has checked already
+        (harness.runner's readers); the pixel limit holds either way.  A batch over MAX_BATCH_PIXELS runs in
+        consecutive parts within it.
 
         A failure costs only the image it is about: when a stage fails for the batch, the batch runs again
         one image at a time, and an image that fails alone is reported in `failed` with the stage and the
         reason.  Failures of the whole run (errors.stops_the_run: out of memory, a broken GPU, a HarnessError)
         propagate."""
+        sizes = checked_sizes(jpegs, strict)
+        refused = [(i, size) for i, size in enumerate(sizes) if isinstance(size, str)]
+        groups = within_budget([(i, size) for i, size in enumerate(sizes) if not isinstance(size, str)],
+                               MAX_BATCH_PIXELS)
+        if not refused and len(groups) == 1:
+            return self._run_or_retry(jpegs, instrumented)
+        return merge_results([(group, self._run_or_retry([jpegs[i] for i in group], instrumented))
+                              for group in groups], refused)
+
+    def _run_or_retry(self, jpegs: list[bytes], instrumented: bool) -> BatchResult:
+        """The batch, or when a stage fails for it, each image alone."""
         clock = (StageClock if instrumented else NullClock)(self.device)
         try:
             return self._run(jpegs, clock)
@@ -101,7 +146,7 @@ class Pipeline:
                 raise
             if len(jpegs) == 1:
                 return BatchResult([], [(0, f"failed at the {clock.current} stage ({first_line(error)})")])
-        return merge_results([self.run([data], instrumented) for data in jpegs])
+        return merge_results([([i], self._run_or_retry([data], instrumented)) for i, data in enumerate(jpegs)])
 
     def _run(self, jpegs: list[bytes], clock) -> BatchResult:
         with self._on_device(), torch.inference_mode():
@@ -115,6 +160,8 @@ class Pipeline:
     # The three phases of a batch: the overlapped executor (harness.runner) runs each on its own lane.
 
     def decode(self, jpegs: list[bytes], clock) -> "Decoded":
+        """The bytes must have passed inputs.check_jpeg (run() checks them; harness.runner reads files
+        through it) and fit MAX_BATCH_PIXELS: here every image is decoded."""
         with clock.stage("decode"):
             decoded = self.decoder(jpegs)
             done = [i for i, d in enumerate(decoded) if isinstance(d, torch.Tensor)]

@@ -12,7 +12,8 @@ Two executors:
   per-stage times from, and the reference the overlapped executor is tested against.
 
 Either way every job is written or skipped with its reason, in input order; a batch that fails in a lane
-is run again by `Pipeline.run`, which retries it image by image, so one bad image costs only itself.
+is run again by `Pipeline.run`, which retries it image by image, so one bad image costs only itself.  A
+batch over inputs.MAX_BATCH_PIXELS goes to `Pipeline.run` too, which runs it in parts within that budget.
 Errors that stop a run (out of memory, a broken GPU, a HarnessError, a failed write) stop every lane.
 Each batch's lane times (`JobsResult.lanes`) give the pipelining bound: the rate the slowest lane allows.
 """
@@ -34,7 +35,7 @@ import torch
 
 from harness import HarnessError
 from harness.errors import stops_the_run
-from harness.inputs import BadImage, JpegFile, batches, read_jpeg, write_atomic
+from harness.inputs import MAX_BATCH_PIXELS, BadImage, JpegFile, batches, read_jpeg, write_atomic
 from harness.pipeline import Pipeline
 from harness.timing import NullClock, StageClock
 
@@ -106,7 +107,7 @@ class _Batch:
     jpegs: list[bytes] | None = None
     done: list[int] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
-    redo: bool = False  # a lane failed for the batch: Pipeline.run takes it again, image by image
+    redo: bool = False  # a lane failed for it, or it is over MAX_BATCH_PIXELS: Pipeline.run takes it (write lane)
     ready: object = None  # a CUDA event the next lane waits for
     lanes: dict[str, float] = field(default_factory=dict)
     clocks: list = field(default_factory=list)  # (lane, StageClock or its result) per phase
@@ -122,10 +123,7 @@ def run_jobs(pipeline: Pipeline, jobs: list[tuple[Path, str]], out_dir: Path, ba
     run).  on_batch(number, total, result so far) runs before each batch is written, on_written(path)
     after each write, both on the calling thread and in input order.  strict_jpeg=False lets files that
     libjpeg calls corrupt through to the decoders (--lenient).  instrumented=False records no stage events."""
-    if executor not in EXECUTORS:
-        raise HarnessError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    if depth < 1:
-        raise HarnessError(f"--depth is {depth}: give 1 or more")
+    check_executor(executor, depth)
     run = _Run(pipeline, out_dir, strict_jpeg, instrumented, on_batch, on_skip, on_written)
     run.result.executor, run.result.depth = executor, depth if executor == "overlapped" else 0
     groups = [_Batch(number, group) for number, group in enumerate(batches(jobs, batch_size), start=1)]
@@ -142,6 +140,14 @@ def run_jobs(pipeline: Pipeline, jobs: list[tuple[Path, str]], out_dir: Path, ba
             run.overlapped(groups, depth)
     run.result.seconds = time.perf_counter() - started
     return run.result
+
+
+def check_executor(executor: str, depth: int) -> None:
+    """Refuse an unknown executor or a depth under 1; the command line asks before any model work."""
+    if executor not in EXECUTORS:
+        raise HarnessError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    if depth < 1:
+        raise HarnessError(f"--depth is {depth}: give 1 or more")
 
 
 def write_jobs(datas: list[bytes], folder: Path) -> list[tuple[Path, str]]:
@@ -188,6 +194,8 @@ class _Run:
         started = time.perf_counter()
         batch.files = list(self.readers.map(lambda job: _read(job[0], self.strict), batch.jobs))
         batch.readable = [(f, name) for f, (_, name) in zip(batch.files, batch.jobs) if not isinstance(f, str)]
+        # over the pixel budget: Pipeline.run takes the batch, in parts within it
+        batch.redo = sum(f.height * f.width for f, _ in batch.readable) > MAX_BATCH_PIXELS
         batch.lanes["read"] = time.perf_counter() - started
 
     def _phase(self, batch: _Batch, lane: str, work: Callable, host_synchronous: bool = False) -> None:
@@ -263,7 +271,9 @@ class _Run:
             return
         started = time.perf_counter()
         with self.locks["decode"], self.locks["compute"], self.locks["encode"]:  # the lanes share the parts
-            out = self.pipeline.run([f.data for f, _ in batch.readable], instrumented=self.Clock is StageClock)
+            # strict=False: the readers ran the check this run asked for; Pipeline.run reads the headers again
+            out = self.pipeline.run([f.data for f, _ in batch.readable], instrumented=self.Clock is StageClock,
+                                    strict=False)
         batch.done, batch.failed, batch.jpegs = out.done, out.failed, out.jpegs
         batch.lanes["compute"] = time.perf_counter() - started  # every phase: this lane waits for encode
         batch.clocks = [("compute", out.timings_ms)]

@@ -24,6 +24,19 @@ def harness(*args: str, cwd: Path | None = None, first_on_path: Path | None = No
                           env=env, timeout=600)
 
 
+def in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """The command line in this process, as `harness()` returns it, without starting an interpreter and
+    torch: seconds saved per test on CI's two busy cores."""
+    from harness.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as stop:  # argparse's errors
+        code = stop.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["harness", *args], code, out, err)
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -126,6 +139,19 @@ def test_bad_single_files(tmp_path, content, words):
         "graph-on-cpu", "graph-twice", "fuse-conv-onnx"])
 def test_bad_options(tmp_path, args, words):
     assert_one_line_error(harness(*FAST, *args, "-o", str(tmp_path)), *words)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--depth", "0"], ["--depth is 0", "1 or more"]),
+    (["--blur_sigma", "1e-170"], ["--blur_sigma is 1e-170", "give 1e-06 to 1e+06"]),
+    (["--blur_sigma", "1e-170", "--blur_mode", "downscaled"], ["--blur_sigma is 1e-170"]),
+], ids=["depth0", "sigma-nan-kernel", "sigma-downscaled"])
+def test_bad_values_are_refused_before_any_model_work(tmp_path, capsys, monkeypatch, args, words):
+    """Refused from the arguments: no model is built, no output directory made."""
+    monkeypatch.setattr("harness.pipeline.Pipeline", lambda *a, **k: pytest.fail("a pipeline was built"))
+    result = in_process(capsys, *FAST, *args, "-o", str(tmp_path / "out"))
+    assert_one_line_error(result, *words)
+    assert result.returncode == 1 and result.stdout == "" and not (tmp_path / "out").exists()
 
 
 def test_directory_without_jpegs(tmp_path):

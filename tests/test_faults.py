@@ -30,7 +30,7 @@ from harness.ops.opencv_engine import OpencvEngine
 from harness.ops.torch_engine import reflect101
 from harness.pipeline import Pipeline
 from harness.tolerances import ODD_SIZE_OVERLAY_MEAN_ABS_DIFF
-from test_cli import FAST, ROOT, assert_one_line_error, harness
+from test_cli import FAST, ROOT, assert_one_line_error, harness, in_process
 
 #: Sizes (height, width) that have broken a library before: single pixels and strips (CV-CUDA's LINEAR
 #: needs 2x2), sides under the blur's reach of 13 pixels (torch's reflect padding), odd sizes.
@@ -105,7 +105,7 @@ def test_one_failing_image_costs_only_itself(sample_bytes, photo):
     assert result.done == [0, 3] and len(result.jpegs) == 2
     reasons = dict(result.failed)
     assert "blur stage" in reasons[1] and "7 pixels wide" in reasons[1]
-    assert "no data" in reasons[2]
+    assert "is empty" in reasons[2]
 
 
 def test_out_of_memory_is_not_an_image_problem(sample_bytes):
@@ -307,6 +307,60 @@ def test_weights_file_holding_a_tensor(tmp_path):
                                   "-o", str(tmp_path / "out")), "holds a Tensor, not a state dict")
 
 
+@pytest.mark.parametrize("make,words", [
+    (lambda path: torch.save({1: torch.zeros(1)}, path), ["has the key 1 (int), not a parameter name"]),
+    (lambda path: torch.save({"state_dict": {"x": torch.zeros(1)}}, path), ["'state_dict' holds a value of type dict"]),
+    (lambda path: torch.save({"backbone.0.0.weight": torch.zeros(3)}, path),
+     ["'backbone.0.0.weight' has the shape (3,), the model's has (16, 3, 3, 3)"]),
+    (lambda path: torch.save({"backbone.0.0.weight": torch.zeros(16, 3, 3, 3, dtype=torch.complex64)}, path),
+     ["'backbone.0.0.weight' is torch.complex64"]),
+    (lambda path: path.write_text("not a torch file\n"), ["is not a readable PyTorch state dict"]),
+], ids=["int-keys", "nested", "wrong-shape", "complex", "not-torch"])
+def test_weights_of_any_shape_are_one_line_naming_the_file(tmp_path, capsys, sample_paths, make, words):
+    path, out = tmp_path / "w.pt", tmp_path / "out"
+    make(path)
+    result = in_process(capsys, "--model", "lraspp_mobilenet_v3_large", "--weights", str(path), "--device", "cpu",
+                        "-i", str(sample_paths[2]), "-o", str(out))
+    assert_one_line_error(result, f"--weights {path}", *words)
+    assert "internal error" not in result.stderr and list(out.iterdir()) == []
+
+
+def test_an_empty_harness_cache_means_the_default_folder(tmp_path, monkeypatch):
+    """HARNESS_CACHE="" is unset, not the current directory (which got an onnx/ folder)."""
+    from harness.backends.onnx_export import cache_folder, default_cache_dir
+
+    monkeypatch.setenv("HARNESS_CACHE", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    assert default_cache_dir() == tmp_path / "xdg" / "harness"
+    assert Config(device="cpu").resolve().config.cache_dir == str(tmp_path / "xdg" / "harness")
+    assert cache_folder(None, "onnx") == tmp_path / "xdg" / "harness" / "onnx"
+    assert not (tmp_path / "onnx").exists()
+
+
+def test_an_input_removed_after_listing_is_reported_as_missing(tmp_path, capsys, sample_bytes, monkeypatch):
+    """Listed, then deleted before it is read: 'does not exist', not 'a broken link'; the others are written."""
+    import harness.inputs
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (folder / name).write_bytes(sample_bytes[2])
+    listed = harness.inputs.find_jpegs
+
+    def find_then_remove(path, batch_size):
+        paths = listed(path, batch_size)
+        (folder / "b.jpg").unlink()
+        return paths
+
+    monkeypatch.setattr(harness.inputs, "find_jpegs", find_then_remove)
+    result = in_process(capsys, "-i", str(folder), "-o", str(out), "-b", "3", "-th", "64", "-tw", "64", *FAST)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("Skipping")]
+    assert len(skipped) == 1 and "b.jpg does not exist" in skipped[0] and "broken link" not in skipped[0]
+    assert sorted(p.name for p in out.iterdir()) == ["out_a.jpg", "out_c.jpg"]
+
+
 def test_unwritable_cache_dir(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -479,6 +533,6 @@ def test_gpu_decoders_with_lenient_corrupt_files_skip_or_decode_never_abort(big_
     pipeline = Pipeline(Config(device="cuda", ops="torch", decoder=decoder, model="lraspp_mobilenet_v3_large",
                                weights="synthetic", batch_size=5))
     datas = [sample_bytes[0], *corrupt_files(big_jpeg).values()]
-    result = pipeline.run(datas)
+    result = pipeline.run(datas, strict=False)  # --lenient: the decoders get them
     assert 0 in result.done
     assert sorted(result.done + [i for i, _ in result.failed]) == list(range(len(datas)))

@@ -8,7 +8,7 @@ import torch
 from conftest import decode_rgb, jpeg_bytes
 from harness import HarnessError, stages
 from harness.config import Config
-from harness.pipeline import Pipeline
+from harness.pipeline import Pipeline, within_budget
 from harness.tolerances import MASK_MIN_AGREEMENT
 
 SMALL = dict(model="lraspp_mobilenet_v3_large", weights="synthetic", class_name="motorbike")
@@ -86,6 +86,8 @@ def test_config_errors_are_one_clear_line():
         "unknown backend (-bk) 'tflite'": dict(backend="tflite"),
         "unknown model 'resnet'": dict(model="resnet"),
         "--blur_kernel is 4": dict(blur_kernel=4),
+        "--blur_sigma is 1e-170: give 1e-06 to 1e+06": dict(blur_sigma=1e-170),
+        "--blur_sigma is inf": dict(blur_sigma=float("inf")),
         "--precision fp16 needs a GPU": dict(device="cpu", precision="fp16"),
     }
     if torch.cuda.is_available():
@@ -96,3 +98,18 @@ def test_config_errors_are_one_clear_line():
         with pytest.raises(HarnessError) as error:
             Config(**changes).resolve()
         assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_gaussian_kernel_that_is_not_finite_is_refused_where_it_is_built():
+    """sigma's square is 0 below about 1e-162: the kernel would be 0/0, and the overlays black."""
+    from harness.ops import gaussian_kernel1d
+
+    with pytest.raises(HarnessError, match="--blur_sigma 1e-170 gives a Gaussian kernel that is not finite"):
+        gaussian_kernel1d(27, 1e-170)
+    assert gaussian_kernel1d(27, 1e-6)[13] == 1.0  # one tap: no blur, but finite
+
+
+def test_batches_are_cut_into_consecutive_parts_within_the_pixel_budget():
+    sizes = [(0, (2, 2)), (2, (2, 2)), (3, (4, 4)), (5, (1, 1)), (6, (2, 3))]
+    assert within_budget(sizes, 8) == [[0, 2], [3], [5, 6]]  # an image over the budget goes alone
+    assert within_budget(sizes, 100) == [[0, 2, 3, 5, 6]] and within_budget([], 8) == []

@@ -15,6 +15,7 @@ from typing import Union
 import numpy as np
 import torch
 
+from harness import HarnessError
 from harness.config import Plan
 from harness.registry import Part, Registry
 
@@ -23,6 +24,12 @@ ENGINES: Registry[type["Engine"]] = Registry("ops engine", "--ops")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: The blur's sigma range.  Outside it some engine's kernel is not finite: ours (float64) is 0/0 below
+#: about 1e-162, and CV-CUDA computes its kernel in float32, where 2 pi sigma^2 under float32's smallest
+#: normal (sigma under about 1.4e-20) or over its largest (sigma over about 7e18) gives zeros or NaN.  Nothing
+#: usable is lost: under 0.2 the kernel is one tap (no blur), far over the kernel size a box.
+BLUR_SIGMA_RANGE = (1e-6, 1e6)
 
 
 def frame_sizes(frames: Frames) -> list[tuple[int, int]]:
@@ -37,10 +44,32 @@ def per_image(frames: Frames) -> list[torch.Tensor]:
 
 
 def gaussian_kernel1d(size: int, sigma: float) -> np.ndarray:
-    """OpenCV's getGaussianKernel for sigma > 0 (float64, sums to 1): the kernel every engine must apply."""
+    """OpenCV's getGaussianKernel for sigma > 0 (float64, sums to 1): the kernel every engine must apply.
+    A HarnessError where it is not finite, rather than NaN overlays."""
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    kernel = np.exp(-(x * x) / (2 * sigma * sigma))
-    return kernel / kernel.sum()
+    with np.errstate(all="ignore"):
+        kernel = np.exp(-(x * x) / (2 * sigma * sigma))
+        kernel = kernel / kernel.sum()
+    if not np.isfinite(kernel).all():
+        raise HarnessError(f"--blur_sigma {sigma:g} gives a Gaussian kernel that is not finite: give "
+                           f"{BLUR_SIGMA_RANGE[0]:g} to {BLUR_SIGMA_RANGE[1]:g}")
+    return kernel
+
+
+def downscaled_blur(size: int, sigma: float, factor: int) -> tuple[int, float]:
+    """The downscaled blur's kernel size and sigma: the same reach in source pixels, at least 3 taps, odd."""
+    return max(3, 2 * round((size / factor - 1) / 2) + 1), sigma / factor
+
+
+def check_blur(size: int, sigma: float, factor: int) -> None:
+    """Refuse a sigma that some engine cannot make a finite kernel of (BLUR_SIGMA_RANGE), before any engine
+    is built; both kernels (exact and downscaled) are computed here as the engines will."""
+    low, high = BLUR_SIGMA_RANGE
+    if not low <= sigma <= high:
+        raise HarnessError(f"--blur_sigma is {sigma:g}: give {low:g} to {high:g} (outside that the Gaussian "
+                           "kernel is not finite on every engine; under 0.2 it does not blur at all)")
+    gaussian_kernel1d(size, sigma)
+    gaussian_kernel1d(*downscaled_blur(size, sigma, factor))
 
 
 def small_size(height: int, width: int, factor: int) -> tuple[int, int]:
@@ -66,9 +95,7 @@ class Engine(Part):
         self.jpeg_quality = options.jpeg_quality
         self.blur_mode = options.blur_mode
         self.blur_downscale = options.blur_downscale
-        # the downscaled blur's kernel: the same reach in source pixels, at least 3 taps, odd
-        self.small_kernel = max(3, 2 * round((self.blur_kernel / self.blur_downscale - 1) / 2) + 1)
-        self.small_sigma = self.blur_sigma / self.blur_downscale
+        self.small_kernel, self.small_sigma = downscaled_blur(self.blur_kernel, self.blur_sigma, self.blur_downscale)
 
     def blur_overlay(self, frames: Frames, masks: torch.Tensor) -> Frames:
         """--postprocess fused: the masks (model size) upscaled, the frames blurred, the overlay, timed as one
