@@ -286,6 +286,6 @@ def test_samples_of_different_kinds_or_broken_ones_are_unusable(tmp_path, capsys
     assert "record the baseline again" in capsys.readouterr().err
     broken = rewritten(recorded, tmp_path / "zero.json", 0.0)  # a timer that returned nothing
     assert main([str(recorded), str(broken)]) == 2
-    assert "not positive finite times" in capsys.readouterr().err
+    assert "not a positive finite time" in capsys.readouterr().err
     assert main([str(recorded), str(recorded), "--alpha", "0.7"]) == 2
     assert "--alpha 0.7" in capsys.readouterr().err

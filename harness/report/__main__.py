@@ -10,25 +10,32 @@ from harness.errors import guarded
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["gate"]:
+    from harness.report.load import Parser
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[1:] if argv[:1] == ["--debug"] else argv  # --debug goes before or after the subcommand
+    if command[:1] == ["gate"]:
         from harness.report.gate import main as gate
 
-        return gate(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__)
+        return gate(command[1:] + argv[:len(argv) - len(command)])
+    debug = argparse.ArgumentParser(add_help=False)  # SUPPRESS: a subcommand without it keeps the main parser's
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of an unexpected error")
+    parser = Parser(prog="python -m harness.report", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    report = commands.add_parser("report", help="Markdown, HTML and PNG plots from benchmark files")
+    report = commands.add_parser("report", parents=[debug], help="Markdown, HTML and PNG plots from benchmark files")
     report.add_argument("files", nargs="+", type=Path)
     report.add_argument("-o", "--output", type=Path, default=Path("report"))
-    compare = commands.add_parser("compare", help="the same cases from two runs side by side, with the ratios' "
-                                  "95%% intervals")
+    compare = commands.add_parser("compare", parents=[debug], help="the same cases from two runs side by side, with "
+                                  "the ratios' 95%% intervals")
     compare.add_argument("a", type=Path)
     compare.add_argument("b", type=Path)
     compare.add_argument("-o", "--output", type=Path, default=None,
                          help="also write compare.md, compare.csv and compare.png (the ratios as bars) into this folder")
     compare.add_argument("--labels", nargs=2, metavar=("A", "B"),
                          help="names for the two runs (default: each file's folder and name)")
-    history = commands.add_parser("history", help="each case's median across runs, its steps and their commits")
+    history = commands.add_parser("history", parents=[debug],
+                                  help="each case's median across runs, its steps and their commits")
     history.add_argument("runs", nargs="+", type=Path, help="benchmark files, or folders of them (searched recursively)")
     history.add_argument("-o", "--output", type=Path, default=Path("history"))
     history.add_argument("--gpu", help="the GPU (as the files name it) when the runs are from several")
@@ -42,6 +49,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     """Unusable input (a ReportError, any HarnessError) exits 2, as the gate's does."""
+    from harness.report import ReportError
+    from harness.report.load import OUT_OF_MEMORY
+
+    try:
+        return _command(args)
+    except MemoryError:  # errors.fatal_message's advice (lower -b) is the pipeline's, not a report's
+        raise ReportError(OUT_OF_MEMORY) from None
+
+
+def _command(args) -> int:
     from harness.report.load import load
 
     if args.command == "report":

@@ -16,6 +16,8 @@ from harness.report.tables import breakdown, floor_fractions, peak_fractions, sa
 #: Whole-pipeline cases, from JPEG bytes to JPEG bytes: their images/s are the end-to-end throughput.
 WHOLE = ("end_to_end", "throughput", "throughput_from_files", "sample_workload", "distributed_throughput")
 POWER = 0.10  # a case whose samples cannot show the gate a 10% slowdown is underpowered for CI
+#: The heading of files that name no GPU or CPU model (harness.distributed on a CPU Python cannot name).
+UNKNOWN_HARDWARE = "Unknown hardware (the files name no GPU or CPU model)"
 
 
 def model_of(engine: str) -> str:
@@ -150,5 +152,6 @@ def findings(table: pd.DataFrame) -> list[tuple[str, list[tuple[str, list[str]]]
     sections = []
     for hardware, rows in table.groupby("hardware", dropna=False):
         topics = [(topic, sentences) for topic, make in TOPICS if (sentences := make(rows))]
-        sections.append((str(hardware), topics or [("Nothing to read", ["These files hold no case the findings read."])]))
+        name = hardware if isinstance(hardware, str) else UNKNOWN_HARDWARE
+        sections.append((name, topics or [("Nothing to read", ["These files hold no case the findings read."])]))
     return sections

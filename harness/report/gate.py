@@ -15,12 +15,13 @@ A case of the baseline missing from the candidate fails the gate (unless --allow
 listed.  Exit status for CI: 0 no regression, 1 regression (or missing cases), 2 unusable input or run:
 malformed or empty files, a missing baseline, different hardware, a throttled GPU (unless --allow-throttled),
 two GPUs of one model (unless --allow-other-gpu: on the H100 pool one commit differed by up to 1.8x between
-two machines).  --markdown and --junit are written whatever the exit status, a refusal's reason included.
+two machines), a file that names no GPU or CPU model (unless --allow-unknown-hardware: two unknowns need not
+be one machine).  --markdown and --junit are written whatever the exit status, a refusal's reason included.
 """
 
 from __future__ import annotations
 
-import argparse
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from scipy.stats import bootstrap
 from harness.errors import guarded
 from harness.inputs import write_atomic
 from harness.report import ReportError, case_name, clock_of, pair_cases
-from harness.report.load import load
+from harness.report.load import OUT_OF_MEMORY, Parser, load
 
 MUST_MATCH = ("hardware",)
 REPORTED = ("env_torch_threads", "env_opencv_threads", "env_driver", "env_cuda", "env_cudnn", "env_torch", "env_torchvision", "env_cvcuda", "env_nvimgcodec",
@@ -40,6 +41,9 @@ REPORTED = ("env_torch_threads", "env_opencv_threads", "env_driver", "env_cuda",
 DEFAULT_THRESHOLD = 0.05
 RESAMPLES = 2000
 MIN_SAMPLES = 3  # fewer in either run: no interval worth the name, the case is underpowered
+#: Values one vectorized step of the bootstrap resamples at most (32 MB an array): a case of 300,000 samples
+#: is resampled a few resamples at a time, not 2000 at once (4.8 GB an array).
+CHUNK_VALUES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,10 @@ def ratio_interval(base: list[float], cand: list[float], alpha: float, seed: int
     def statistic(c, b, axis):
         return np.median(c, axis=axis) / np.median(b, axis=axis)
 
+    batch = max(1, CHUNK_VALUES // max(len(base), len(cand)))
     result = bootstrap((np.asarray(cand, float), np.asarray(base, float)), statistic, vectorized=True,
                        paired=False, confidence_level=1 - 2 * alpha, n_resamples=RESAMPLES, method="percentile",
-                       rng=rng)
+                       rng=rng, batch=min(batch, RESAMPLES))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
@@ -98,13 +103,21 @@ def process_count(samples, process=None) -> int:
 
 def hierarchical_medians(groups: list[np.ndarray], resamples: int, rng) -> np.ndarray:
     """Medians of `resamples` two-level resamples: processes drawn with replacement, then each drawn
-    process's rounds with replacement (its own count); padded with NaN so that one nanmedian takes them all."""
+    process's rounds with replacement (its own count); padded with NaN so that one nanmedian takes them all,
+    CHUNK_VALUES values at a time."""
     sizes = np.array([len(g) for g in groups])
     padded = np.full((len(groups), sizes.max()), np.nan)
     for index, group in enumerate(groups):
         padded[index, :len(group)] = group
-    drawn = rng.integers(0, len(groups), size=(resamples, len(groups)))  # which process fills each slot
-    positions = (rng.random((resamples, len(groups), sizes.max())) * sizes[drawn][..., None]).astype(int)
+    step = max(1, CHUNK_VALUES // padded.size)
+    return np.concatenate([_resampled_medians(padded, sizes, min(step, resamples - start), rng)
+                           for start in range(0, resamples, step)])
+
+
+def _resampled_medians(padded: np.ndarray, sizes: np.ndarray, resamples: int, rng) -> np.ndarray:
+    groups = len(sizes)
+    drawn = rng.integers(0, groups, size=(resamples, groups))  # which process fills each slot
+    positions = (rng.random((resamples, groups, sizes.max())) * sizes[drawn][..., None]).astype(int)
     values = padded[drawn[..., None], positions]
     values[np.arange(sizes.max()) >= sizes[drawn][..., None]] = np.nan  # a smaller process's slot is shorter
     return np.nanmedian(values.reshape(resamples, -1), axis=1)
@@ -122,10 +135,11 @@ def verdict_of(low: float, high: float, threshold: float) -> str:
 
 def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD,
             alpha: float = 0.01):
-    """Verdicts for the cases both runs have, the cases only one has, and environment differences."""
+    """Verdicts for the cases both runs have, the cases only one has, and environment differences.  Hardware
+    that a side does not record is not compared here: see unknown_hardware."""
     for column in MUST_MATCH:
         a, b = set(baseline[column].dropna()), set(candidate[column].dropna())
-        if a != b:
+        if a and b and a != b:
             raise ReportError(f"the runs differ in {column} ({sorted(a)} against {sorted(b)}): "
                               "gate a run against a baseline from the same hardware")
     env_diffs = {}
@@ -153,10 +167,10 @@ def unit(row, side: str) -> str:
     return value if isinstance(value, str) else "round"  # files before sample_unit kept rounds
 
 
-def check_samples(row, base: list[float], cand: list[float]) -> None:
-    """A ratio of medians means something only for positive, finite samples of the same kind: whole runs of
-    files kept steady batches from ea35c0a to 79f51be, three run totals before and adaptive runs since (their
-    medians differ up to 10-fold)."""
+def check_samples(row, base, cand) -> None:
+    """A ratio of medians means something only for samples of the same kind (load has checked that they are
+    positive and finite): whole runs of files kept steady batches from ea35c0a to 79f51be, three run totals
+    before and adaptive runs since (their medians differ up to 10-fold)."""
     name = case_name(row)
     clocks = clock_of(row.get("timer_base")), clock_of(row.get("timer_cand"))
     if clocks[0] != clocks[1]:
@@ -169,19 +183,16 @@ def check_samples(row, base: list[float], cand: list[float]) -> None:
     if row.get("device") == "cpu" and all(pd.notna(t) for t in threads) and threads[0] != threads[1]:
         raise ReportError(f"{name}: the baseline ran on {threads[0]:.0f} CPU threads, the candidate on "
                           f"{threads[1]:.0f}: run both with the same --bench-threads")
-    for side, samples in (("baseline", base), ("candidate", cand)):
-        values = np.asarray(samples, float)
-        if not values.size or not np.isfinite(values).all() or np.median(values) <= 0:
-            raise ReportError(f"{name}: the {side}'s samples are not positive finite times: the run is broken")
 
 
 def throttled_runs(*tables: pd.DataFrame) -> list[str]:
-    """The files whose GPU was throttled by heat or power during a case (harness.env's flag)."""
-    files = set()
-    for table in tables:
-        if "throttled" in table:
-            files |= set(table.loc[table["throttled"].fillna(False).astype(bool), "file"])
-    return sorted(files)
+    """The files whose GPU was throttled by heat or power during a case or the run (load's `throttled`)."""
+    return sorted({file for table in tables for file in table.loc[table["throttled"].eq(True), "file"]})
+
+
+def unknown_hardware(*tables: pd.DataFrame) -> list[str]:
+    """The files that name no GPU or CPU model (harness.distributed on a CPU whose model Python cannot read)."""
+    return sorted({file for table in tables for file in table.loc[table["hardware"].isna(), "file"]})
 
 
 def other_gpus(baseline: pd.DataFrame, candidate: pd.DataFrame) -> tuple[str, str] | None:
@@ -272,7 +283,7 @@ def junit(verdicts, only_base, allow_missing: bool = False, refusal: str | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.report.gate", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="python -m harness.report.gate", description=__doc__.split("\n\n")[0])
     parser.add_argument("baseline", type=Path)
     parser.add_argument("candidate", type=Path)
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
@@ -285,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="gate runs whose GPU was throttled by heat or power (refused otherwise: exit 2)")
     parser.add_argument("--allow-other-gpu", action="store_true",
                         help="gate runs from two GPUs of the same model (refused otherwise: exit 2)")
+    parser.add_argument("--allow-unknown-hardware", action="store_true",
+                        help="gate files that name no GPU or CPU model (refused otherwise: exit 2)")
     parser.add_argument("--markdown", type=Path, help="write the Markdown report here (default: stdout)")
     parser.add_argument("--junit", type=Path, help="also write JUnit XML here")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
@@ -296,16 +309,17 @@ def _run(args) -> int:
     """The gate; when it refuses its input, --markdown and --junit still get the reason before it exits 2."""
     try:
         return _gate(args)
-    except ReportError as error:
-        for path, content in ((args.markdown, refusal_markdown(str(error)).encode()),
-                              (args.junit, junit([], [], refusal=str(error)) if args.junit else None)):
+    except (ReportError, MemoryError) as error:  # errors.fatal_message's advice (lower -b) is the pipeline's
+        reason = OUT_OF_MEMORY if isinstance(error, MemoryError) else str(error)
+        for path, content in ((args.markdown, refusal_markdown(reason).encode()),
+                              (args.junit, junit([], [], refusal=reason) if args.junit else None)):
             if path is not None:
                 write_atomic(path, content)
-        raise
+        raise ReportError(reason) from None
 
 
 def _gate(args) -> int:
-    if not 0 < args.alpha < 0.5 or not args.threshold >= 0:
+    if not 0 < args.alpha < 0.5 or not (math.isfinite(args.threshold) and args.threshold >= 0):
         raise ReportError(f"--alpha {args.alpha} and --threshold {args.threshold}: give 0 < alpha < 0.5 and a "
                           "threshold of 0 or more")
     if not args.baseline.exists():
@@ -321,6 +335,11 @@ def _gate(args) -> int:
     if throttled and not args.allow_throttled:
         raise ReportError(f"the GPU was throttled (heat or power) during {', '.join(throttled)}: its times are not "
                           "comparable; run again, or pass --allow-throttled")
+    unknown = unknown_hardware(baseline, candidate)
+    if unknown and not args.allow_unknown_hardware:
+        raise ReportError(f"{', '.join(unknown)} names no GPU or CPU model: two files of unknown hardware need not "
+                          "come from one machine; record both with the suites (pytest bench/ names the CPU), or "
+                          "pass --allow-unknown-hardware if they ran on one machine")
     gpus = other_gpus(baseline, candidate)
     if gpus and not args.allow_other_gpu:
         raise ReportError(f"the runs are from two GPUs of one model ({gpus[0]} and {gpus[1]}): between two H100s "

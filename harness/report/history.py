@@ -29,7 +29,6 @@ process count: a copied file, or pytest-benchmark's saved copy of a --benchmark-
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -38,7 +37,7 @@ import pandas as pd
 
 from harness.report import ReportError, case_name, clock_of
 from harness.report.gate import unit
-from harness.report.load import commit_of, load_file
+from harness.report.load import commit_of, load_file, machine_of, read_json
 
 SHOWN = 12  # series plotted: those with steps first, the largest first
 MIN_SAMPLES = 5  # per run: fewer (old files kept 3 rounds of whole runs) cannot tell a step from the noise
@@ -47,27 +46,28 @@ ALPHA = 0.01  # chance, over all the cases together, of one step reported where 
 
 def run_identity(data: dict) -> tuple:
     """What makes a run one run: pytest-benchmark writes one datetime per session into every file it saves."""
-    machine = data.get("machine_info") or {}
-    env = machine.get("harness") or {}
+    machine, env = machine_of(data)
     return data.get("datetime"), commit_of(data), machine.get("node"), env.get("gpu_uuid"), env.get("processes")
 
 
 def benchmark_files(paths) -> tuple[list[tuple[Path, dict]], list[str]]:
     """The benchmark files among `paths` (folders searched recursively), each with its JSON, and what was
-    left out and why; a run found twice is kept at its first file."""
+    left out and why (a FIFO or an oversized file among them too: read_json); a run found twice is kept at its
+    first file."""
     found, left_out, seen = [], [], {}
     for path in map(Path, paths):
         if not path.exists():
             raise ReportError(f"{path}: no such file or folder")
         for candidate in (sorted(path.rglob("*.json")) if path.is_dir() else [path]):
             try:
-                data = json.loads(candidate.read_text())
-            except (OSError, ValueError):
-                left_out.append(f"{candidate}: not readable JSON")
+                data = read_json(candidate)
+            except ReportError as error:
+                left_out.append(str(error))
                 continue
+            when = data.get("datetime") if isinstance(data, dict) else None
             if not (isinstance(data, dict) and isinstance(data.get("benchmarks"), list) and data["benchmarks"]):
                 left_out.append(f"{candidate}: not a benchmark file with cases")
-            elif pd.isna(pd.to_datetime(data.get("datetime"), utc=True, errors="coerce")):
+            elif not isinstance(when, str) or pd.isna(pd.to_datetime(when, utc=True, errors="coerce")):
                 left_out.append(f"{candidate}: says not when it ran (no 'datetime'): it has no place in a history")
             elif run_identity(data) in seen:
                 left_out.append(f"{candidate}: the same run as {seen[run_identity(data)]} (datetime, commit, "
@@ -230,6 +230,9 @@ def write_history(paths, folder: Path, gpu: str | None = None, threshold: float 
     from harness.report.present import readable
     from harness.report.render import html_table, page
 
+    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold >= 0):
+        raise ReportError(f"--threshold {threshold}: give the smallest step to report as a fraction of 0 or more "
+                          "(0.05: 5%)")
     files, left_out = benchmark_files(paths)
     history = history_table(files, gpu)
     found = all_steps(history, threshold)
