@@ -1,5 +1,7 @@
 """CV-CUDA semantic-segmentation pipeline harness: the pipeline, its stages and its command line."""
 
+import sys
+
 __version__ = "0.1.0"
 
 #: Stage names, in pipeline order: the one table the pipeline, the benchmarks, the tests and the reports
@@ -45,3 +47,18 @@ def stages(preprocess: str = "staged", postprocess: str = "staged") -> tuple[str
 
 class HarnessError(Exception):
     """A problem the user can fix: printed as one line, without a traceback."""
+
+
+def _missing_module_line(kind, error, traceback):
+    """`python -m harness.<tool>`: a module missing while the tool's own imports run, before its error
+    contract can, is the same one line as one missing later (`--debug` keeps the traceback)."""
+    from harness.errors import fatal_message
+
+    message = fatal_message(error) if issubclass(kind, ImportError) and "--debug" not in sys.argv else None
+    if message is None:
+        return sys.__excepthook__(kind, error, traceback)
+    print(f"{sys.orig_argv[2]}: error: {message}", file=sys.stderr)
+
+
+if sys.orig_argv[1:2] == ["-m"] and sys.orig_argv[2:3] and sys.orig_argv[2].split(".")[0] == "harness":
+    sys.excepthook = _missing_module_line

@@ -12,6 +12,9 @@ timings over gloo (only small objects travel, and gloo allows several processes 
 does not) and writes one JSON file in the benchmark suites' schema: one entry per rank and one for the
 whole run (`rank` "all"), with `world_size`, aggregate and per-rank images/s and, given the JSON of a
 one-process run (--baseline), the scaling efficiency.  Without torchrun it runs as a world of one.
+
+Exit statuses and messages are the command line's (harness.errors): a bad input, a failed write, a rank out
+of memory stop every rank with one line each, the other ranks naming the rank that failed and why.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
-
+from typing import Callable
 
 from harness import HarnessError
+from harness.errors import first_line, user_message
 
 STAGE = "distributed_throughput"
 
@@ -45,6 +50,81 @@ def _env_int(name: str, default: int) -> int:
         return int(value) if value is not None else default
     except ValueError:
         raise HarnessError(f"{name}={value!r} is not a number: start the processes with torchrun") from None
+
+
+def _world() -> tuple[int, int, int]:
+    """RANK, WORLD_SIZE and LOCAL_RANK as torchrun sets them (a world of one without it), checked: an
+    environment torchrun would not make is one line naming the variable, not an error deep in gloo."""
+    rank, size, local = _env_int("RANK", 0), _env_int("WORLD_SIZE", 1), _env_int("LOCAL_RANK", 0)
+    if size < 1:
+        raise HarnessError(f"WORLD_SIZE={size}: a run needs 1 or more processes: start them with torchrun")
+    if not 0 <= rank < size:
+        raise HarnessError(f"RANK={rank} is outside a world of WORLD_SIZE={size} (ranks 0 to {size - 1}): start "
+                           "the processes with torchrun")
+    if local < 0:
+        raise HarnessError(f"LOCAL_RANK={local} is negative: start the processes with torchrun")
+    if size > 1:
+        missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+        if missing:
+            raise HarnessError(f"WORLD_SIZE={size} but {' and '.join(missing)} not set (where the processes meet): "
+                               "start them with torchrun")
+        _env_int("MASTER_PORT", 0)
+    return rank, size, local
+
+
+def _join(rank: int, size: int) -> None:
+    import torch.distributed as dist
+
+    try:
+        dist.init_process_group("gloo", rank=rank, world_size=size)
+    except (RuntimeError, ValueError) as error:
+        where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+        raise HarnessError(f"cannot meet the other processes at {where} ({first_line(error)}): start every "
+                           "process with torchrun, with the same rendezvous endpoint") from None
+
+
+def _together(size: int, work: Callable, share: bool = False):
+    """work() on this rank, then a meeting of every rank (the barrier): work()'s result, or with `share`
+    every rank's (picklable) result, in rank order.  A rank whose work fails still comes to the meeting,
+    with its one-line message, so that every rank stops together: it raises its own error, the others a
+    HarnessError naming it, rather than waiting for it or, when its connection closes, reporting an internal
+    error.  A rank lost on the way (killed) is a named error too."""
+    failure = None
+    try:
+        result = work()
+    except Exception as error:
+        failure, result = error, None
+    mine = {"failed": user_message(failure)} if failure is not None else {"result": result if share else None}
+    everyone = [mine]
+    if size > 1:
+        import torch.distributed as dist
+
+        everyone = [None] * size
+        try:
+            dist.all_gather_object(everyone, mine)
+        except RuntimeError as error:
+            detail = first_line(error).split("] ", 1)[-1].split(". ")[0]  # gloo's: "[file:line] What. Advice."
+            failure = failure or HarnessError(f"lost another process of the run ({detail}): see its own message, "
+                                              "then rerun")
+    if failure is not None:
+        raise failure
+    for rank, answer in enumerate(everyone):
+        if "failed" in answer:
+            raise HarnessError(f"rank {rank} stopped the run: {answer['failed']}")
+    return [answer["result"] for answer in everyone] if share else result
+
+
+def _writable(path: Path) -> None:
+    """Rank 0 writes --json at the end: find out before the run, not after every overlay, that it cannot."""
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory")
+        handle, probe = tempfile.mkstemp(dir=path.parent, prefix=".harness-probe-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise HarnessError(f"--json {path} cannot be written ({error.strerror}): pass --json a file in a directory "
+                           "you can write to") from None
 
 
 def build_parser():
@@ -93,70 +173,89 @@ def _first_readable(paths: list[Path], count: int, strict: bool = True) -> list[
 
 
 def run(args) -> int:
+    rank, size, local = _world()
+    if size > 1:
+        _join(rank, size)
+    try:
+        return _run(args, rank, size, local)
+    finally:
+        if size > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _run(args, rank: int, size: int, local: int) -> int:
     import torch
-    import torch.distributed as dist
 
     from harness.cli import config_from_args
     from harness.config import cuda_device_count
     from harness.env import gpu_state
-    from harness.inputs import find_jpegs, output_names, prepare_output_dir, write_atomic
+    from harness.inputs import find_jpegs, output_names, prepare_output_dir, read_jpeg, write_atomic
     from harness.pipeline import Pipeline
-    from harness.runner import run_jobs, warm_up
+    from harness.runner import check_executor, run_jobs, warm_up
 
-    rank, world, local = _env_int("RANK", 0), _env_int("WORLD_SIZE", 1), _env_int("LOCAL_RANK", 0)
-    if args.procs_per_gpu < 1 or args.warmup_batches < 0:
-        raise HarnessError("--procs_per_gpu must be 1 or more and --warmup_batches 0 or more")
-    baseline = baseline_images_per_s(args.baseline) if args.baseline else None
-    config = config_from_args(args)
-    gpus = cuda_device_count()
-    if config.device != "cpu" and gpus:
-        device_id = local // args.procs_per_gpu
-        if device_id >= gpus:
-            raise HarnessError(f"local rank {local} needs GPU {device_id} and this node has {gpus}: start at most "
-                               f"{gpus * args.procs_per_gpu} processes per node (--nproc-per-node)")
-        config = config.replace(device_id=device_id)
-    plan = config.resolve()
-    config = plan.config
-    paths = find_jpegs(args.input_path, config.batch_size)
-    out_dir = prepare_output_dir(args.output_dir, args.input_path)
-    jobs = list(zip(paths, output_names(paths, out_dir)))
-    mine = shard(jobs, rank, world)
-    if world > 1:
-        dist.init_process_group("gloo")
-    try:
+    def set_up():
+        """Everything before the timed run, on every rank; a failure on any rank stops them all."""
+        if args.procs_per_gpu < 1 or args.warmup_batches < 0:
+            raise HarnessError("--procs_per_gpu must be 1 or more and --warmup_batches 0 or more")
+        check_executor(args.executor, args.depth)  # before any model work, as on the command line
+        baseline = baseline_images_per_s(args.baseline) if args.baseline else None
+        if rank == 0:
+            _writable(Path(args.json))
+        config = config_from_args(args)
+        gpus = cuda_device_count()
+        if config.device != "cpu" and gpus:
+            device_id = local // args.procs_per_gpu
+            if device_id >= gpus:
+                raise HarnessError(f"local rank {local} needs GPU {device_id} and this node has {gpus}: start at "
+                                   f"most {gpus * args.procs_per_gpu} processes per node (--nproc-per-node)")
+            config = config.replace(device_id=device_id)
+        plan = config.resolve()
+        config = plan.config
+        paths = find_jpegs(args.input_path, config.batch_size)
+        if not Path(args.input_path).is_dir():
+            read_jpeg(paths[0], strict=not args.lenient)  # a bad single file is fatal, as on the command line
+        out_dir = prepare_output_dir(args.output_dir, args.input_path)
+        jobs = list(zip(paths, output_names(paths, out_dir)))
         pipeline = Pipeline(plan)
         pipeline.prepare(config.batch_size)
         warmup = _first_readable([path for path, _ in jobs], config.batch_size, strict=not args.lenient)
         warm_up(pipeline, warmup, config.batch_size, args.warmup_batches, args.executor, args.depth)
+        return plan, baseline, out_dir, shard(jobs, rank, size), pipeline
+
+    plan, baseline, out_dir, mine, pipeline = _together(size, set_up)
+    config = plan.config
+
+    def skip(path: Path, reason: str) -> None:
+        if args.strict:
+            raise HarnessError(reason if str(path) in reason else f"{path}: {reason}")
+        print(f"Skipping {path}: {reason}", file=sys.stderr)
+
+    def timed() -> dict:
         uuid = str(torch.cuda.get_device_properties(config.device_id).uuid) if config.device == "cuda" else None
-        if world > 1:
-            dist.barrier()
         before = gpu_state(uuid=uuid) if uuid else None
         started = time.perf_counter()
         result = run_jobs(pipeline, mine, out_dir, config.batch_size, executor=args.executor, depth=args.depth,
-                          strict_jpeg=not args.lenient)
+                          strict_jpeg=not args.lenient, on_skip=skip)
         seconds = time.perf_counter() - started
         after = gpu_state(uuid=uuid) if uuid else None
-        mine_info = {"rank": rank, "local_rank": local, "host": socket.gethostname(), "device": config.device,
-                     "device_id": config.device_id if config.device == "cuda" else None, "gpu_uuid": uuid,
-                     "inputs": len(mine), "images": result.written, "skipped": len(result.skipped),
-                     "seconds": seconds, "batch_seconds": result.batch_seconds, **result.info(),
-                     "setup_seconds": pipeline.backend.setup_seconds,
-                     "gpu_state_before": before, "gpu_state_after": after}
-        everyone = [None] * world
-        if world > 1:
-            dist.all_gather_object(everyone, mine_info)
-        else:
-            everyone = [mine_info]
-    finally:
-        if world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+        return {"rank": rank, "local_rank": local, "host": socket.gethostname(), "device": config.device,
+                "device_id": config.device_id if config.device == "cuda" else None, "gpu_uuid": uuid,
+                "inputs": len(mine), "images": result.written, "skipped": len(result.skipped),
+                "seconds": seconds, "batch_seconds": result.batch_seconds, **result.info(),
+                "setup_seconds": pipeline.backend.setup_seconds,
+                "gpu_state_before": before, "gpu_state_after": after}
+
+    everyone = _together(size, timed, share=True)
+    if sum(r["images"] for r in everyone) == 0:
+        raise HarnessError("no input image could be processed: see the messages above")
     if rank == 0:
         output = results_json(plan, everyone, args, baseline)
         write_atomic(Path(args.json), json.dumps(output, indent=1).encode())
         whole = output["benchmarks"][-1]["extra_info"]
         efficiency = whole["scaling_efficiency"]
-        print(f"{world} process(es): {whole['images']} images in {whole['seconds']:.2f} s, "
+        print(f"{size} process(es): {whole['images']} images in {whole['seconds']:.2f} s, "
               f"{whole['images_per_s']:.1f} images/s; per rank "
               + ", ".join(f"{r:.1f}" for r in whole["per_rank_images_per_s"])
               + (f"; scaling efficiency {efficiency:.1%}" if efficiency is not None else "")
@@ -168,8 +267,7 @@ def _stats(samples: list[float]) -> dict:
     """pytest-benchmark's own statistics of the samples, with the raw data, as its JSON files hold them."""
     from harness.benchkit import stats_of
 
-    data = samples or [0.0]
-    return {**stats_of(data).as_dict(), "iterations": 1, "data": list(data)}
+    return {**stats_of(samples).as_dict(), "iterations": 1, "data": list(samples)}
 
 
 #: Options that change the work or its speed, named in a case's variant when they differ from the default.
@@ -219,7 +317,9 @@ def results_json(plan, ranks: list[dict], args, baseline: float | None) -> dict:
                         throttled=bool(bad_throttles(r["gpu_state_before"], r["gpu_state_after"])), **power)
         entries.append({"group": STAGE, "name": f"{STAGE}[rank{r['rank']}]",
                         "fullname": f"harness.distributed::rank{r['rank']}", "params": None,
-                        "stats": _stats(r["batch_seconds"]), "extra_info": record.info()})
+                        # a rank with an empty shard ran no batch: its one sample is its whole (short) run, since
+                        # a time of 0 is a broken file to harness.report
+                        "stats": _stats(r["batch_seconds"] or [r["seconds"]]), "extra_info": record.info()})
     throttled = bad_throttles(*(r[k] for r in ranks for k in ("gpu_state_before", "gpu_state_after")))
     images = sum(r["images"] for r in ranks)
     wall = max(r["seconds"] for r in ranks)  # every rank started at the same barrier
@@ -245,8 +345,10 @@ def results_json(plan, ranks: list[dict], args, baseline: float | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.errors import guarded
+    from harness.errors import guarded, imported
 
+    argv = sys.argv[1:] if argv is None else argv
+    imported("harness.distributed", "harness.cli", "--debug" in argv)  # torch and the rest, under the contract
     args = build_parser().parse_args(argv)
     return guarded("harness.distributed", run, args, debug=args.debug)
 

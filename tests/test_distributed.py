@@ -143,3 +143,141 @@ def test_colliding_names_across_ranks_give_every_overlay(tmp_path, sample_paths)
     result = launch(2, folder, tmp_path / "out", tmp_path / "r.json")
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["out_x.jpg", "out_x_1.jpg", "out_x_2.jpg"]
+
+
+# the command line's error contract, under torchrun or without it ---------------------------------------
+
+
+@pytest.fixture
+def no_torchrun(monkeypatch):
+    """This process as a world of one, whatever the environment it was started in."""
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def run_here(capsys, *args: str) -> tuple[int, str]:
+    """harness.distributed in this process: its exit status and its stderr."""
+    from harness.distributed import main
+
+    return main(list(args)), capsys.readouterr().err
+
+
+def only_error(stderr: str) -> str:
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"RANK": "2", "WORLD_SIZE": "2"}, "RANK=2 is outside a world of WORLD_SIZE=2 (ranks 0 to 1)"),
+    ({"WORLD_SIZE": "0"}, "WORLD_SIZE=0: a run needs 1 or more processes"),
+    ({"RANK": "1", "WORLD_SIZE": "2", "MASTER_PORT": "29500"}, "WORLD_SIZE=2 but MASTER_ADDR not set"),
+    ({"LOCAL_RANK": "x"}, "LOCAL_RANK='x' is not a number"),
+], ids=["rank-outside", "no-world", "no-master-addr", "not-a-number"])
+def test_an_environment_torchrun_would_not_make_is_one_line(tmp_path, inputs, no_torchrun, capsys, env, message):
+    for name, value in env.items():
+        no_torchrun.setenv(name, value)
+    status, stderr = run_here(capsys, "-i", str(inputs), "-o", str(tmp_path / "out"), "--json",
+                              str(tmp_path / "r.json"), *FAST)
+    assert status == 1
+    line = only_error(stderr)
+    assert line.startswith(f"harness.distributed: error: {message}") and line.endswith("torchrun"), line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_single_bad_file_and_a_folder_of_bad_files_exit_1_without_results(tmp_path, sample_paths, no_torchrun,
+                                                                            capsys):
+    """As on the command line: a single -i file that is bad is fatal, and a run that wrote nothing failed."""
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(sample_paths[0].read_bytes()[:3000])
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.jpg").write_bytes(b"not a jpeg")
+    (bad / "b.jpg").write_bytes(b"")
+    for source, message in ((cut, f"{cut} is truncated"), (bad, "no input image could be processed")):
+        status, stderr = run_here(capsys, "-i", str(source), "-o", str(tmp_path / "out"), "--json",
+                                  str(tmp_path / "r.json"), *FAST)
+        assert status == 1
+        assert only_error(stderr).startswith(f"harness.distributed: error: {message}")
+        assert not (tmp_path / "r.json").exists()
+
+
+def test_an_unwritable_json_is_refused_before_any_overlay(tmp_path, inputs, no_torchrun, capsys):
+    target = tmp_path / "missing" / "r.json"
+    status, stderr = run_here(capsys, "-i", str(inputs), "-o", str(tmp_path / "out"), "--json", str(target), *FAST)
+    assert status == 1
+    assert only_error(stderr) == (f"harness.distributed: error: --json {target} cannot be written (No such file or "
+                                  "directory): pass --json a file in a directory you can write to")
+    assert not (tmp_path / "out").exists()
+
+
+def test_debug_shows_the_traceback_of_an_unexpected_error(tmp_path, inputs, no_torchrun, capsys, monkeypatch):
+    import harness.distributed as distributed
+
+    def broken(*args):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(distributed, "_run", broken)
+    args = ["-i", str(inputs), "-o", str(tmp_path / "out"), "--json", str(tmp_path / "r.json"), *FAST]
+    status, stderr = run_here(capsys, *args)
+    assert status == 1
+    assert only_error(stderr) == ("harness.distributed: error: internal error (ValueError: boom): rerun with --debug "
+                                  "for the traceback and report it")
+    with pytest.raises(ValueError, match="boom"):
+        distributed.main([*args, "--debug"])
+
+
+#: One rank of a world of two at the meeting that ends its set-up (harness.distributed's own functions, without
+#: the pipeline): it "works", "fails" for want of memory, or "leaves" without a word once it has joined, as a
+#: killed process does.  The real runs' meetings are the torchrun tests above.
+RANK = """
+import os, sys, time
+from harness.distributed import _join, _together
+from harness.errors import guarded
+
+def run(_):
+    _join(int(os.environ["RANK"]), 2)
+    if sys.argv[1] == "leaves":
+        time.sleep(1)  # rank 0 has finished joining
+        os._exit(9)
+    def set_up():
+        if sys.argv[1] == "fails":
+            raise MemoryError
+    _together(2, set_up)
+    return 0
+
+sys.exit(guarded("harness.distributed", run, None))
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_rank_that_fails_or_is_lost_stops_every_rank_with_the_reason():
+    """Rank 0 names rank 1's failure, or says it lost a process, in one line with exit status 1 (it once said
+    'internal error'); the failing rank gives its own reason."""
+    worlds = {}
+    for kind in ("fails", "leaves"):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(free_port())}
+        worlds[kind] = [subprocess.Popen([sys.executable, "-c", RANK, role], stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True, env={**env, "RANK": str(rank)})
+                        for rank, role in enumerate(("works", kind))]
+    for kind, (zero, one) in worlds.items():
+        stderr, peer = zero.communicate(timeout=300)[1], one.communicate(timeout=300)[1]
+        assert zero.returncode == 1, stderr
+        line = only_error(stderr)
+        if kind == "fails":
+            memory = "out of host memory: lower -b/--batch_size or -th/-tw"
+            assert line == f"harness.distributed: error: rank 1 stopped the run: {memory}"
+            assert one.returncode == 1 and only_error(peer) == f"harness.distributed: error: {memory}"
+        else:
+            assert line.startswith("harness.distributed: error: lost another process of the run (") and \
+                "Connection closed by peer" in line and line.endswith("see its own message, then rerun"), line

@@ -50,3 +50,37 @@ def test_cache_key_covers_weights_and_size(model, tmp_path):
     paths = {cached_onnx(model, 224, 224, tmp_path), cached_onnx(other, 224, 224, tmp_path),
              cached_onnx(model, 256, 224, tmp_path)}
     assert len(paths) == 3
+
+
+def test_a_fifo_in_the_cache_is_rebuilt_without_blocking(model, tmp_path):
+    """Opening a FIFO waits for a writer for ever: the cache checks that it holds regular files first."""
+    import os
+    import threading
+
+    path = cached_onnx(model, 64, 64, tmp_path)
+    for fifo in (path, path.with_suffix(".json")):
+        fifo.unlink()
+        os.mkfifo(fifo)
+        done = []
+        worker = threading.Thread(target=lambda: done.append(cached_onnx(model, 64, 64, tmp_path)), daemon=True)
+        worker.start()
+        worker.join(timeout=120)
+        if worker.is_alive():  # let the blocked open go, then fail
+            with open(fifo, "wb"):
+                pass
+            pytest.fail(f"cached_onnx blocked on the FIFO {fifo.name}")
+        assert done == [path] and path.is_file() and path.with_suffix(".json").is_file()
+        onnx.checker.check_model(onnx.load(str(path)))
+
+
+def test_onnx_missing_is_one_line(model, tmp_path, monkeypatch, capsys):
+    """onnx is imported only to export or check a graph: where it is missing, that run stops with one line."""
+    import sys
+
+    from harness.errors import guarded
+
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    assert guarded("harness", lambda _: cached_onnx(model, 64, 64, tmp_path), None) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "harness: error: the Python module 'onnx' is missing: install harness with its dependencies "
+        "(pip install -e . in its checkout)"]

@@ -4,7 +4,9 @@ The exported graph has one input `input` (float32 N x 3 x H x W, N dynamic) and 
 (the segmentation head only; the auxiliary head is never built).  Files are cached under a key made of
 everything that changes the graph: model, weights digest, input size, opset and exporter (torch version).
 Each file has a sidecar `.json` with its key and SHA-256; a file whose hash or key does not match, or
-that onnx.checker rejects, is rebuilt, never trusted.  Writes go to a temporary file and are renamed.
+that onnx.checker rejects, is rebuilt, never trusted; so is anything there that is not a regular file.  Writes
+go to a temporary file and are renamed.  `onnx` is imported only to export or check a graph: importing it
+takes about 1.5 s, which every start of the command line would otherwise pay.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import errno
 import io
 import json
 import os
+import stat
 import warnings
 from pathlib import Path
 
-import onnx
 import torch
 
 from harness import HarnessError
@@ -25,11 +27,15 @@ from harness.models import LoadedModel
 
 OPSET = 18  # supported by ONNX Runtime >= 1.14 and TensorRT 10's ONNX parser
 INPUT, OUTPUT = "input", "logits"
+MAX_ONNX_BYTES = 2 << 30  # protobuf's limit: a larger cached file is not an ONNX graph
+MAX_SIDECAR_BYTES = 1 << 20  # a key and a hash
 
 
 def default_cache_dir() -> Path:
+    """$HARNESS_CACHE, else the user's cache folder; an empty variable counts as unset (Path("") is the
+    current directory)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(os.environ.get("HARNESS_CACHE", Path(base) / "harness"))
+    return Path(os.environ.get("HARNESS_CACHE") or Path(base) / "harness")
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -76,7 +82,21 @@ def cache_folder(cache_dir: str | Path | None, kind: str) -> Path:
     return folder
 
 
+def _regular(path: Path, limit: int) -> bool:
+    """Whether `path` is a regular file of at most `limit` bytes, asked before it is opened: opening a FIFO
+    would block for ever, and a huge file would be read whole."""
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_size <= limit
+
+
 def _intact(path: Path, meta: Path, key: dict) -> bool:
+    import onnx
+
+    if not (_regular(meta, MAX_SIDECAR_BYTES) and _regular(path, MAX_ONNX_BYTES)):
+        return False
     try:
         recorded = json.loads(meta.read_text())
         data = path.read_bytes()
@@ -93,6 +113,8 @@ def _intact(path: Path, meta: Path, key: dict) -> bool:
 
 def export_onnx(model: LoadedModel, height: int, width: int, opset: int = OPSET) -> bytes:
     """Export on the CPU in float32 (TensorRT makes its own fp16), checked by onnx.checker."""
+    import onnx
+
     # eval() on the wrapper itself: the exporter puts the wrapper's training flag back afterwards, and
     # train(True) on a wrapper would switch the model's batch norms to batch statistics.
     wrapper = _LogitsOnly(model.module).eval()

@@ -25,8 +25,8 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "te
 class OnnxruntimeBackend(Backend):
     name = "onnxruntime"
     default_model = "fcn_resnet101"
-    needs = (("onnxruntime", "ONNX Runtime"),)
-    install = "pip install onnxruntime (or onnxruntime-gpu), or use -bk pytorch"
+    needs = (("onnxruntime", "ONNX Runtime"), ("onnx", "onnx"))
+    install = "pip install onnxruntime (or onnxruntime-gpu) and onnx, or use -bk pytorch"
 
     def __init__(self, plan):
         import onnxruntime as ort
