@@ -9,22 +9,17 @@ import time
 from pathlib import Path
 
 from harness import HarnessError
-from harness.errors import guarded
+from harness.errors import OneLineParser, guarded
 from harness.config import Config
 from harness.runner import DEFAULT_DEPTH, EXECUTORS, check_executor
 
 DEFAULTS = Config()
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse's usage block would make it more than one line
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from harness.inputs import sample_dir
 
-    p = _Parser(prog="harness", description="Semantic segmentation of JPEG images: decode, preprocess, infer, "
+    p = OneLineParser(prog="harness", description="Semantic segmentation of JPEG images: decode, preprocess, infer, "
                 "postprocess and save overlays, on the GPU with CV-CUDA or on the CPU.",
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sample = p.add_argument_group("the segmentation sample's options")

@@ -12,6 +12,7 @@ each reach the terminal as that one line.
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import importlib
 import os
@@ -37,6 +38,13 @@ LIBTORCH_STACK = b"Exception across libtorch C API boundary"
 
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread so that the same clean-up runs as for Ctrl-C."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the contract's one line for a bad option (exit 2): its usage block would be several."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def first_line(error: BaseException) -> str:

@@ -28,9 +28,8 @@ import torch
 from PIL import Image
 
 from harness import HarnessError, tolerances
-from harness.cli import _Parser
 from harness.compare import MaskStats, compare_masks, psnr
-from harness.errors import guarded
+from harness.errors import OneLineParser, guarded
 from harness.config import Config
 from harness.inputs import MAX_FILE_BYTES, read_regular_file, sample_dir, sha256_hex, write_atomic
 from harness.ops import per_image
@@ -276,7 +275,7 @@ def check(folder: Path = DEFAULT_DIR, **changes) -> list[GoldenResult]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m harness.golden", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m harness.golden", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["regenerate", "check"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="the golden folder")
     parser.add_argument("--device", default="cpu")

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import HarnessError
-from harness.errors import guarded
+from harness.errors import OneLineParser, guarded
 from harness.inputs import write_atomic
 
 
@@ -134,7 +134,7 @@ def _pooled(values: list):
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     own, pytest_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
-    parser = argparse.ArgumentParser(prog="python -m harness.repeats", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m harness.repeats", description=__doc__.split("\n\n")[0])
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for NAME.json and processes/")
     parser.add_argument("-n", "--processes", type=int, default=3, help="fresh processes per side (default 3)")
     parser.add_argument("--side", type=parse_side, action="append", dest="sides", metavar="NAME=CHECKOUT[,VAR=VALUE]",

@@ -150,3 +150,13 @@ def test_the_reports_breakdown_comes_with_its_intervals():
     low, high = bare["instrumentation_cost_interval"]
     assert low <= row["instrumentation_overhead"] <= high
     assert row["instrumentation_95"] == f"{low:.1%}..{high:.1%}" and row["unattributed_95"].count("..") == 1
+
+
+def test_a_bad_option_is_one_line(capsys):
+    from harness.repeats import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["-o", "x", "--side", "a"])
+    assert stopped.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("python -m harness.repeats: error: argument --side") and "NAME=CHECKOUT" in line

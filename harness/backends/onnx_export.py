@@ -15,14 +15,13 @@ import errno
 import io
 import json
 import os
-import stat
 import warnings
 from pathlib import Path
 
 import torch
 
 from harness import HarnessError
-from harness.inputs import sha256_hex, write_atomic
+from harness.inputs import read_regular_file, sha256_hex, write_atomic
 from harness.models import LoadedModel
 
 OPSET = 18  # supported by ONNX Runtime >= 1.14 and TensorRT 10's ONNX parser
@@ -82,25 +81,13 @@ def cache_folder(cache_dir: str | Path | None, kind: str) -> Path:
     return folder
 
 
-def _regular(path: Path, limit: int) -> bool:
-    """Whether `path` is a regular file of at most `limit` bytes, asked before it is opened: opening a FIFO
-    would block for ever, and a huge file would be read whole."""
-    try:
-        info = path.stat()
-    except OSError:
-        return False
-    return stat.S_ISREG(info.st_mode) and info.st_size <= limit
-
-
 def _intact(path: Path, meta: Path, key: dict) -> bool:
     import onnx
 
-    if not (_regular(meta, MAX_SIDECAR_BYTES) and _regular(path, MAX_ONNX_BYTES)):
-        return False
-    try:
-        recorded = json.loads(meta.read_text())
-        data = path.read_bytes()
-    except (OSError, ValueError):
+    try:  # a FIFO would block the reader for ever, a huge file be read whole: both are rebuilt
+        recorded = json.loads(read_regular_file(meta, MAX_SIDECAR_BYTES, "a sidecar"))
+        data = read_regular_file(path, MAX_ONNX_BYTES, "an ONNX file")
+    except (HarnessError, ValueError):
         return False
     if not isinstance(recorded, dict) or recorded.get("key") != key or recorded.get("sha256") != sha256_hex(data):
         return False

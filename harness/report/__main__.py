@@ -10,7 +10,7 @@ from harness.errors import guarded
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.report.load import Parser
+    from harness.errors import OneLineParser as Parser
 
     argv = sys.argv[1:] if argv is None else list(argv)
     command = argv[1:] if argv[:1] == ["--debug"] else argv  # --debug goes before or after the subcommand

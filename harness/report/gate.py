@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import bootstrap
 
-from harness.errors import guarded
+from harness.errors import OneLineParser, guarded
 from harness.inputs import write_atomic
 from harness.report import ReportError, case_name, clock_of, pair_cases
-from harness.report.load import OUT_OF_MEMORY, Parser, load
+from harness.report.load import OUT_OF_MEMORY, load
 
 MUST_MATCH = ("hardware",)
 REPORTED = ("env_torch_threads", "env_opencv_threads", "env_driver", "env_cuda", "env_cudnn", "env_torch", "env_torchvision", "env_cvcuda", "env_nvimgcodec",
@@ -283,7 +283,7 @@ def junit(verdicts, only_base, allow_missing: bool = False, refusal: str | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="python -m harness.report.gate", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m harness.report.gate", description=__doc__.split("\n\n")[0])
     parser.add_argument("baseline", type=Path)
     parser.add_argument("candidate", type=Path)
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -24,16 +23,6 @@ SPREADS = ("stddev", "iqr")  # finite and not negative where present
 MAX_JSON_BYTES = 256 << 20
 OUT_OF_MEMORY = ("out of host memory holding the files' samples: give fewer or smaller files, or run on a machine "
                  "with more memory")
-
-
-class Parser(argparse.ArgumentParser):
-    """The report tools' parser: an argparse error is harness.cli._Parser's one line, exit 2.  harness.cli is
-    imported only when there is an error: it loads the pipeline and torch, seconds no report needs."""
-
-    def error(self, message: str):
-        from harness.cli import _Parser
-
-        _Parser.error(self, message)
 
 
 def read_json(path: str | Path):
