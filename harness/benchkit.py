@@ -201,7 +201,7 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
     clocks: list[StageClock] = []  # one per round on a GPU: its CUDA events, read after the rounds
     block = block and device.type == "cuda"
     launch_s: list[float] = []  # host time to launch one round (its work queued, not waited for)
-    sleeper = None
+    sleeper, sleep_ms = None, None
 
     def setup():
         if between is not None:
@@ -228,7 +228,8 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
             fn()
             launch_s.append(time.perf_counter() - started)
             sync()
-        sleeper, warmup = blocking_kernel(device, block_ms(launch_s)), 0
+        sleep_ms = block_ms(launch_s)
+        sleeper, warmup = blocking_kernel(device, sleep_ms), 0
 
     minimum = settings["rounds"] if device.type == "cuda" else settings.get("cpu_rounds", settings["rounds"])
     rounds, why, pilot, budget = minimum, "fixed", [], settings.get("budget_s", 0.0)
@@ -259,7 +260,7 @@ def measure(benchmark, fn, device: torch.device, settings: dict, case: Case, war
                          noise_rel_iqr=noise, noisy=noise > NOISE_THRESHOLD, rounds=rounds, warmup_rounds=warmup,
                          pilot_rounds=len(pilot), rounds_stop=why, ci_target=settings.get("target_ci"),
                          ci_budget_s=settings.get("budget_s"), ci_rel=median_confidence(stats.data), **power,
-                         block_ms=block_ms(launch_s) if sleeper else None,
+                         block_ms=sleep_ms,
                          cuda_event_ms=gpu_ms or None,
                          cuda_event_median_ms=float(np.median(gpu_ms)) if gpu_ms else None)
     info = record.info()

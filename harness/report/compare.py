@@ -12,11 +12,6 @@ from harness.report.gate import other_gpus, ratio_interval, unit
 ALPHA = 0.025  # each side of the ratio's bootstrap interval: a 95% interval
 
 
-def processes(value):
-    """A case's per-sample process indices (`sample_process`), None where its file has none."""
-    return value if isinstance(value, (list, tuple)) else None
-
-
 def side_by_side(a: pd.DataFrame, b: pd.DataFrame, alpha: float = ALPHA):
     """The ratio runs as the gate's does: b's time over a's (a the baseline, b the candidate; above 1: b is
     slower), with the gate's bootstrap interval at 1 - 2 alpha.  Returns the table, the cases only in a, only
@@ -31,8 +26,8 @@ def side_by_side(a: pd.DataFrame, b: pd.DataFrame, alpha: float = ALPHA):
                             "samples")
             continue
         low, high = ratio_interval(row["samples_a"], row["samples_b"], alpha,
-                                   base_process=processes(row.get("sample_process_a")),
-                                   cand_process=processes(row.get("sample_process_b")))
+                                   base_process=row.get("sample_process_a"),
+                                   cand_process=row.get("sample_process_b"))
         finite = np.isfinite(low) and np.isfinite(high)  # infinite: too few raw samples for an interval
         rows.append({"case": case_name(row), "a_ms": row["median_a"] * 1e3, "b_ms": row["median_b"] * 1e3,
                      "ratio_b_over_a": row["median_b"] / row["median_a"],
