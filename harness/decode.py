@@ -55,6 +55,19 @@ def _hwc(chw: torch.Tensor) -> torch.Tensor:
     return chw.permute(1, 2, 0).contiguous()
 
 
+def _reserve_host_memory(data: bytes) -> None:
+    """Allocate, through PyTorch, what a CPU decode of `data` holds at its peak (the image decoded and its
+    HWC copy): where the host cannot hold that, this raises the plain out-of-memory RuntimeError, where
+    torchvision's decoder would print a C++ stack of some 45 frames to stderr before raising it."""
+    import simplejpeg
+
+    try:
+        height, width = simplejpeg.decode_jpeg_header(data, strict=False)[:2]
+    except (ValueError, KeyError):
+        return  # the decoder says what is wrong with it
+    torch.empty(2 * 3 * height * width, dtype=torch.uint8)
+
+
 @DECODERS.register("cpu")
 class CpuDecoder(Decoder):
     """libjpeg-turbo through torchvision, one image at a time."""
@@ -67,6 +80,7 @@ class CpuDecoder(Decoder):
         out: list[Decoded] = []
         for data in datas:
             try:
+                _reserve_host_memory(data)
                 out.append(_hwc(decode_jpeg(_as_uint8(data), mode=ImageReadMode.RGB)).to(self.device))
             except RuntimeError as error:
                 if stops_the_run(error):  # out of memory is the run's problem, not the image's

@@ -95,21 +95,32 @@ def test_import_errors_of_libraries_are_named_and_of_harness_itself_are_bugs():
 
 # C++ stacks -------------------------------------------------------------------------------------------
 
-#: Runs the command line (both executors) and harness.distributed in one process, under an address-space
-#: limit set after a first run has loaded everything: 400 MB more than that process holds, while decoding
-#: a JPEG that claims 16384x16384 pixels needs 805 MB at once, inside torchvision's C++ decoder.
+#: Runs the command line (both executors), harness.distributed and Pipeline.run in one process, under an
+#: address-space limit set after a first run has loaded everything: 400 MB more than that process holds,
+#: while decoding a JPEG that claims 16384x16384 pixels needs 805 MB at once, inside torchvision's decoder.
 OUT_OF_MEMORY_RUNS = """
-import resource, sys
+import pathlib, resource, sys
 from harness import cli, distributed
+from harness.config import Config
+from harness.errors import stops_the_run
+from harness.pipeline import Pipeline
 good, big, out = sys.argv[1:4]
 fast = {fast!r} + ["-th", "64", "-tw", "64"]
 assert cli.main(["-i", good, "-o", out, *fast]) == 0
+pipeline = Pipeline(Config(device="cpu", decoder="cpu", ops="opencv", model="lraspp_mobilenet_v3_large",
+                           weights="synthetic", target_img_height=64, target_img_width=64))
+pipeline.run([pathlib.Path(good).read_bytes()])
 held = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) << 10
 resource.setrlimit(resource.RLIMIT_AS, (held + (400 << 20),) * 2)
 for name, main, extra in (("harness", cli.main, ["--executor", "sequential"]), ("harness", cli.main, []),
                           ("harness.distributed", distributed.main, ["--json", out + "/d.json"])):
     status = main(["-i", big, "-o", out, "--lenient", *fast, *extra])
     print(f"=== {{name}} {{status}}", file=sys.stderr, flush=True)
+try:
+    pipeline.run([pathlib.Path(big).read_bytes()], strict=False)
+    print("=== library returned", file=sys.stderr, flush=True)
+except Exception as error:
+    print(f"=== library stops the run: {{stops_the_run(error)}}", file=sys.stderr, flush=True)
 """
 
 
@@ -132,11 +143,13 @@ def test_host_memory_running_out_inside_decode_is_one_line_without_the_cpp_stack
                             capture_output=True, text=True, env=_env(MALLOC_ARENA_MAX="2"), timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = result.stderr.split("=== ")
-    assert [run.split()[:2] for run in runs[1:]] == [["harness", "1"], ["harness", "1"], ["harness.distributed", "1"]]
-    for text, run in zip(runs[:-1], runs[1:]):  # each run's lines come before its status
+    assert [run.split()[:2] for run in runs[1:4]] == [["harness", "1"], ["harness", "1"], ["harness.distributed", "1"]]
+    for text, run in zip(runs[:3], runs[1:4]):  # each run's lines come before its status
         prog = run.split()[0]
         assert "frame #" not in text and "libtorch" not in text, text
         assert _one_line(text, prog) == f"{prog}: error: out of host memory: lower -b/--batch_size or -th/-tw"
+    assert runs[4].strip() == "library stops the run: True"  # the caller gets the exception, the terminal no stack
+    assert runs[3].split("\n", 1)[1] == "", runs[3]
     assert not (tmp_path / "out" / "d.json").exists()
 
 
