@@ -88,11 +88,14 @@ def check_jpeg(data: bytes, name: str, strict: bool = True) -> tuple[int, int]:
     """(height, width) of a JPEG that every decoder can take, else BadImage saying why.
 
     The header gives the size, checked against MAX_PIXELS before any pixel is decoded.  With `strict`,
-    libjpeg-turbo then decodes the file at 1/8 scale (every coefficient, little arithmetic: a third of a
-    full decode) and any warning it raises is an error: a truncated file, an end marker appended to a
+    libjpeg-turbo then decodes the image data at 1/8 scale (every coefficient, little arithmetic: a third of
+    a full decode) and any warning it raises is an error: a truncated file, an end marker appended to a
     truncated file, a marker where compressed data should be, compressed data that ends early or runs
-    over.  Wrong compressed data that still decodes as valid Huffman codes of the right length raises no
-    warning and passes: no decoder can tell it from a real image.  Data after the end marker is fine."""
+    over.  The metadata before the first scan (APP1-APP13, APP15 and COM segments: EXIF, XMP, ICC profile
+    chunks, comments; the JFIF version; bytes between segments) is left out of that decode (_image_data), so
+    what libjpeg says about it ("bad ICC marker", say) is no error: no pixel depends on it.  Wrong compressed
+    data that still decodes as valid Huffman codes of the right length raises no warning and passes: no
+    decoder can tell it from a real image.  Data after the end marker is fine."""
     import simplejpeg
 
     if not data:
@@ -114,12 +117,55 @@ def check_jpeg(data: bytes, name: str, strict: bool = True) -> tuple[int, int]:
     if strict:
         target = {"CMYK": "CMYK", "YCCK": "CMYK", "Gray": "GRAY"}.get(colorspace, "RGB")
         try:
-            simplejpeg.decode_jpeg(data, colorspace=target, min_height=1, min_width=1, strict=True)
+            simplejpeg.decode_jpeg(_image_data(data), colorspace=target, min_height=1, min_width=1, strict=True)
         except ValueError as error:
             problem = "truncated" if "premature end of jpeg file" in str(error).lower() else "corrupt"
             raise BadImage(f"{name} is {problem} (libjpeg: {first_line(error)}): replace it, or pass --lenient "
                            "to decode what can be decoded") from None
     return height, width
+
+
+_JFIF = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"  # APP0, JFIF 1.01, no thumbnail
+_MAX_SEGMENTS = 1024  # segments before the first scan that _image_data walks (an ICC profile takes 255 at most)
+
+
+def _image_data(data: bytes) -> bytes:
+    """`data` with what libjpeg reads but no pixel depends on left out of its header (before the first SOS):
+    the APP1-APP13 and APP15 segments (EXIF, ICC profiles, XMP, ...) and comments, the bytes between
+    segments that libjpeg skips with a warning, and non-JFIF APP0 segments; a JFIF APP0 becomes a plain
+    JFIF 1.01 one (it tells libjpeg the colour space).  The tables, the frame, APP14 (Adobe: the colour
+    transform) and everything from the first SOS on stay as they are.  `data` itself where nothing is
+    left out, where the header is not one that libjpeg reads to a first scan (libjpeg says why), or where
+    it has more than _MAX_SEGMENTS segments."""
+    import re
+
+    marker = re.compile(rb"\xff[^\x00\xff]")  # as libjpeg finds one: fill 0xFF bytes, then a code other than 0
+    parts = [b"\xff\xd8"]
+    at = 2
+    for _ in range(_MAX_SEGMENTS):
+        found = marker.search(data, at)
+        if found is None:
+            return data
+        at = found.start()
+        code = data[at + 1]
+        if code == 0xDA:  # SOS: the compressed data follows
+            header = b"".join(parts)
+            return data if header == data[:at] else header + data[at:]
+        if code == 0x01 or 0xD0 <= code <= 0xD7:  # TEM and RSTn have no length (libjpeg ignores them here)
+            parts.append(data[at:at + 2])
+            at += 2
+            continue
+        if code in (0xD8, 0xD9) or at + 4 > len(data):  # a second SOI, an EOI, no length: libjpeg stops
+            return data
+        end = at + 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        if end < at + 4 or end > len(data):
+            return data
+        if code == 0xE0 and data[at + 4:at + 9] == b"JFIF\x00" and end - at >= 18:
+            parts.append(_JFIF)
+        elif not (0xE0 <= code <= 0xED or code in (0xEF, 0xFE)):  # metadata: APPn but APP14, and COM
+            parts.append(data[at:end])
+        at = end
+    return data
 
 
 def read_jpeg(path: Path, strict: bool = True) -> JpegFile:
