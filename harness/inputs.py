@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import secrets
 import stat
 import tempfile
 import threading
@@ -257,26 +258,31 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename: readers never see half a file.  The temporary
     name is short (a long output name plus a suffix could pass the 255-byte limit).  A failure to write
     is a HarnessError naming the file and the cause (a full disk, say)."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".harness-", suffix=".tmp")
-    except OSError as error:
-        raise _write_error(path, error) from None
-    with _PARTIAL_LOCK:
+    tmp = str(path.parent / f".harness-{secrets.token_hex(6)}.tmp")
+    with _PARTIAL_LOCK:  # known before it exists: a signal at any point leaves nothing remove_partial_files misses
         _PARTIAL.add(tmp)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        _forget(tmp)
+        raise _write_error(path, error) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
+        os.chmod(tmp, 0o644)  # whole: an ordinary file
         os.replace(tmp, path)
-    except OSError as error:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
-        raise _write_error(path, error) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _forget(tmp)  # only once it is gone: a second signal during the unlink leaves it to remove_partial_files
+        if isinstance(error, OSError):
+            raise _write_error(path, error) from None
         raise
-    finally:
-        with _PARTIAL_LOCK:
-            _PARTIAL.discard(tmp)
+    _forget(tmp)
+
+
+def _forget(tmp: str) -> None:
+    with _PARTIAL_LOCK:
+        _PARTIAL.discard(tmp)
 
 
 def _write_error(path: Path, error: OSError) -> HarnessError:
