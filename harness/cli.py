@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import HarnessError
+from harness import HarnessError, __version__
 from harness.errors import OneLineParser, guarded
 from harness.config import Config
 from harness.runner import DEFAULT_DEPTH, EXECUTORS, check_executor
@@ -35,7 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-d", "--device_id", type=int, default=DEFAULTS.device_id, help="CUDA device index")
     sample.add_argument("-bk", "--backend", default=DEFAULTS.backend,
                         help="inference backend: pytorch, tensorrt or onnxruntime")
-    from harness import __version__
 
     p.add_argument("--version", action="version", version=f"harness {__version__}")
     own = p.add_argument_group("harness options")
@@ -97,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop at the first bad input file instead of reporting and skipping it")
     own.add_argument("--lenient", action="store_true",
                      help="let JPEGs that libjpeg reports as corrupt or truncated through, decoded as far as they go")
+    own.add_argument("--trace", default=None, metavar="FILE",
+                     help="write the run's timeline (each lane and stage per batch, host and CUDA-event times) as "
+                          "a Chrome trace / Perfetto JSON file: open it in https://ui.perfetto.dev")
     own.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     return p
 
@@ -107,11 +109,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.inputs import find_jpegs, output_names, prepare_output_dir, read_jpeg
+    from harness.inputs import check_writable, find_jpegs, output_names, prepare_output_dir, read_jpeg
     from harness.pipeline import Pipeline
     from harness.runner import run_jobs
 
     check_executor(args.executor, args.depth)
+    if args.trace:
+        check_writable(Path(args.trace), "--trace")
     plan = config_from_args(args).resolve()
     config = plan.config
     paths = find_jpegs(args.input_path, config.batch_size)
@@ -153,9 +157,22 @@ def run(args: argparse.Namespace) -> int:
     if result.written == 0:
         raise HarnessError("no input image could be processed: see the messages above")
     note = f"; skipped {len(result.skipped)} bad file(s)" if result.skipped else ""
+    lanes = result.lane_seconds()
+    busiest = max(lanes, key=lanes.get)
     print(f"Wrote {result.written} overlay(s) to {out_dir} in {seconds:.2f} s "
-          f"({result.written / seconds:.1f} images/s){note}.")
+          f"({result.written / seconds:.1f} images/s){note}; the busiest lane: {busiest}, "
+          f"{lanes[busiest]:.2f} s of {result.seconds:.2f} s.")
+    if args.trace:
+        from harness.trace import write_trace
+
+        write_trace(Path(args.trace), result.spans, trace_metadata(plan, "harness"))
+        print(f"Wrote the run's timeline to {args.trace}: open it in https://ui.perfetto.dev")
     return 0
+
+
+def trace_metadata(plan, command: str) -> dict:
+    """What a --trace file says about its run: the command, the harness and the resolved configuration."""
+    return {"command": command, "harness": __version__, **dataclasses.asdict(plan.config)}
 
 
 def main(argv: list[str] | None = None) -> int:

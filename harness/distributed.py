@@ -24,7 +24,6 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -114,19 +113,6 @@ def _together(size: int, work: Callable, share: bool = False):
     return [answer["result"] for answer in everyone] if share else result
 
 
-def _writable(path: Path) -> None:
-    """Rank 0 writes --json at the end: find out before the run, not after every overlay, that it cannot."""
-    try:
-        if path.is_dir():
-            raise IsADirectoryError(21, "Is a directory")
-        handle, probe = tempfile.mkstemp(dir=path.parent, prefix=".harness-probe-")
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as error:
-        raise HarnessError(f"--json {path} cannot be written ({error.strerror}): pass --json a file in a directory "
-                           "you can write to") from None
-
-
 def build_parser():
     from harness.cli import build_parser as sample_parser
 
@@ -191,7 +177,7 @@ def _run(args, rank: int, size: int, local: int) -> int:
     from harness.cli import config_from_args
     from harness.config import cuda_device_count
     from harness.env import gpu_state
-    from harness.inputs import find_jpegs, output_names, prepare_output_dir, read_jpeg, write_atomic
+    from harness.inputs import check_writable, find_jpegs, output_names, prepare_output_dir, read_jpeg, write_atomic
     from harness.pipeline import Pipeline
     from harness.runner import check_executor, run_jobs, warm_up
 
@@ -202,7 +188,9 @@ def _run(args, rank: int, size: int, local: int) -> int:
         check_executor(args.executor, args.depth)  # before any model work, as on the command line
         baseline = baseline_images_per_s(args.baseline) if args.baseline else None
         if rank == 0:
-            _writable(Path(args.json))
+            check_writable(Path(args.json), "--json")
+            if args.trace:
+                check_writable(Path(args.trace), "--trace")
         config = config_from_args(args)
         gpus = cuda_device_count()
         if config.device != "cpu" and gpus:
@@ -244,22 +232,28 @@ def _run(args, rank: int, size: int, local: int) -> int:
                 "device_id": config.device_id if config.device == "cuda" else None, "gpu_uuid": uuid,
                 "inputs": len(mine), "images": result.written, "skipped": len(result.skipped),
                 "seconds": seconds, "batch_seconds": result.batch_seconds, **result.info(),
-                "setup_seconds": pipeline.backend.setup_seconds,
+                "setup_seconds": pipeline.backend.setup_seconds, "spans": result.spans if args.trace else None,
                 "gpu_state_before": before, "gpu_state_after": after}
 
     everyone = _together(size, timed, share=True)
     if sum(r["images"] for r in everyone) == 0:
         raise HarnessError("no input image could be processed: see the messages above")
+    spans = {answer["rank"]: answer.pop("spans") for answer in everyone}
     if rank == 0:
         output = results_json(plan, everyone, args, baseline)
         write_atomic(Path(args.json), json.dumps(output, indent=1).encode())
+        if args.trace:
+            from harness.cli import trace_metadata
+            from harness.trace import write_trace
+
+            write_trace(Path(args.trace), spans, {**trace_metadata(plan, "harness.distributed"), "world_size": size})
         whole = output["benchmarks"][-1]["extra_info"]
         efficiency = whole["scaling_efficiency"]
         print(f"{size} process(es): {whole['images']} images in {whole['seconds']:.2f} s, "
               f"{whole['images_per_s']:.1f} images/s; per rank "
               + ", ".join(f"{r:.1f}" for r in whole["per_rank_images_per_s"])
               + (f"; scaling efficiency {efficiency:.1%}" if efficiency is not None else "")
-              + f". Results: {args.json}")
+              + f". Results: {args.json}" + (f"; timeline: {args.trace}" if args.trace else ""))
     return 0
 
 

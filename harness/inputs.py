@@ -321,3 +321,17 @@ def read_regular_file(path: str | os.PathLike, limit: int, what: str) -> bytes:
     if len(data) > limit:
         raise HarnessError(f"{path} grew past {limit} bytes while it was read: give {what}")
     return data
+
+
+def check_writable(path: Path, option: str) -> None:
+    """A file written at the end of a run (--json, --trace): find out before the run, not after every
+    overlay, that it cannot be."""
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory")
+        handle, probe = tempfile.mkstemp(dir=path.parent, prefix=".harness-probe-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise HarnessError(f"{option} {path} cannot be written ({error.strerror}): pass {option} a file in a "
+                           "directory you can write to") from None

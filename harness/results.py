@@ -79,6 +79,7 @@ class Record:
     bound_images_per_s: Optional[float] = None  # the pipelining bound: images / the busiest lane's time (steady)
     bound_fraction: Optional[float] = None  # steady images/s over that bound
     steady_images_per_s: Optional[float] = None  # from the first batch's end to the last's (no pipeline fill)
+    lane_spans: Optional[list] = None  # the last run's lanes per batch: [lane, batch, None, clock, start_s, end_s]
 
     # What the hardware allows (bench/test_stages.py).
     flops: Optional[int] = None

@@ -15,17 +15,17 @@ Either way every job is written or skipped with its reason, in input order; a ba
 is run again by `Pipeline.run`, which retries it image by image, so one bad image costs only itself.  A
 batch over inputs.MAX_BATCH_PIXELS goes to `Pipeline.run` too, which runs it in parts within that budget.
 Errors that stop a run (out of memory, a broken GPU, a HarnessError, a failed write) stop every lane.
-Each batch's lane times (`JobsResult.lanes`) give the pipelining bound: the rate the slowest lane allows.
+Each batch's lane times (`JobsResult.lanes`) give the pipelining bound: the rate the slowest lane allows;
+`JobsResult.spans` is the run's timeline (harness.trace writes it for Perfetto).  The read lane hands each
+batch to harness.reading's process.
 """
 
 from __future__ import annotations
 
-import os
 import queue
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +35,11 @@ import torch
 
 from harness import HarnessError
 from harness.errors import stops_the_run
-from harness.inputs import MAX_BATCH_PIXELS, BadImage, JpegFile, batches, read_jpeg, write_atomic
+from harness.inputs import MAX_BATCH_PIXELS, JpegFile, batches, write_atomic
 from harness.pipeline import Pipeline
+from harness.reading import read_files
 from harness.timing import NullClock, StageClock
 
-READERS = min(8, os.cpu_count() or 1)  # the strict JPEG check is CPU work: a few files at once
 EXECUTORS = ("overlapped", "sequential")
 DEFAULT_DEPTH = 2  # batches waiting between two lanes (see the README's measurement)
 LANES = ("read", "decode", "compute", "encode", "write")
@@ -52,6 +52,10 @@ class JobsResult:
     batch_seconds: list[float] = field(default_factory=list)  # wall time between two finished batches
     lanes: list[dict[str, float]] = field(default_factory=list)  # per batch: seconds each lane was busy
     timings_ms: list[dict[str, float]] = field(default_factory=list)  # per batch: per-stage milliseconds
+    #: The timeline: [lane, batch, stage or None for the lane's whole span, clock ("host": perf_counter, or
+    #: "cuda": CUDA events), start_s, end_s], seconds since the run's start (the CUDA origin is an event the
+    #: GPU reached at the start: the two clocks agree to within the time that event waited).
+    spans: list[list] = field(default_factory=list)
     batch_written: list[int] = field(default_factory=list)  # overlays written per batch
     seconds: float = 0.0  # the whole run, first read to last write
     images: int = 0  # images that reached the pipeline
@@ -63,11 +67,13 @@ class JobsResult:
         return {lane: sum(batch.get(lane, 0.0) for batch in self.lanes[first:]) for lane in LANES}
 
     def info(self) -> dict:
-        """The executor's results-record fields: lanes, the pipelining bound and the steady rate."""
+        """The executor's results-record fields: lanes, the pipelining bound, the steady rate and the lanes'
+        timeline (the spans of whole lanes, to the microsecond: the report draws it)."""
         bound, steady = self.bound_images_per_s(), self.steady_images_per_s()
         return {"executor": self.executor, "depth": self.depth, "lane_seconds": self.lane_seconds(),
                 "bound_images_per_s": bound, "bound_fraction": steady / bound if bound and steady else None,
-                "steady_images_per_s": steady}
+                "steady_images_per_s": steady,
+                "lane_spans": [row[:4] + [round(row[4], 6), round(row[5], 6)] for row in self.spans if row[2] is None]}
 
     def steady_images_per_s(self) -> float | None:
         """Overlays written per second from the first batch's end to the last's: the run without its
@@ -87,13 +93,6 @@ def _print_skip(path: Path, reason: str) -> None:
     print(f"Skipping {path}: {reason}", file=sys.stderr)
 
 
-def _read(path: Path, strict: bool) -> JpegFile | str:
-    try:
-        return read_jpeg(path, strict)
-    except BadImage as error:
-        return str(error)
-
-
 @dataclass
 class _Batch:
     """One batch on its way through the lanes."""
@@ -111,6 +110,7 @@ class _Batch:
     ready: object = None  # a CUDA event the next lane waits for
     lanes: dict[str, float] = field(default_factory=dict)
     clocks: list = field(default_factory=list)  # (lane, StageClock or its result) per phase
+    spans: list = field(default_factory=list)  # JobsResult.spans rows
 
 
 def run_jobs(pipeline: Pipeline, jobs: list[tuple[Path, str]], out_dir: Path, batch_size: int,
@@ -127,18 +127,16 @@ def run_jobs(pipeline: Pipeline, jobs: list[tuple[Path, str]], out_dir: Path, ba
     run = _Run(pipeline, out_dir, strict_jpeg, instrumented, on_batch, on_skip, on_written)
     run.result.executor, run.result.depth = executor, depth if executor == "overlapped" else 0
     groups = [_Batch(number, group) for number, group in enumerate(batches(jobs, batch_size), start=1)]
-    started = time.perf_counter()
-    with ThreadPoolExecutor(READERS, thread_name_prefix="harness-read") as readers:
-        run.readers = readers
-        if executor == "sequential":
-            for batch in groups:
-                run.announce(batch, len(groups))
-                for lane in (run.read, run.sequential, run.write):
-                    lane(batch)
-                run.finish(batch)
-        else:
-            run.overlapped(groups, depth)
-    run.result.seconds = time.perf_counter() - started
+    run.start()
+    if executor == "sequential":
+        for batch in groups:
+            run.announce(batch, len(groups))
+            for lane in (run.read, run.sequential, run.write):
+                lane(batch)
+            run.finish(batch)
+    else:
+        run.overlapped(groups, depth)
+    run.result.seconds = time.perf_counter() - run.origin
     return run.result
 
 
@@ -182,21 +180,35 @@ class _Run:
         self.result = JobsResult()
         self.gpu = pipeline.device.type == "cuda"
         self.Clock = StageClock if instrumented else NullClock
-        self.last_finish = time.perf_counter()
-        self.readers: ThreadPoolExecutor | None = None
+        self.origin = self.last_finish = time.perf_counter()
+        self.cuda_origin = None
         # A lane holds its phase's lock while it works; a batch run again (redo) holds all three, so that
         # the decoder, engine and backend (TensorRT's one context, the codecs) never serve two at once.
         self.locks = {lane: threading.Lock() for lane in ("decode", "compute", "encode")}
+
+    def start(self) -> None:
+        """The origin of the run's timeline, on the host and on the GPU."""
+        read_files([], self.strict)  # the reading process starts before the clock, as the lane threads do
+        if self.gpu:
+            self.cuda_origin = torch.cuda.Event(enable_timing=True)
+            self.cuda_origin.record(torch.cuda.current_stream(self.pipeline.device))
+        self.origin = self.last_finish = time.perf_counter()
+
+    def busy(self, batch: _Batch, lane: str, started: float) -> None:
+        """Record that `lane` worked on `batch` from `started` until now (host clock)."""
+        now = time.perf_counter()
+        batch.lanes[lane] = now - started
+        batch.spans.append([lane, batch.number, None, "host", started - self.origin, now - self.origin])
 
     # --- lanes: each takes a batch and fills in its part; the times go to batch.lanes ---
 
     def read(self, batch: _Batch) -> None:
         started = time.perf_counter()
-        batch.files = list(self.readers.map(lambda job: _read(job[0], self.strict), batch.jobs))
+        batch.files = read_files([path for path, _ in batch.jobs], self.strict)
         batch.readable = [(f, name) for f, (_, name) in zip(batch.files, batch.jobs) if not isinstance(f, str)]
         # over the pixel budget: Pipeline.run takes the batch, in parts within it
         batch.redo = sum(f.height * f.width for f, _ in batch.readable) > MAX_BATCH_PIXELS
-        batch.lanes["read"] = time.perf_counter() - started
+        self.busy(batch, "read", started)
 
     def _phase(self, batch: _Batch, lane: str, work: Callable, host_synchronous: bool = False) -> None:
         """Run one phase of a batch on this thread's stream, after the previous lane's event; time it.
@@ -223,7 +235,7 @@ class _Run:
             batch.ready = torch.cuda.Event()
             batch.ready.record(stream)
         batch.clocks.append((lane, clock))
-        batch.lanes[lane] = time.perf_counter() - started  # the host's part; finish() adds the GPU's
+        self.busy(batch, lane, started)  # the host's part; finish() adds the GPU's
 
     def _used_here(self, frames) -> None:
         """Tell the caching allocator that this lane's stream reads `frames` (made on another lane's), so that
@@ -275,7 +287,7 @@ class _Run:
             out = self.pipeline.run([f.data for f, _ in batch.readable], instrumented=self.Clock is StageClock,
                                     strict=False)
         batch.done, batch.failed, batch.jpegs = out.done, out.failed, out.jpegs
-        batch.lanes["compute"] = time.perf_counter() - started  # every phase: this lane waits for encode
+        self.busy(batch, "compute", started)  # every phase: this lane waits for encode
         batch.clocks = [("compute", out.timings_ms)]
         batch.redo = False
 
@@ -295,7 +307,7 @@ class _Run:
             self.result.written += 1
             if self.on_written:
                 self.on_written(target)
-        batch.lanes["write"] = time.perf_counter() - started
+        self.busy(batch, "write", started)
 
     def _skip(self, path: Path, reason: str) -> None:
         self.result.skipped.append((path, reason))
@@ -315,13 +327,25 @@ class _Run:
         timings: dict[str, float] = {}
         for lane, clock in batch.clocks:  # the events are complete: the batch is written
             stage_ms = clock if isinstance(clock, dict) else clock.result()
+            if isinstance(clock, StageClock):
+                batch.spans += self._stage_spans(lane, batch.number, clock)
             # a GPU lane is busy while its stream works, which can outlast the host's launching it
             batch.lanes[lane] = max(batch.lanes.get(lane, 0.0), stage_ms.get("total", 0.0) / 1e3)
             for stage, ms in stage_ms.items():
                 if stage != "total":
                     timings[stage] = timings.get(stage, 0.0) + ms
         self.result.timings_ms.append(timings)
-        batch.clocks, batch.files, batch.readable, batch.jpegs, batch.decoded = [], [], [], None, None
+        self.result.spans += batch.spans
+        batch.clocks, batch.spans, batch.files, batch.readable, batch.jpegs, batch.decoded = [], [], [], [], None, None
+
+    def _stage_spans(self, lane: str, number: int, clock: StageClock) -> list[list]:
+        """A lane's stages on the timeline, and on a GPU the lane's span as the GPU ran it."""
+        spans = clock.spans(self.cuda_origin if clock.gpu else self.origin)
+        kind = "cuda" if clock.gpu else "host"
+        rows = [[lane, number, stage, kind, start, end] for stage, start, end in spans]
+        if spans and clock.gpu:
+            rows.insert(0, [lane, number, None, kind, spans[0][1], spans[-1][2]])
+        return rows
 
     # --- the overlapped executor: one thread per lane (the pipeline's, kept between runs), bounded queues ---
 

@@ -54,6 +54,15 @@ class StageClock:
         out["total"] = elapsed(self._marks[0][1], self._marks[-1][2])
         return out
 
+    def spans(self, origin) -> list[tuple[str, float, float]]:
+        """(stage, start_s, end_s) per stage, in seconds since `origin`: a CUDA event recorded before the
+        batch on a GPU, a perf_counter reading on the CPU.  After result()."""
+        if self.gpu:
+            since = lambda mark: origin.elapsed_time(mark) / 1e3  # noqa: E731
+        else:
+            since = lambda mark: mark - origin  # noqa: E731
+        return [(name, since(start), since(end)) for name, start, end in self._marks]
+
 
 class NullClock:
     """The same interface, recording nothing: for measuring what StageClock itself costs."""

@@ -26,7 +26,9 @@ def test_report_writes_markdown_html_and_plots(tmp_path, quick_run_path):
         with Image.open(out / f"{name}.png") as image:
             assert image.format == "PNG" and image.width > 300
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3 and "NVIDIA H100 80GB HBM3" in html  # self-contained
+    lanes = sorted(p.name for p in out.glob("lanes-*.png"))
+    assert lanes == ["lanes-1.png", "lanes-2.png"]  # the files-overlapped and files-sequential runs
+    assert html.count("data:image/png;base64,") == 3 + len(lanes) and "NVIDIA H100 80GB HBM3" in html
     markdown = (out / "report.md").read_text()
     assert "## Per-stage cases" in markdown and "![breakdown](breakdown.png)" in markdown
 

@@ -7,6 +7,9 @@
 # PEER_OURS="like-for-like fastest" runs only those of this project's runs, in that order
 # (like-for-like-compiled-lenient: without the libjpeg check of every file, which the sample does not make).
 # PEER_REPEAT=N runs each of them N times in a row (files named <name>_<n>): the spread between runs.
+# A PEER_OURS entry NAME-threads runs NAME with its files read in threads of the pipeline's process
+# (HARNESS_READERS=threads), as before harness.reading: PEER_OURS="fastest fastest-threads" measures the two.
+# PEER_TRACE=1 writes each of this project's runs' timelines (--trace) beside their JSON.
 set -uo pipefail
 OUT=${OUT:-/tmp/harness-peer}
 mkdir -p "$OUT/peer"
@@ -23,7 +26,9 @@ ours() {  # name batch size [options]
   local name=$1 b=$2 s=$3; shift 3
   rm -rf /tmp/harness_out
   echo "   load average before $name: $(cut -d' ' -f1-3 /proc/loadavg)"
-  python3 -m harness.distributed -i "$IMAGES" -o /tmp/harness_out --json "$OUT/peer/harness_${name}_b${b}_s${s}.json" \
+  local trace=()
+  [ "${PEER_TRACE:-0}" = 1 ] && trace=(--trace "$OUT/peer/trace_${name}_b${b}_s${s}.json")
+  python3 -m harness.distributed -i "$IMAGES" -o /tmp/harness_out --json "$OUT/peer/harness_${name}_b${b}_s${s}.json" "${trace[@]}" \
     -b "$b" -th "$s" -tw "$s" --model fcn_resnet101 --weights synthetic --warmup_batches 2 "$@" 2>&1 | tail -1 | sed "s/^/$name b$b s$s: /"
   python3 - "$OUT/peer/harness_${name}_b${b}_s${s}.json" <<'PY'
 import json, sys
@@ -38,7 +43,10 @@ for case in "${cases[@]}"; do
   set -- $case
   peer "$1" "$2" ""
   for name in ${PEER_OURS:-like-for-like like-for-like-compiled fastest}; do
-    case $name in
+    readers=process  # NAME-threads: the same run, its files read in threads of the pipeline's process
+    [ "${name%-threads}" != "$name" ] && readers=threads
+    export HARNESS_READERS=$readers
+    case ${name%-threads} in
       like-for-like) options=("${LIKE[@]}") ;;
       like-for-like-compiled) options=("${LIKE[@]}" "${COMPILED[@]}") ;;
       like-for-like-compiled-lenient) options=("${LIKE[@]}" "${COMPILED[@]}" --lenient) ;;  # no libjpeg check

@@ -1,18 +1,20 @@
-"""Does a busy Python thread slow the executor's reading threads (the read lane: files read and checked by
-libjpeg on 8 threads), and does a shorter interpreter switch interval help?  64 real 1920x1080 JPEGs, read
-alone and beside a thread that only runs Python, at Python's 5 ms switch interval and at 0.5 ms; the best of 3.
-Usage: python tools/read_lane_check.py"""
+"""Does Python work on other threads slow the read lane (files read and checked by libjpeg), in threads of
+this process (HARNESS_READERS=threads) and in harness.reading's process?  64 real 1920x1080 JPEGs in
+batches of 32, read alone and beside BUSY threads that only run Python (as the lanes' threads do), the best
+of 3 each.
+Usage: python tools/read_lane_check.py [BUSY=3]   (prints one line per mode, and JSON with --json FILE)"""
 
-import sys
+import argparse
+import json
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import os
 from pathlib import Path
 
 from harness.benchkit import photographs
-from harness.inputs import read_jpeg
-from harness.runner import READERS, write_jobs
+from harness.reading import read_files, read_workers
+from harness.runner import write_jobs
 
 
 def busy(stop: threading.Event) -> None:
@@ -22,27 +24,40 @@ def busy(stop: threading.Event) -> None:
             x += i * i
 
 
-def main() -> None:
-    folder = Path(tempfile.mkdtemp())
-    paths = [path for path, _ in write_jobs(photographs("1920x1080", 64), folder)]
-    for interval in (0.005, 0.0005):
-        sys.setswitchinterval(interval)
-        with ThreadPoolExecutor(READERS) as pool:
-            def read_all() -> float:
-                started = time.perf_counter()
-                list(pool.map(lambda path: read_jpeg(path, True), paths))
-                return time.perf_counter() - started
+def best_of_3(paths: list[Path], batch: int = 32) -> float:
+    def read_all() -> float:
+        started = time.perf_counter()
+        for at in range(0, len(paths), batch):
+            read_files(paths[at:at + batch], True)
+        return time.perf_counter() - started
 
-            read_all()
-            alone = min(read_all() for _ in range(3))
-            stop = threading.Event()
-            thread = threading.Thread(target=busy, args=(stop,))
-            thread.start()
-            loaded = min(read_all() for _ in range(3))
-            stop.set()
-            thread.join()
-        print(f"switch interval {interval * 1e3:.1f} ms: 64 files alone {alone:.3f} s, "
-              f"beside a busy Python thread {loaded:.3f} s")
+    read_all()  # warm: processes started, files in the page cache
+    return min(read_all() for _ in range(3))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("busy", nargs="?", type=int, default=3)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    paths = [path for path, _ in write_jobs(photographs("1920x1080", 64), Path(tempfile.mkdtemp()))]
+    results = {"files": len(paths), "workers": read_workers(), "busy_threads": args.busy}
+    for mode in ("threads", "process"):
+        os.environ["HARNESS_READERS"] = mode  # read_files reads it on each call
+        alone = best_of_3(paths)
+        stop = threading.Event()
+        workers = [threading.Thread(target=busy, args=(stop,)) for _ in range(args.busy)]
+        for worker in workers:
+            worker.start()
+        loaded = best_of_3(paths)
+        stop.set()
+        for worker in workers:
+            worker.join()
+        results[mode] = {"alone_s": alone, "beside_busy_s": loaded}
+        print(f"{mode}: {len(paths)} files in batches of 32 on {read_workers()} threads alone {alone:.3f} s, "
+              f"beside {args.busy} busy Python threads {loaded:.3f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -97,6 +97,20 @@ def checked_samples(stats: dict, where: str) -> np.ndarray:
     return np.asarray(data, dtype=float)  # integers past float64's exact range: still numbers
 
 
+def checked_spans(spans, where: str) -> None:
+    """A whole-run case's `lane_spans` (harness.runner's timeline, drawn by the report): a list of
+    [lane, batch, stage, clock, start_s, end_s] rows; one line naming the case where a row is not one."""
+    rows = spans if isinstance(spans, list) else [spans]
+    for index, span in enumerate(rows):
+        ok = (isinstance(span, list) and len(span) == 6 and isinstance(span[0], str)
+              and isinstance(span[1], int) and not isinstance(span[1], bool) and span[1] >= 1
+              and (span[2] is None or isinstance(span[2], str)) and span[3] in ("host", "cuda")
+              and _number(span[4]) and _number(span[5]) and span[5] >= span[4])
+        if not ok:
+            raise ReportError(f"{where}: lane_spans row #{index} is {span!r}, not [lane, batch, stage, clock "
+                              "('host' or 'cuda'), start_s, end_s >= start_s]: leave the file out or rerun it")
+
+
 def load_file(path: str | Path, data: dict | None = None) -> pd.DataFrame:
     """One benchmark file's cases; `data`: its JSON, when the caller has read it already."""
     path = Path(path)
@@ -126,6 +140,8 @@ def load_file(path: str | Path, data: dict | None = None) -> pd.DataFrame:
         if not isinstance(info, dict):
             raise ReportError(f"{where}: its extra_info is a {type(info).__name__}, not an object: it is not a "
                               "pytest-benchmark --benchmark-json file")
+        if info.get("lane_spans") is not None:
+            checked_spans(info["lane_spans"], where)
         row = {"file": str(path), "label": label, "run": run, "commit": commit, "name": name,
                "group": bench.get("group"), "samples": checked_samples(stats, where)}
         row.update({key: info.get(key) for key in CASE_KEY})

@@ -20,10 +20,14 @@ from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 from harness.inputs import write_atomic  # noqa: E402
 from harness.report.findings import findings  # noqa: E402
 from harness.report.load import environment  # noqa: E402
-from harness.report.present import STAGE_COLORS, readable  # noqa: E402
+from harness.report.present import KELLY, STAGE_COLORS, readable  # noqa: E402
 from harness.report.tables import (breakdown, copy_bandwidth, end_to_end_summary, floor_fractions,  # noqa: E402
-                                   peak_fractions, scaling, sample_comparison, speedups, stage_table)
+                                   lane_cases, peak_fractions, scaling, sample_comparison, speedups, stage_table)
+from harness.trace import LANES  # noqa: E402
 
+#: Lanes that are stages (decode, encode) keep their stage's colour; the others take Kelly colours no stage has.
+LANE_COLORS = {"read": KELLY[15], "decode": STAGE_COLORS["decode"], "compute": KELLY[17],
+               "encode": STAGE_COLORS["encode"], "write": KELLY[19]}
 FOLD_ROWS = 15  # tables longer than this are folded away in the page (and whole in their CSV)
 CSS = """
 body{font:15px/1.45 system-ui,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}
@@ -147,6 +151,97 @@ def plot_speedups(table: pd.DataFrame) -> bytes | None:
     return png(figure)
 
 
+def lane_busy(spans) -> dict[str, float]:
+    """Each lane's busy seconds over a run's timeline: per batch the longer of its host and GPU span, as
+    harness.runner's lane_seconds counts them."""
+    longest: dict[tuple[str, int], float] = {}
+    for lane, batch, stage, _, start, end in spans:
+        if stage is None:
+            longest[lane, batch] = max(longest.get((lane, batch), 0.0), end - start)
+    busy: dict[str, float] = {}
+    for (lane, _), seconds in longest.items():
+        busy[lane] = busy.get(lane, 0.0) + seconds
+    return busy
+
+
+def plot_lanes(spans, title: str) -> bytes | None:
+    """A Gantt chart of one whole run (its `lane_spans`): a row per lane, read on top, and for a GPU lane a
+    host row (launching) and a GPU row (CUDA events) under it; one bar per batch, odd batches solid and even
+    ones light, so that a gap in a row is a stall and bars stacked in time are batches overlapping; the row
+    labels give each row's busy share of the run, the title the binding lane (the most busy time)."""
+    rows: dict[tuple[str, str], list] = {}
+    for lane, batch, stage, clock, start, end in spans:
+        if stage is None:
+            rows.setdefault((lane, clock), []).append((batch, start, end))
+    if not rows:
+        return None
+    order = {lane: index for index, lane in enumerate(LANES)}
+    keys = sorted(rows, key=lambda k: (order.get(k[0], len(LANES)), k[0], k[1] != "host"))
+    wall = max(end for bars in rows.values() for _, _, end in bars) or 1.0
+    batches = max(batch for bars in rows.values() for batch, _, _ in bars)
+    dense = batches > 60  # white edges and hatching would hide the thin bars
+    figure, axis = plt.subplots(figsize=(11, 0.42 * len(keys) + 1.6))
+    labels = []
+    for y, (lane, clock) in enumerate(keys):
+        color = LANE_COLORS.get(lane, KELLY[6])
+        bars = rows[lane, clock]
+        for parity, alpha in ((1, 1.0), (0, 0.45)):
+            spans_of = [(start, end - start) for batch, start, end in bars if batch % 2 == parity]
+            axis.broken_barh(spans_of, (y - 0.36, 0.72), facecolors=color, alpha=alpha, edgecolor="white",
+                             linewidth=0 if dense else 0.4, hatch="///" if clock == "cuda" and not dense else None)
+        if batches <= 40:  # numbers fit inside the bars
+            for batch, start, end in bars:
+                if end - start > wall / 60:
+                    axis.text((start + end) / 2, y, str(batch), ha="center", va="center", fontsize=7,
+                              color="white" if batch % 2 else "black")
+        both = (lane, "host") in rows and (lane, "cuda") in rows
+        name = f"{lane} ({'GPU' if clock == 'cuda' else 'host'})" if both or clock == "cuda" else lane
+        labels.append(f"{name}  {sum(end - start for _, start, end in bars) / wall:.0%}")
+    busy = lane_busy(spans)
+    binding = max(busy, key=busy.get)
+    axis.set_yticks(range(len(keys)), labels)
+    axis.invert_yaxis()
+    axis.set_xlim(0, wall * 1.01)
+    gpu = any(clock == "cuda" for _, clock in keys)
+    clocks = "host clock; GPU rows: CUDA events, origins within microseconds" if gpu else "host clock"
+    axis.set(xlabel=f"seconds since the run's start ({clocks})",
+             title=f"{title}\nbinding lane: {binding}, busy {busy[binding]:.3g} s of the {wall:.3g} s run "
+                   f"({busy[binding] / wall:.0%}); {batches} batches")
+    axis.grid(axis="x", alpha=0.3)
+    handles = [plt.Rectangle((0, 0), 1, 1, color="#848482", alpha=a) for a in (1.0, 0.45)]
+    names = ["odd batch", "even batch"]
+    if gpu and not dense:
+        handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="#848482", edgecolor="white", hatch="///"))
+        names.append("CUDA events")
+    axis.legend(handles, names, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    figure.tight_layout()
+    return png(figure)
+
+
+def lane_caption(case) -> str:
+    """A timeline's case in words: file, stage, engine, precision, batch, sizes, executor."""
+    def given(value) -> bool:
+        return value is not None and value != "" and not pd.isna(value)
+
+    words = [" ".join(str(v) for v in (case.stage, _short(case.engine), case.precision) if given(v))]
+    if given(case.batch_size):
+        words.append(f"batch {case.batch_size:g}")
+    if given(case.model_height):
+        words.append(f"{case.model_height:g} px" + (f" from {case.source}" if given(case.source) else ""))
+    return f"{case.label}: " + ", ".join([*words, f"{case.executor} executor"])
+
+
+def lane_timelines(table: pd.DataFrame) -> list[tuple[str, str, bytes]]:
+    """(name, caption, PNG) of the lane timelines the report shows (tables.lane_cases picks them)."""
+    out = []
+    for index, case in enumerate(lane_cases(table).itertuples(), start=1):
+        caption = lane_caption(case)
+        data = plot_lanes(case.lane_spans, caption)
+        if data is not None:
+            out.append((f"lanes-{index}", caption, data))
+    return out
+
+
 def sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """The report's tables, in order, with a file column where rows can come from several files."""
     bandwidth = pd.DataFrame([{"hardware": h, "copy_GB_per_s": b / 1e9} for h, b in copy_bandwidth(table).items()])
@@ -237,7 +332,19 @@ def write_report(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
     for name in (n for n in plots if n in written):
         md += [f"![{name}]({name}.png)", ""]
         body.append(f"<img alt='{name}' src='data:image/png;base64,{base64.b64encode(plots[name]).decode()}'/>")
-    cases = table.drop(columns=["samples"])
+    timelines = lane_timelines(table)
+    if timelines:
+        about = ("Each lane's batches over one whole run (the last timed run of the case), on the host clock and, "
+                 "for GPU lanes, on CUDA events: gaps are stalls, bars at the same time are batches overlapping.")
+        md += ["### Lane timelines", "", about, ""]
+        body += ["<h3 id='lanes'>Lane timelines</h3>", f"<p>{htmlmod.escape(about)}</p>"]
+    for name, caption, data in timelines:
+        write_atomic(folder / f"{name}.png", data)
+        written[name] = folder / f"{name}.png"
+        md += [f"![{caption.replace('[', '(').replace(']', ')')}]({name}.png)", ""]
+        body.append(f"<img alt='{htmlmod.escape(caption, quote=True)}' "
+                    f"src='data:image/png;base64,{base64.b64encode(data).decode()}'/>")
+    cases = table.drop(columns=["samples", "lane_spans"], errors="ignore")  # the timelines are in the plots
     write_atomic(folder / "tables" / "cases.csv", _csv(cases))
     written["cases"] = folder / "tables" / "cases.csv"
     for title, frame in sections(table):

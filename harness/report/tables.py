@@ -154,3 +154,24 @@ def scaling(table: pd.DataFrame) -> pd.DataFrame:
     rows["hosts"] = [len(h) for h in rows["hosts"]]
     return rows[columns].rename(columns={"median": "seconds"}).sort_values(
         ["engine", "variant", "precision", "world_size"]).reset_index(drop=True)
+
+
+LANE_PLOTS = 4  # lane timelines in one report at most: each is a figure the width of the page
+
+
+def lane_cases(table: pd.DataFrame, limit: int = LANE_PLOTS) -> pd.DataFrame:
+    """Whole-run cases with a recorded timeline (`lane_spans`, harness.runner) for the report's lane timelines.
+    One per GPU, engine, executor, batch size, model side and source size, so that a case's overlapped and
+    sequential runs both show and repeated files or precisions do not crowd out the rest: of each, the run
+    with the most batches (the first file's at a tie); then the `limit` with the most batches, in key order.
+    Files from before timelines were recorded have none: an empty table."""
+    if "lane_spans" not in table:
+        return pd.DataFrame()
+    rows = table[table["lane_spans"].map(lambda spans: isinstance(spans, list) and len(spans) > 0)].copy()
+    if rows.empty:
+        return pd.DataFrame()
+    rows["batches"] = rows["lane_spans"].map(lambda spans: max(span[1] for span in spans))
+    key = ["hardware", "engine", "executor", "batch_size", "model_height", "source"]
+    rows = rows.sort_values("batches", ascending=False, kind="stable").drop_duplicates(key).head(limit)
+    columns = ["label", *key[:2], "stage", "variant", "precision", *key[2:], "batches", "lane_spans"]
+    return rows[columns].sort_values(key, kind="stable").reset_index(drop=True)

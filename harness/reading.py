@@ -1,0 +1,170 @@
+"""Reading and checking the input files (inputs.read_jpeg: the strict check is CPU work) in a process of
+their own, for harness.runner's read lane.
+
+In threads of the pipeline's process the check waits for the interpreter lock that the lanes' Python threads
+hold, and the read lane was the busiest of all in every fast run on an H100 (issue 27).  So one reading
+process, started on first use and kept for the process's life, reads each batch with its threads, where
+they compete with no one.  The files' bytes come back through memory the two share: a pipe hands a batch's
+6 MB back in 64 KB reads, each of which waits for that lock again.
+
+The process is `python -m harness.reading` (multiprocessing would run the caller's main module in it
+again), ignores Ctrl-C (the caller decides what stops), and exits when its pipe closes: with the caller.
+"""
+
+from __future__ import annotations
+
+import atexit
+import mmap
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from harness import HarnessError
+from harness.inputs import MAX_FILE_BYTES, BadImage, JpegFile, read_jpeg
+
+
+def read_workers() -> int:
+    """How many files are read and checked at once: the cores beside the lanes' threads (two), shared by
+    the ranks of harness.distributed on this machine; at most 8."""
+    cores = len(os.sched_getaffinity(0))
+    ranks = max(1, int(os.environ.get("LOCAL_WORLD_SIZE") or 1))
+    return max(1, min(8, (cores - 2) // ranks))
+
+
+def read_or_reason(path: Path, strict: bool = True) -> JpegFile | str:
+    """read_jpeg, or why the file cannot be used."""
+    try:
+        return read_jpeg(path, strict)
+    except BadImage as error:
+        return str(error)
+
+
+_threads: dict[int, ThreadPoolExecutor] = {}
+
+
+def read_batch(paths: list[Path], strict: bool, threads: int) -> list[JpegFile | str]:
+    """read_or_reason for each path, `threads` at a time, in order."""
+    if threads not in _threads:
+        _threads[threads] = ThreadPoolExecutor(threads, thread_name_prefix="harness-read")
+    return list(_threads[threads].map(read_or_reason, paths, [strict] * len(paths)))
+
+
+class Reader:
+    """The reading process and the memory its batches come back in: an anonymous file (memfd) that it
+    inherits, so that nothing is left behind however the run ends."""
+
+    def __init__(self):
+        path = os.pathsep.join(entry for entry in sys.path if entry)  # the harness this process imported
+        self.memory_fd = os.memfd_create("harness-read")
+        self.memory: mmap.mmap | None = None
+        self.process = subprocess.Popen([sys.executable, "-m", "harness.reading", str(self.memory_fd)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=[self.memory_fd],
+                                        env={**os.environ, "PYTHONPATH": path})
+        self.requests = Connection(os.dup(self.process.stdin.fileno()), readable=False)
+        self.answers = Connection(os.dup(self.process.stdout.fileno()), writable=False)
+        self.lock = threading.Lock()  # one batch at a time
+
+    def _room(self, needed: int) -> int:
+        """The memory's size, grown to `needed` if it can be; 0 where it cannot (under a file-size limit,
+        say): the bytes then come back through the pipe."""
+        if needed and (self.memory is None or len(self.memory) < needed):
+            try:
+                size = max(needed, 16 << 20)
+                os.ftruncate(self.memory_fd, size)
+                if self.memory is not None:
+                    self.memory.close()
+                self.memory = mmap.mmap(self.memory_fd, size)
+            except OSError:
+                return 0
+        return len(self.memory) if self.memory is not None else 0
+
+    def read(self, paths: list[Path], strict: bool) -> list[JpegFile | str]:
+        with self.lock:
+            capacity = self._room(sum(_size(path) for path in paths))
+            try:
+                self.requests.send((paths, strict, read_workers(), capacity))
+                files = self.answers.recv()
+            except (EOFError, OSError):
+                raise HarnessError("the process reading the input files died (out of memory, or killed): "
+                                   "rerun, with fewer or smaller files") from None
+            if isinstance(files, BaseException):
+                raise files
+            return [JpegFile(file[0], self.memory[file[1]:file[1] + file[2]], *file[3:])
+                    if isinstance(file, tuple) else file for file in files]
+
+    def close(self) -> None:
+        """Close the pipe (the process exits on it) and the memory; kill the process if it lingers."""
+        for end in (self.requests, self.answers, self.process.stdin, self.process.stdout):
+            end.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        with self.lock:
+            if self.memory is not None:
+                self.memory.close()
+            os.close(self.memory_fd)
+
+
+def _size(path: Path) -> int:
+    """What the file will take in the shared memory: 0 for what read_jpeg refuses anyway."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return 0
+    return size if size <= MAX_FILE_BYTES else 0
+
+
+_reader: Reader | None = None
+
+
+def read_files(paths: list[Path], strict: bool) -> list[JpegFile | str]:
+    """Per path, its inputs.JpegFile or why it cannot be used, in order.  HARNESS_READERS=threads reads
+    them in threads of this process instead, to measure the difference."""
+    global _reader
+    if os.environ.get("HARNESS_READERS") == "threads":
+        return read_batch(paths, strict, read_workers())
+    if _reader is None or _reader.process.poll() is not None:
+        _reader = Reader()
+        atexit.register(_reader.close)
+    return _reader.read(paths, strict)
+
+
+def _serve(requests: Connection, answers: Connection, memory_fd: int) -> None:
+    """The reading process: each request is a batch; each file that fits in the shared memory comes back as
+    (path, offset, length, height, width), its bytes there, one after another."""
+    while True:
+        try:
+            paths, strict, threads, capacity = requests.recv()
+        except EOFError:
+            return
+        try:
+            out = read_batch(paths, strict, threads)
+            if capacity:
+                with mmap.mmap(memory_fd, capacity) as memory:
+                    at = 0
+                    for index, file in enumerate(out):
+                        if isinstance(file, JpegFile) and at + len(file.data) <= capacity:
+                            memory[at:at + len(file.data)] = file.data
+                            out[index] = (file.path, at, len(file.data), file.height, file.width)
+                            at += len(file.data)
+        except Exception as error:  # the caller raises it
+            out = error
+        try:
+            answers.send(out)
+        except pickle.PicklingError as error:
+            answers.send(RuntimeError(f"cannot hand back a batch: {error}"))
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    incoming, outgoing = Connection(os.dup(0), writable=False), Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # whatever prints, prints to the terminal, not into the pipe
+    _serve(incoming, outgoing, int(sys.argv[1]))

@@ -1,0 +1,130 @@
+"""harness.reading: the reading process hands back what threads of the caller would, in order, and leaves
+nothing behind however the run ends: no process, no file."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness import HarnessError
+from harness.reading import Reader, read_batch, read_files
+from test_cli import FAST
+from test_faults import _env
+
+
+@pytest.fixture
+def mixed(tmp_path, sample_bytes):
+    """Good files, a truncated one, a text file, a missing one and an empty one, in that order."""
+    paths = []
+    for index, data in enumerate(sample_bytes):
+        paths.append(tmp_path / f"good_{index}.jpg")
+        paths[-1].write_bytes(data)
+    for name, data in (("truncated.jpg", sample_bytes[0][:3000]), ("text.jpg", b"hello"), ("empty.jpg", b"")):
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(data)
+    paths.insert(6, tmp_path / "missing.jpg")
+    return paths
+
+
+def test_the_reading_process_answers_as_threads_do_in_input_order(mixed, monkeypatch):
+    by_threads = read_batch(mixed, True, 2)
+    monkeypatch.delenv("HARNESS_READERS", raising=False)
+    by_process = read_files(mixed, True)
+    assert [type(file) for file in by_process] == [type(file) for file in by_threads]
+    assert by_process == by_threads  # JpegFile compares path, bytes and size; a reason compares as text
+    assert sum(not isinstance(file, str) for file in by_process) == 5
+    assert "truncated" in by_process[5] and "not a JPEG" in by_process[7] and "empty" in by_process[8]
+    assert read_files(mixed, False)[5].height > 0  # --lenient lets the truncated file through
+
+
+def test_a_batch_larger_than_the_memory_grows_it(tmp_path, sample_bytes):
+    reader = Reader()
+    try:
+        paths = []
+        for index in range(120):  # about 20 MB: more than the 16 MB the memory starts with
+            paths.append(tmp_path / f"{index}.jpg")
+            paths[-1].write_bytes(sample_bytes[index % 5])
+        files = reader.read(paths, True)
+        assert [file.data for file in files] == [sample_bytes[index % 5] for index in range(120)]
+        assert len(reader.memory) >= sum(len(file.data) for file in files)
+    finally:
+        reader.close()
+    assert reader.process.returncode == 0
+
+
+def test_a_reading_process_that_dies_mid_batch_is_one_line(tmp_path, sample_bytes):
+    reader = Reader()
+    (tmp_path / "a.jpg").write_bytes(sample_bytes[0])
+    try:
+        reader.process.kill()
+        reader.process.wait()
+        with pytest.raises(HarnessError, match="the process reading the input files died"):
+            reader.read([tmp_path / "a.jpg"], True)
+    finally:
+        reader.close()
+
+
+def assert_nothing_left(group: int, out) -> None:
+    """No process of the run's process group, and no temporary file in -o."""
+    for _ in range(50):  # the reading process exits on its closed pipe, a moment after the run
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("a process of the run is still running")
+    assert not list(out.glob(".harness-*")), list(out.iterdir())
+
+
+@pytest.mark.parametrize("signals,status,word", [
+    ([signal.SIGINT], 130, "interrupted"), ([signal.SIGTERM], 143, "terminated"),
+    ([signal.SIGINT, signal.SIGINT], 130, "interrupted"), ([signal.SIGTERM, signal.SIGTERM], 143, "terminated"),
+], ids=["ctrl-c", "sigterm", "ctrl-c-twice", "sigterm-twice"])
+def test_no_process_or_file_outlives_an_interrupted_run(tmp_path, sample_bytes, signals, status, word):
+    """Ctrl-C reaches every process of the terminal's group (the reading process too); SIGTERM only the run.
+    A second signal comes 0.1 s after the first, while the run is shutting down."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for index in range(200):
+        (folder / f"img_{index:03}.jpg").write_bytes(sample_bytes[index % 5])
+    process = subprocess.Popen([sys.executable, "-m", "harness", "-i", str(folder), "-o", str(out), "-b", "2",
+                                *FAST], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=_env(PYTHONUNBUFFERED="1"), start_new_session=True)
+    for line in process.stdout:  # the reading process is running once overlays are written
+        if "Saving the overlay" in line:
+            break
+    for number, sent in enumerate(signals):
+        time.sleep(0.1 * number)
+        if sent == signal.SIGINT:
+            os.killpg(process.pid, sent)
+        else:
+            process.send_signal(sent)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == status, stderr
+    assert word in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert_nothing_left(process.pid, out)
+
+
+def test_no_process_outlives_a_failed_write(tmp_path):
+    """A file-size limit makes every write fail the way a full disk does; the memory the reading process
+    shares falls back to the pipe under it."""
+    out = tmp_path / "out"
+
+    def limited():
+        os.setsid()
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+
+    process = subprocess.Popen([sys.executable, "-m", "harness", "-o", str(out), "-b", "2", *FAST],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=_env(CUDA_VISIBLE_DEVICES=""), preexec_fn=limited)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1 and "cannot write" in stderr and "Traceback" not in stderr, stderr
+    assert_nothing_left(process.pid, out)
