@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -96,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop at the first bad input file instead of reporting and skipping it")
     own.add_argument("--lenient", action="store_true",
                      help="let JPEGs that libjpeg reports as corrupt or truncated through, decoded as far as they go")
+    own.add_argument("--json", default=None, metavar="FILE",
+                     help="write the run's results (images/s, per-stage medians, lanes, the GPU's state) as a "
+                          "benchmark JSON file that harness.report reads")
     own.add_argument("--trace", default=None, metavar="FILE",
                      help="write the run's timeline (each lane and stage per batch, host and CUDA-event times) as "
                           "a Chrome trace / Perfetto JSON file: open it in https://ui.perfetto.dev")
@@ -109,13 +113,15 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.inputs import check_writable, find_jpegs, output_names, prepare_output_dir, read_jpeg
+    from harness.inputs import check_writable, find_jpegs, output_names, prepare_output_dir, read_jpeg, write_atomic
+    from harness.run_file import process_record, results_json
     from harness.pipeline import Pipeline
     from harness.runner import run_jobs
 
     check_executor(args.executor, args.depth)
-    if args.trace:
-        check_writable(Path(args.trace), "--trace")
+    for option, path in (("--json", args.json), ("--trace", args.trace)):
+        if path:
+            check_writable(Path(path), option)
     plan = config_from_args(args).resolve()
     config = plan.config
     paths = find_jpegs(args.input_path, config.batch_size)
@@ -150,22 +156,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"\tSaving the overlay result for {config.class_name} class to: {target}")
 
     jobs = list(zip(paths, output_names(paths, out_dir)))
-    result = run_jobs(pipeline, jobs, out_dir, config.batch_size, executor=args.executor, depth=args.depth,
-                      strict_jpeg=not args.lenient,
-                      on_batch=progress, on_skip=skip, on_written=saved)
+    record = process_record(pipeline, lambda: run_jobs(pipeline, jobs, out_dir, config.batch_size,
+                                                       executor=args.executor, depth=args.depth,
+                                                       strict_jpeg=not args.lenient, on_batch=progress, on_skip=skip,
+                                                       on_written=saved), len(jobs))
     seconds = time.perf_counter() - started
-    if result.written == 0:
+    written, spans = record["images"], record.pop("spans")
+    if written == 0:
         raise HarnessError("no input image could be processed: see the messages above")
-    note = f"; skipped {len(result.skipped)} bad file(s)" if result.skipped else ""
-    lanes = result.lane_seconds()
+    note = f"; skipped {record['skipped']} bad file(s)" if record["skipped"] else ""
+    lanes = record["lane_seconds"]
     busiest = max(lanes, key=lanes.get)
-    print(f"Wrote {result.written} overlay(s) to {out_dir} in {seconds:.2f} s "
-          f"({result.written / seconds:.1f} images/s){note}; the busiest lane: {busiest}, "
-          f"{lanes[busiest]:.2f} s of {result.seconds:.2f} s.")
+    print(f"Wrote {written} overlay(s) to {out_dir} in {seconds:.2f} s ({written / seconds:.1f} images/s){note}; "
+          f"the busiest lane: {busiest}, {lanes[busiest]:.2f} s of {record['seconds']:.2f} s.")
+    if args.json:
+        output = results_json(plan, [record], args, None, "harness")
+        write_atomic(Path(args.json), json.dumps(output, indent=1).encode())
+        print(f"Wrote the results to {args.json}: python -m harness.report report {args.json}")
     if args.trace:
         from harness.trace import write_trace
 
-        write_trace(Path(args.trace), result.spans, trace_metadata(plan, "harness"))
+        write_trace(Path(args.trace), spans, trace_metadata(plan, "harness"))
         print(f"Wrote the run's timeline to {args.trace}: open it in https://ui.perfetto.dev")
     return 0
 

@@ -19,20 +19,14 @@ of memory stop every rank with one line each, the other ranks naming the rank th
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import socket
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
 from harness import HarnessError
 from harness.errors import first_line, user_message
-
-STAGE = "distributed_throughput"
-
 
 def shard(items: list, rank: int, world_size: int) -> list:
     """Rank `rank`'s contiguous share of `items`: shares differ in size by at most one and together hold
@@ -119,8 +113,8 @@ def build_parser():
     parser = sample_parser()
     parser.prog = "python -m harness.distributed"
     parser.description = __doc__.split("\n\n")[0]
+    parser.set_defaults(json="distributed.json")  # the command line's --json, written by rank 0
     group = parser.add_argument_group("multi-process options (start with torchrun)")
-    group.add_argument("--json", default="distributed.json", help="where rank 0 writes the results")
     group.add_argument("--procs_per_gpu", type=int, default=1, help="processes sharing one GPU")
     group.add_argument("--warmup_batches", type=int, default=1,
                        help="untimed batches each rank runs first, through the same executor")
@@ -172,13 +166,11 @@ def run(args) -> int:
 
 
 def _run(args, rank: int, size: int, local: int) -> int:
-    import torch
-
     from harness.cli import config_from_args
     from harness.config import cuda_device_count
-    from harness.env import gpu_state
     from harness.inputs import check_writable, find_jpegs, output_names, prepare_output_dir, read_jpeg, write_atomic
     from harness.pipeline import Pipeline
+    from harness.run_file import process_record, results_json
     from harness.runner import check_executor, run_jobs, warm_up
 
     def set_up():
@@ -221,19 +213,13 @@ def _run(args, rank: int, size: int, local: int) -> int:
         print(f"Skipping {path}: {reason}", file=sys.stderr)
 
     def timed() -> dict:
-        uuid = str(torch.cuda.get_device_properties(config.device_id).uuid) if config.device == "cuda" else None
-        before = gpu_state(uuid=uuid) if uuid else None
-        started = time.perf_counter()
-        result = run_jobs(pipeline, mine, out_dir, config.batch_size, executor=args.executor, depth=args.depth,
-                          strict_jpeg=not args.lenient, on_skip=skip)
-        seconds = time.perf_counter() - started
-        after = gpu_state(uuid=uuid) if uuid else None
-        return {"rank": rank, "local_rank": local, "host": socket.gethostname(), "device": config.device,
-                "device_id": config.device_id if config.device == "cuda" else None, "gpu_uuid": uuid,
-                "inputs": len(mine), "images": result.written, "skipped": len(result.skipped),
-                "seconds": seconds, "batch_seconds": result.batch_seconds, **result.info(),
-                "setup_seconds": pipeline.backend.setup_seconds, "spans": result.spans if args.trace else None,
-                "gpu_state_before": before, "gpu_state_after": after}
+        record = process_record(pipeline, lambda: run_jobs(pipeline, mine, out_dir, config.batch_size,
+                                                           executor=args.executor, depth=args.depth,
+                                                           strict_jpeg=not args.lenient, on_skip=skip),
+                                len(mine), rank, local)
+        if not args.trace:
+            record["spans"] = None  # the timelines travel to rank 0 only where it writes them
+        return record
 
     everyone = _together(size, timed, share=True)
     if sum(r["images"] for r in everyone) == 0:
@@ -255,87 +241,6 @@ def _run(args, rank: int, size: int, local: int) -> int:
               + (f"; scaling efficiency {efficiency:.1%}" if efficiency is not None else "")
               + f". Results: {args.json}" + (f"; timeline: {args.trace}" if args.trace else ""))
     return 0
-
-
-def _stats(samples: list[float]) -> dict:
-    """pytest-benchmark's own statistics of the samples, with the raw data, as its JSON files hold them."""
-    from harness.benchkit import stats_of
-
-    return {**stats_of(samples).as_dict(), "iterations": 1, "data": list(samples)}
-
-
-#: Options that change the work or its speed, named in a case's variant when they differ from the default.
-VARIANT_OPTIONS = ("preprocess", "postprocess", "compile", "cuda_graph", "fuse_conv", "blur_mode", "channels_last",
-                   "aux_head", "cudnn_benchmark")
-
-
-def variant(plan, procs_per_gpu: int, executor: str = "overlapped", depth: int | None = None,
-            lenient: bool = False) -> str:
-    """The case's variant: options that differ from their defaults on the plan's device and precision, and
-    processes per GPU, so that runs of different commands are different cases to the report and the gate
-    (the same command's runs are the same case).  --lenient is named: it drops the read lane's libjpeg check."""
-    defaults = plan.defaults()
-    parts = [f"{name}={getattr(plan.config, name)}" for name in VARIANT_OPTIONS
-             if getattr(plan.config, name) != getattr(defaults, name)]
-    from harness.runner import DEFAULT_DEPTH
-
-    if lenient:
-        parts.append("lenient")
-    if executor != "overlapped":
-        parts.append(f"executor={executor}")
-    elif depth not in (None, DEFAULT_DEPTH):
-        parts.append(f"depth={depth}")
-    return ",".join(parts + ([f"procs_per_gpu={procs_per_gpu}"] if procs_per_gpu != 1 else []))
-
-
-def results_json(plan, ranks: list[dict], args, baseline: float | None) -> dict:
-    """pytest-benchmark's file layout, so that harness.report and its gate read it unchanged."""
-    from harness.benchkit import NOISE_THRESHOLD, relative_iqr, sample_power
-    from harness.env import bad_throttles, fingerprint
-    from harness.results import Record
-
-    world = len(ranks)
-    config = plan.config
-    case = dict(stage=STAGE, engine=f"{config.ops}+{config.decoder}+{config.backend}:{config.model}",
-                variant=variant(plan, args.procs_per_gpu, args.executor, args.depth, args.lenient), device=config.device,
-                precision=config.precision,
-                batch_size=config.batch_size, model_height=config.target_img_height,
-                model_width=config.target_img_width, source="", world_size=world, procs_per_gpu=args.procs_per_gpu)
-    entries = []
-    for r in ranks:
-        rate = r["images"] / r["seconds"] if r["seconds"] > 0 else 0.0
-        noise = relative_iqr(r["batch_seconds"]) if r["batch_seconds"] else 0.0
-        mine = {k: v for k, v in r.items() if k != "batch_seconds"}
-        power = sample_power(r["batch_seconds"], "batch") if r["batch_seconds"] else {}
-        record = Record(**{**case, **mine}, images_per_s=rate, noise_rel_iqr=noise, noisy=noise > NOISE_THRESHOLD,
-                        throttled=bool(bad_throttles(r["gpu_state_before"], r["gpu_state_after"])), **power)
-        entries.append({"group": STAGE, "name": f"{STAGE}[rank{r['rank']}]",
-                        "fullname": f"harness.distributed::rank{r['rank']}", "params": None,
-                        # a rank with an empty shard ran no batch: its one sample is its whole (short) run, since
-                        # a time of 0 is a broken file to harness.report
-                        "stats": _stats(r["batch_seconds"] or [r["seconds"]]), "extra_info": record.info()})
-    throttled = bad_throttles(*(r[k] for r in ranks for k in ("gpu_state_before", "gpu_state_after")))
-    images = sum(r["images"] for r in ranks)
-    wall = max(r["seconds"] for r in ranks)  # every rank started at the same barrier
-    rate = images / wall if wall > 0 else 0.0
-    gpus_used = max(1, world // args.procs_per_gpu) if config.device == "cuda" else world
-    efficiency = rate / (gpus_used * baseline) if baseline else (1.0 if world == 1 else None)
-    entries.append({"group": STAGE, "name": f"{STAGE}[all]", "fullname": "harness.distributed::all", "params": None,
-                    "stats": _stats([wall]),
-                    "extra_info": Record(
-                        **case, rank="all", inputs=sum(r["inputs"] for r in ranks), images=images,
-                        skipped=sum(r["skipped"] for r in ranks), seconds=wall, images_per_s=rate,
-                        per_rank_images_per_s=[e["extra_info"]["images_per_s"] for e in entries],
-                        single_process_images_per_s=baseline, scaling_efficiency=efficiency,
-                        executor=ranks[0]["executor"], depth=ranks[0]["depth"],
-                        steady_images_per_s=sum(r["steady_images_per_s"] or 0.0 for r in ranks) or None,
-                        throttled=bool(throttled), noisy=any(e["extra_info"]["noisy"] for e in entries),
-                        hosts=sorted({r["host"] for r in ranks})).info()})
-    harness_info = fingerprint(config.device_id if config.device == "cuda" else 0)
-    harness_info.update(world_size=world, procs_per_gpu=args.procs_per_gpu, throttled=throttled)
-    return {"machine_info": {"node": socket.gethostname(), "harness": harness_info},
-            "commit_info": {}, "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-            "version": "harness.distributed", "benchmarks": entries}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -203,3 +203,41 @@ def test_onnxruntime_refuses_reduced_precision(tmp_path):
         pytest.skip("fp16 is refused earlier on a machine without a GPU (test_gpu_options_without_a_gpu)")
     assert_one_line_error(harness(*FAST, "-bk", "onnxruntime", "--precision", "fp16", "-o", str(tmp_path)),
                           "runs the fp32 graph")
+
+
+def test_json_writes_the_run_as_a_benchmark_file_the_report_reads(tmp_path, sample_paths, capsys):
+    """The main job's numbers: images/s, per-stage medians and lanes, in the layout harness.report reads."""
+    import json
+    import re
+
+    from harness.report.load import load
+
+    target = tmp_path / "run.json"
+    result = in_process(capsys, "-i", str(sample_paths[0].parent), "-o", str(tmp_path / "out"), "-b", "2",
+                        "--device", "cpu", "-th", "64", "-tw", "64", "--json", str(target), *FAST)
+    assert result.returncode == 0, result.stderr
+    assert f"Wrote the results to {target}" in result.stdout
+    data = json.loads(target.read_text())
+    assert data["version"] == "harness" and [b["name"] for b in data["benchmarks"]] == [
+        "distributed_throughput[rank0]", "distributed_throughput[all]"]
+    mine = data["benchmarks"][0]["extra_info"]
+    assert mine["images"] == 5 and mine["images_per_s"] > 0 and mine["device"] == "cpu"
+    assert {"decode", "inference", "encode"} <= set(mine["stage_ms"]) and mine["stage_sum_ms"] > 0
+    assert set(mine["lane_seconds"]) == {"read", "decode", "compute", "encode", "write"} and mine["lane_spans"]
+    assert len(data["benchmarks"][0]["stats"]["data"]) == 3  # one sample per batch
+    table = load([target])
+    assert len(table) == 2 and set(table["images"]) == {5}
+    from harness.report.render import write_report
+
+    html = re.sub(r"base64,[^']+", "", write_report(table, tmp_path / "report")["html"].read_text())
+    assert "distributed_throughput" in html and not re.search(r"(?i)\bnan\b", html)
+    assert "Lane timelines" in html  # its lanes drawn
+    ran_on = re.search(r"<p class='env'>([^<]*)", html).group(1)
+    assert "from the CPU, no GPU" in ran_on and not re.search("CUDA|driver|cuDNN|nvImageCodec|\\?", ran_on), ran_on
+
+
+def test_an_unwritable_json_is_refused_before_the_model_is_loaded(tmp_path, sample_paths, capsys):
+    target = tmp_path / "missing" / "run.json"
+    result = in_process(capsys, "-i", str(sample_paths[0]), "-o", str(tmp_path / "out"), "--json", str(target), *FAST)
+    assert_one_line_error(result, f"--json {target} cannot be written", "a directory you can write to")
+    assert not (tmp_path / "out").exists()

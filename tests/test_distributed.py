@@ -119,7 +119,7 @@ def test_bad_files_are_skipped_and_counted_even_first(tmp_path, inputs):
 
 def test_variant_names_only_what_differs_from_the_defaults():
     from harness.config import Config, Plan
-    from harness.distributed import variant
+    from harness.run_file import variant
 
     cpu = Config(device="cpu", ops="torch").resolve()
     assert variant(cpu, 1) == ""

@@ -189,13 +189,19 @@ def environment(paths) -> pd.DataFrame:
                    f"{s.get('power_w', 0):.0f} W; throttle: {reasons}"
 
         cudnn = env.get("cudnn")
+        gpu = env.get("gpu_name")
+        cpu = env.get("cpu") or (machine.get("cpu") or {}).get("brand_raw") or machine.get("processor") or None
+        if cpu is None and env.get("cpu_count"):
+            cpu = f"{env['cpu_count']} cores"
+        on_gpu = {"driver": env.get("driver"), "CUDA": env.get("cuda"), "cuDNN": (
+            f"{cudnn // 10000}.{cudnn // 100 % 100}.{cudnn % 100}" if isinstance(cudnn, int) else cudnn),
+            "CV-CUDA": env.get("cvcuda"), "nvImageCodec": env.get("nvimgcodec")}
         rows.append({
-            "file": run_label(path), "run at": data.get("datetime"),
-            "GPU": env.get("gpu_name") or machine.get("processor"),
-            "GPU UUID": env.get("gpu_uuid"), "driver": env.get("driver"), "CUDA": env.get("cuda"),
-            "cuDNN": f"{cudnn // 10000}.{cudnn // 100 % 100}.{cudnn % 100}" if isinstance(cudnn, int) else cudnn,
+            "file": run_label(path), "run at": data.get("datetime"), "GPU": gpu, "CPU": cpu,
+            "GPU UUID": env.get("gpu_uuid"),
+            # a CPU-only file names no GPU libraries: torch reports its build's CUDA even where no GPU is
+            **{name: value if gpu else None for name, value in on_gpu.items()},
             **{name: env.get(key) for name, key in (("torch", "torch"), ("torchvision", "torchvision"),
-                                                   ("CV-CUDA", "cvcuda"), ("nvImageCodec", "nvimgcodec"),
                                                    ("ONNX Runtime", "onnxruntime"), ("TensorRT", "tensorrt"),
                                                    ("Python", "python"))},
             "commit": (commit[:10] + (" (dirty)" if dirty else "")) if commit else None,

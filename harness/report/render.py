@@ -289,15 +289,22 @@ def inline(markdown_text: str) -> str:
 
 def environment_line(env: pd.DataFrame) -> str:
     """One sentence of what the files ran on, for the top of the page (the whole table is further down)."""
-    def values(column):
-        found = sorted({str(v) for v in env[column].dropna()}) if column in env else []
+    def values(column, rows=env):
+        found = sorted({str(v) for v in rows[column].dropna()}) if column in rows else []
         return "/".join(found) or "?"
 
     commits = sorted({c.split(" ")[0] for c in env["commit"].dropna()})
-    return (f"{len(env)} file(s) from {values('GPU')}: driver {values('driver')}, CUDA {values('CUDA')}, cuDNN "
-            f"{values('cuDNN')}, torch {values('torch')}, CV-CUDA {values('CV-CUDA')}, nvImageCodec "
-            f"{values('nvImageCodec')}, Python {values('Python')}; commits {', '.join(commits) or 'unknown'}; throttled: "
-            f"{values('throttled')}.")
+    gpu = env["GPU"].notna() if "GPU" in env else pd.Series(False, index=env.index)
+    parts = []
+    if gpu.any():
+        parts.append(f"{int(gpu.sum())} file(s) from {values('GPU')}: driver {values('driver')}, CUDA "
+                     f"{values('CUDA')}, cuDNN {values('cuDNN')}, CV-CUDA {values('CV-CUDA')}, nvImageCodec "
+                     f"{values('nvImageCodec')}")
+    if not gpu.all():
+        cpus = env.loc[~gpu]
+        parts.append(f"{int((~gpu).sum())} file(s) from the CPU, no GPU ({values('CPU', cpus)})")
+    return (f"{'; '.join(parts)}; torch {values('torch')}, Python {values('Python')}; commits "
+            f"{', '.join(commits) or 'unknown'}; throttled: {values('throttled')}.")
 
 
 def write_report(table: pd.DataFrame, folder: Path) -> dict[str, Path]:

@@ -1,0 +1,122 @@
+"""A directory run as a benchmark-JSON file, in pytest-benchmark's layout so that harness.report and its gate
+read it unchanged: harness.distributed's --json (an entry per rank and one for the whole run) and the
+command line's --json (a world of one)."""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import statistics
+import time
+from typing import Callable
+
+STAGE = "distributed_throughput"
+
+
+def process_record(pipeline, run: Callable, inputs: int, rank: int = 0, local: int = 0) -> dict:
+    """Run `run` (a harness.runner.run_jobs call for this process's inputs) and return this process's part of
+    the file: its counts, times, lanes, median per-stage milliseconds, and the GPU's state before and after
+    (clocks, throttling); and `spans`, the timeline (--trace), which the caller takes out before writing."""
+    import torch
+
+    from harness.env import gpu_state
+
+    config = pipeline.config
+    uuid = str(torch.cuda.get_device_properties(config.device_id).uuid) if config.device == "cuda" else None
+    before = gpu_state(uuid=uuid) if uuid else None
+    started = time.perf_counter()
+    result = run()
+    seconds = time.perf_counter() - started
+    after = gpu_state(uuid=uuid) if uuid else None
+    names = {stage for batch in result.timings_ms for stage in batch}
+    stage_ms = {stage: statistics.median(b[stage] for b in result.timings_ms if stage in b) for stage in names}
+    return {"rank": rank, "local_rank": local, "host": socket.gethostname(), "device": config.device,
+            "device_id": config.device_id if config.device == "cuda" else None, "gpu_uuid": uuid,
+            "inputs": inputs, "images": result.written, "skipped": len(result.skipped),
+            "seconds": seconds, "batch_seconds": result.batch_seconds, **result.info(),
+            "stage_ms": stage_ms or None, "stage_sum_ms": sum(stage_ms.values()) if stage_ms else None,
+            "setup_seconds": pipeline.backend.setup_seconds, "spans": result.spans,
+            "gpu_state_before": before, "gpu_state_after": after}
+
+
+def stats(samples: list[float]) -> dict:
+    """pytest-benchmark's own statistics of the samples, with the raw data, as its JSON files hold them."""
+    from harness.benchkit import stats_of
+
+    return {**stats_of(samples).as_dict(), "iterations": 1, "data": list(samples)}
+
+
+#: Options that change the work or its speed, named in a case's variant when they differ from the default.
+VARIANT_OPTIONS = ("preprocess", "postprocess", "compile", "cuda_graph", "fuse_conv", "blur_mode", "channels_last",
+                   "aux_head", "cudnn_benchmark")
+
+
+def variant(plan, procs_per_gpu: int, executor: str = "overlapped", depth: int | None = None,
+            lenient: bool = False) -> str:
+    """The case's variant: options that differ from their defaults on the plan's device and precision, and
+    processes per GPU, so that runs of different commands are different cases to the report and the gate
+    (the same command's runs are the same case).  --lenient is named: it drops the read lane's libjpeg check."""
+    defaults = plan.defaults()
+    parts = [f"{name}={getattr(plan.config, name)}" for name in VARIANT_OPTIONS
+             if getattr(plan.config, name) != getattr(defaults, name)]
+    from harness.runner import DEFAULT_DEPTH
+
+    if lenient:
+        parts.append("lenient")
+    if executor != "overlapped":
+        parts.append(f"executor={executor}")
+    elif depth not in (None, DEFAULT_DEPTH):
+        parts.append(f"depth={depth}")
+    return ",".join(parts + ([f"procs_per_gpu={procs_per_gpu}"] if procs_per_gpu != 1 else []))
+
+
+def results_json(plan, ranks: list[dict], args, baseline: float | None, version: str = "harness.distributed") -> dict:
+    """pytest-benchmark's file layout, so that harness.report and its gate read it unchanged: an entry per
+    process and one for the whole run.  `args` are the command's (procs_per_gpu 1 where it has none)."""
+    from harness.benchkit import NOISE_THRESHOLD, relative_iqr, sample_power
+    from harness.env import bad_throttles, fingerprint
+    from harness.results import Record
+
+    world = len(ranks)
+    config = plan.config
+    procs_per_gpu = getattr(args, "procs_per_gpu", 1)
+    case = dict(stage=STAGE, engine=f"{config.ops}+{config.decoder}+{config.backend}:{config.model}",
+                variant=variant(plan, procs_per_gpu, args.executor, args.depth, args.lenient), device=config.device,
+                precision=config.precision,
+                batch_size=config.batch_size, model_height=config.target_img_height,
+                model_width=config.target_img_width, source="", world_size=world, procs_per_gpu=procs_per_gpu)
+    entries = []
+    for r in ranks:
+        rate = r["images"] / r["seconds"] if r["seconds"] > 0 else 0.0
+        noise = relative_iqr(r["batch_seconds"]) if r["batch_seconds"] else 0.0
+        mine = {k: v for k, v in r.items() if k != "batch_seconds"}
+        power = sample_power(r["batch_seconds"], "batch") if r["batch_seconds"] else {}
+        record = Record(**{**case, **mine}, images_per_s=rate, noise_rel_iqr=noise, noisy=noise > NOISE_THRESHOLD,
+                        throttled=bool(bad_throttles(r["gpu_state_before"], r["gpu_state_after"])), **power)
+        entries.append({"group": STAGE, "name": f"{STAGE}[rank{r['rank']}]",
+                        "fullname": f"harness.distributed::rank{r['rank']}", "params": None,
+                        # a rank with an empty shard ran no batch: its one sample is its whole (short) run, since
+                        # a time of 0 is a broken file to harness.report
+                        "stats": stats(r["batch_seconds"] or [r["seconds"]]), "extra_info": record.info()})
+    throttled = bad_throttles(*(r[k] for r in ranks for k in ("gpu_state_before", "gpu_state_after")))
+    images = sum(r["images"] for r in ranks)
+    wall = max(r["seconds"] for r in ranks)  # every rank started at the same barrier
+    rate = images / wall if wall > 0 else 0.0
+    gpus_used = max(1, world // procs_per_gpu) if config.device == "cuda" else world
+    efficiency = rate / (gpus_used * baseline) if baseline else (1.0 if world == 1 else None)
+    entries.append({"group": STAGE, "name": f"{STAGE}[all]", "fullname": "harness.distributed::all", "params": None,
+                    "stats": stats([wall]),
+                    "extra_info": Record(
+                        **case, rank="all", inputs=sum(r["inputs"] for r in ranks), images=images,
+                        skipped=sum(r["skipped"] for r in ranks), seconds=wall, images_per_s=rate,
+                        per_rank_images_per_s=[e["extra_info"]["images_per_s"] for e in entries],
+                        single_process_images_per_s=baseline, scaling_efficiency=efficiency,
+                        executor=ranks[0]["executor"], depth=ranks[0]["depth"],
+                        steady_images_per_s=sum(r["steady_images_per_s"] or 0.0 for r in ranks) or None,
+                        throttled=bool(throttled), noisy=any(e["extra_info"]["noisy"] for e in entries),
+                        hosts=sorted({r["host"] for r in ranks})).info()})
+    harness_info = fingerprint(config.device_id if config.device == "cuda" else 0)
+    harness_info.update(world_size=world, procs_per_gpu=procs_per_gpu, throttled=throttled)
+    return {"machine_info": {"node": socket.gethostname(), "harness": harness_info},
+            "commit_info": {}, "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "version": version, "benchmarks": entries}
