@@ -37,6 +37,11 @@ POSTPROCESS_STAGES = {"staged": ("softmax", "mask", "upscale", "blur", "overlay"
                       "fused": ("mask", "blur_overlay")}
 
 
+#: The overlapped executor's lanes (harness.runner), in order: the words of --trace files and the report's
+#: lane timelines, kept here so that the report names them without importing torch.
+LANES = ("read", "decode", "compute", "encode", "write")
+
+
 def stages(preprocess: str = "staged", postprocess: str = "staged") -> tuple[str, ...]:
     """The stages a run with this --preprocess and --postprocess goes through, in order."""
     other = set()

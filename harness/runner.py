@@ -33,7 +33,7 @@ from typing import Callable
 
 import torch
 
-from harness import HarnessError
+from harness import LANES, HarnessError
 from harness.errors import stops_the_run
 from harness.inputs import MAX_BATCH_PIXELS, JpegFile, batches, write_atomic
 from harness.pipeline import Pipeline
@@ -42,7 +42,6 @@ from harness.timing import NullClock, StageClock
 
 EXECUTORS = ("overlapped", "sequential")
 DEFAULT_DEPTH = 2  # batches waiting between two lanes (see the README's measurement)
-LANES = ("read", "decode", "compute", "encode", "write")
 
 
 @dataclass

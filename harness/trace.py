@@ -15,11 +15,9 @@ import json
 import math
 from pathlib import Path
 
+from harness import LANES
 from harness.inputs import write_atomic
 
-#: harness.runner.LANES, spelt again because the runner imports torch and the report, which reads these, does not
-#: (tests/test_trace.py holds the two equal).
-LANES = ("read", "decode", "compute", "encode", "write")
 PROCESSES = {"host": (1, "host lanes"), "cuda": (2, "GPU (CUDA events)")}  # clock: pid, process name
 
 

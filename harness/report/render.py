@@ -17,13 +17,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
+from harness import LANES  # noqa: E402
 from harness.inputs import write_atomic  # noqa: E402
 from harness.report.findings import findings  # noqa: E402
 from harness.report.load import environment  # noqa: E402
 from harness.report.present import KELLY, STAGE_COLORS, readable  # noqa: E402
 from harness.report.tables import (breakdown, copy_bandwidth, end_to_end_summary, floor_fractions,  # noqa: E402
                                    lane_cases, peak_fractions, scaling, sample_comparison, speedups, stage_table)
-from harness.trace import LANES  # noqa: E402
 
 #: Lanes that are stages (decode, encode) keep their stage's colour; the others take Kelly colours no stage has.
 LANE_COLORS = {"read": KELLY[15], "decode": STAGE_COLORS["decode"], "compute": KELLY[17],
