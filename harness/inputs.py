@@ -241,13 +241,18 @@ def prepare_output_dir(path: str | os.PathLike, input_path: str | os.PathLike | 
                            "pass -o another directory (a sub-directory is fine)")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".harness-probe-"):
-            pass
+        _probe(path)
     except OSError as error:
         raise HarnessError(
             f"output directory {path} is not writable ({error.strerror}): pass -o a directory you can write to"
         ) from None
     return path
+
+
+def _probe(directory: Path) -> None:
+    """Create and remove a file in `directory`: OSError where nothing can be written there."""
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".harness-probe-"):
+        pass
 
 
 _PARTIAL: set[str] = set()  # temporary files being written now, for remove_partial_files()
@@ -329,9 +334,7 @@ def check_writable(path: Path, option: str) -> None:
     try:
         if path.is_dir():
             raise IsADirectoryError(21, "Is a directory")
-        handle, probe = tempfile.mkstemp(dir=path.parent, prefix=".harness-probe-")
-        os.close(handle)
-        os.unlink(probe)
+        _probe(path.parent)
     except OSError as error:
         raise HarnessError(f"{option} {path} cannot be written ({error.strerror}): pass {option} a file in a "
                            "directory you can write to") from None
