@@ -160,15 +160,14 @@ def run(args: argparse.Namespace) -> int:
                                                        executor=args.executor, depth=args.depth,
                                                        strict_jpeg=not args.lenient, on_batch=progress, on_skip=skip,
                                                        on_written=saved), len(jobs))
-    seconds = time.perf_counter() - started
-    written, spans = record["images"], record.pop("spans")
+    written, seconds, spans = record["images"], record["seconds"], record.pop("spans")
     if written == 0:
         raise HarnessError("no input image could be processed: see the messages above")
     note = f"; skipped {record['skipped']} bad file(s)" if record["skipped"] else ""
     lanes = record["lane_seconds"]
     busiest = max(lanes, key=lanes.get)
     print(f"Wrote {written} overlay(s) to {out_dir} in {seconds:.2f} s ({written / seconds:.1f} images/s){note}; "
-          f"the busiest lane: {busiest}, {lanes[busiest]:.2f} s of {record['seconds']:.2f} s.")
+          f"the busiest lane: {busiest}, {lanes[busiest]:.2f} s of the {seconds:.2f} s.")
     if args.json:
         output = results_json(plan, [record], args, None, "harness")
         write_atomic(Path(args.json), json.dumps(output, indent=1).encode())
