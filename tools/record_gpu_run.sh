@@ -19,6 +19,10 @@
 #   inference-options  the same at batch 32, fp16 and tf32, channels-last and without cuDNN autotuning
 #   sample     bench/test_sample_workload.py: the work CV-CUDA's sample was measured on
 #   repeat     one end-to-end slice twice in a row (repeat-1.json, repeat-2.json): repeatability
+#   compare:NAME  the recording that GPUs are compared on (NAME.json, NAME-inference.json; about 5 minutes on
+#              an H100): the gate's slice of every kind of case, the pre- and post-processing chains and the copy
+#              bandwidth at b32/520 from 1920x1080 in 3 fresh processes (python -m harness.repeats), then
+#              inference alone per precision (fp32, tf32, fp16) for both models in one process
 #
 # Set HARNESS_GIT_COMMIT where the copy has no .git or a stale one (the fingerprint then names that commit).
 set -uo pipefail
@@ -26,6 +30,12 @@ out=${1:?usage: record_gpu_run.sh OUTDIR PART...}
 shift
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
+# The gate's slice (tools/gate_check.sh) and the cases that explain a difference between GPUs.
+COMPARE_SLICE="((test_stage_at or test_stage_on or test_blur) and cvcuda) or (test_decode and not 1920x1080-cpu) \
+or (test_inference and default) or (test_end_to_end and cvcuda and not throughput) \
+or (test_throughput and cvcuda and not from_files) \
+or (test_sample_workload and b32-m520-sample-work and not nchw and not compiled) \
+or test_preprocess_chain or test_postprocess_chain or test_copy_bandwidth"
 bench() {  # name, seconds, pytest arguments...
     local name=$1 seconds=$2
     shift 2
@@ -58,6 +68,16 @@ for part in "$@"; do
                     --bench-engines cvcuda --bench-batches 32 --bench-model-sizes 520 --bench-sources 1920x1080 \
                     --bench-precisions fp16
             done ;;
+        compare:*)
+            name=${part#compare:}
+            echo "== $name ($(date -u +%T))"
+            timeout 330 bash tools/ci_bench.sh "$out" -n 3 --side "$name=." -- -q --bench-budget-s 0.4 \
+                -k "$COMPARE_SLICE" >> "$out/run.log" 2>&1 || echo "   $name: exit $?"
+            timeout 150 python3 -m harness.repeats -o "$out" -n 1 --side "$name-inference=." -- -q \
+                --bench-budget-s 0.4 -k "test_inference and default" --bench-models deeplabv3_resnet101,fcn_resnet101 \
+                --bench-batches 32 --bench-model-sizes 520 --bench-precisions fp32,tf32,fp16 >> "$out/run.log" 2>&1 \
+                || echo "   $name-inference: exit $?"
+            tail -1 "$out/run.log" ;;
         *) echo "unknown part $part"; exit 2 ;;
     esac
 done
