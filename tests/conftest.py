@@ -16,6 +16,37 @@ from harness.inputs import sample_dir  # noqa: E402
 
 
 @pytest.fixture
+def browser_page():
+    """(page, errors): a headless Chromium page at 1440x900, the size the report is read at, and the console
+    errors and page errors it collects; skips naming what is missing."""
+    import shutil
+
+    path = shutil.which("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed: pip install -e '.[test]'")
+    if not path:
+        pytest.skip("Chromium is not installed: apt-get install chromium (as .ci/run does)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-background-networking",
+                                                                "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        errors = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        yield page, errors
+        browser.close()
+
+
+#: Every table's width against its box's in an open page: (heading above it, scrollWidth, clientWidth).
+TABLE_WIDTHS = """Array.from(document.querySelectorAll('table')).map(t => {
+    let h = t.closest('details') || t.parentElement;
+    while (h && h.tagName !== 'H2') h = h.previousElementSibling;
+    return [h ? h.innerText : '', t.scrollWidth, t.parentElement.clientWidth]; })"""
+
+
+@pytest.fixture
 def cvcuda_module():
     from harness.ops import ENGINES
 

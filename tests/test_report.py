@@ -192,60 +192,45 @@ def test_every_table_is_written_as_csv_with_every_field(tmp_path):
     assert (tmp_path / "tables" / "end-to-end-breakdown.csv").exists()
 
 
-def _chromium():
-    import shutil
-
-    path = shutil.which("chromium")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return None, "playwright is not installed: pip install -e '.[test]'"
-    return path, None if path else "Chromium is not installed: apt-get install chromium (as .ci/run does)"
-
-
-def test_the_report_reads_well_in_a_real_browser(tmp_path):
+def test_the_report_reads_well_in_a_real_browser(tmp_path, browser_page):
     """Headless Chromium opens the page: the findings come first, every plot decodes, nothing is wider than the
-    window, no NaN or None is shown, the long tables are folded (the page stays short) and open on a click."""
-    path, reason = _chromium()
-    if reason:
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
+    window (no table either: its key columns are first and the rest fits), no NaN or None is shown, the long
+    tables are folded (the page stays short) and open on a click."""
+    from conftest import TABLE_WIDTHS
 
     from harness.report.render import write_report
 
+    page, errors = browser_page
     written = write_report(load(RECORDED_FILES), tmp_path)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-background-networking",
-                                                                "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        errors = []
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(written["html"].as_uri())
-        ARTEFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTEFACTS / "report-first-screen.png"))
-        headings = page.locator("h2").all_inner_texts()
-        assert headings[:3] == ["Findings", "Environment", "Plots"]
-        first_screen = page.locator("ul.findings li").first.bounding_box()
-        assert first_screen is not None and first_screen["y"] < 900  # readable without scrolling
-        assert page.locator("ul.findings li").count() >= 10  # the findings are not empty
-        for topic in ("How fast", "Where the time goes", "What bounds it"):  # answered in the first screen
-            box = page.locator("h4", has_text=topic).first.bounding_box()
-            assert box is not None and box["y"] < 900, topic
-        assert "driver 580.159.04" in page.locator("p.env").inner_text()
-        images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
-        assert len(images) == 3 and all(done and width > 500 for done, width in images)
-        width, height = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-        assert width <= 1440 and height < 12000, (width, height)
-        text = page.inner_text("body")
-        assert "NaN" not in text and "None" not in text and "580.159.04" in text
-        page.screenshot(path=str(ARTEFACTS / "report-full-page.png"), full_page=True)
-        assert not errors, errors
-        folded = page.locator("details").first
-        assert folded.evaluate("d => !d.open")
-        folded.locator("summary").click()
-        assert folded.evaluate("d => d.open") and page.evaluate("document.documentElement.scrollHeight") > height
-        browser.close()
+    page.goto(written["html"].as_uri())
+    ARTEFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTEFACTS / "report-first-screen.png"))
+    headings = page.locator("h2").all_inner_texts()
+    assert headings[:3] == ["Findings", "Environment", "Plots"]
+    first_screen = page.locator("ul.findings li").first.bounding_box()
+    assert first_screen is not None and first_screen["y"] < 900  # readable without scrolling
+    assert page.locator("ul.findings li").count() >= 10  # the findings are not empty
+    for topic in ("How fast", "Where the time goes", "What bounds it"):  # answered in the first screen
+        box = page.locator("h4", has_text=topic).first.bounding_box()
+        assert box is not None and box["y"] < 900, topic
+    assert "driver 580.159.04" in page.locator("p.env").inner_text()
+    images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+    assert len(images) == 3 and all(done and width > 500 for done, width in images)
+    width, height = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    assert width <= 1440 and height < 12000, (width, height)
+    text = page.inner_text("body")
+    assert "NaN" not in text and "None" not in text and "580.159.04" in text
+    page.screenshot(path=str(ARTEFACTS / "report-full-page.png"), full_page=True)
+    assert not errors, errors
+    folded = page.locator("details").first
+    assert folded.evaluate("d => !d.open")
+    folded.locator("summary").click()
+    assert folded.evaluate("d => d.open") and page.evaluate("document.documentElement.scrollHeight") > height
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    widths = page.evaluate(TABLE_WIDTHS)
+    assert len(widths) >= 9 and all(inner <= box for _, inner, box in widths), widths
+    stages = page.locator("table", has_text="noise (IQR/median)").locator("th").all_inner_texts()
+    assert stages[:3] == ["stage", "engine", "variant"] and stages[-1] == "file"  # key columns first
 
 
 def _history_runs(folder, slowed_from: int, case: str, factor: float, runs: int = 6, excursion: int | None = None):
@@ -462,7 +447,7 @@ def test_compare_warns_of_two_cards_and_leaves_out_cases_timed_two_ways(tmp_path
     markdown = (tmp_path / "compare.md").read_text().splitlines()
     assert markdown[2] == first and markdown[3].startswith("**Warning:** 59 cases were timed two ways")
     table = pd.read_csv(tmp_path / "compare.csv")
-    assert list(table.columns) == ["case", "a_ms", "b_ms", "ratio_b_over_a", "low", "high"]
+    assert list(table.columns) == ["case", "resource", "a_ms", "b_ms", "ratio_b_over_a", "low", "high"]
     assert list(table["case"]) == ["decode/cpu/cpu/fp32/32/224/224/1920x1080"]
     sample = "sample_workload/cvcuda+nvimgcodec+pytorch:fcn_resnet101/fp16/cuda/fp16/32/520/520/1920x1080"
     assert f"- {sample}: a: CUDA events, run samples; b: host clock, batch samples" in result.stdout

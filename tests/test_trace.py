@@ -304,29 +304,18 @@ def test_harness_distributed_writes_each_ranks_timeline(tmp_path, sample_paths, 
     assert "spans" not in json.loads(results.read_text())["benchmarks"][0]["extra_info"]
 
 
-def test_the_lane_timeline_reads_well_in_a_real_browser(tmp_path):
+def test_the_lane_timeline_reads_well_in_a_real_browser(tmp_path, browser_page):
     """Headless Chromium at 1440x900: the lane timeline is under its heading, decodes, and fits the window."""
-    from test_report import _chromium
-
-    path, reason = _chromium()
-    if reason:
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
     from harness.report.render import write_report
 
+    page, _ = browser_page
     written = write_report(load([with_timelines(tmp_path, [("overlapped", 32, 8)])]), tmp_path / "out")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-background-networking",
-                                                                "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.goto(written["html"].as_uri())
-        heading = page.locator("h3#lanes")
-        assert heading.inner_text() == "Lane timelines"
-        image = page.locator("img[alt*='overlapped executor']")
-        assert image.count() == 1
-        natural, shown = image.evaluate("i => [i.complete && i.naturalWidth, i.getBoundingClientRect().right]")
-        assert natural > 500 and shown <= 1440  # decoded, and within the window
-        assert image.bounding_box()["y"] > heading.bounding_box()["y"]
-        assert page.evaluate("document.documentElement.scrollWidth") <= 1440
-        browser.close()
+    page.goto(written["html"].as_uri())
+    heading = page.locator("h3#lanes")
+    assert heading.inner_text() == "Lane timelines"
+    image = page.locator("img[alt*='overlapped executor']")
+    assert image.count() == 1
+    natural, shown = image.evaluate("i => [i.complete && i.naturalWidth, i.getBoundingClientRect().right]")
+    assert natural > 500 and shown <= 1440  # decoded, and within the window
+    assert image.bounding_box()["y"] > heading.bounding_box()["y"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1440

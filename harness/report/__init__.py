@@ -38,6 +38,18 @@ def _key_text(value) -> str:
     return str(value)
 
 
+def unique_cases(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per case: where several files hold a case (a suite and a slice of it), the row with the most raw
+    samples."""
+    def count(samples) -> int:
+        return len(samples) if isinstance(samples, (list, tuple)) or hasattr(samples, "shape") else 0
+
+    counts = frame["samples"].map(count) if "samples" in frame else pd.Series(0, index=frame.index)
+    keys = frame[list(CASE_KEY)].apply(lambda column: column.map(_key_text))
+    best = counts.groupby([keys[k] for k in CASE_KEY], dropna=False).idxmax()
+    return frame.loc[sorted(best.to_numpy())]
+
+
 def pair_cases(a, b, suffixes: tuple[str, str]):
     """Rows of `a` and `b` merged on CASE_KEY: (the pairs, names of cases only in a, only in b)."""
     a, b = (frame.assign(**{key: frame[key].map(_key_text) for key in CASE_KEY}) for frame in (a, b))

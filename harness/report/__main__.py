@@ -73,16 +73,21 @@ def _command(args) -> int:
         for name, path in write_history(args.runs, args.output, args.gpu, args.threshold).items():
             print(f"{name}: {path}")
         return 0
-    from harness.report.compare import ALPHA, cautions, side_by_side
+    from harness.report.compare import ALPHA, SHOWN
+    from harness.report.gpus import compare_sides
     from harness.report.present import readable, run_label
 
-    a, b = load([args.a]), load([args.b])
-    table, only_a, only_b, left_out = side_by_side(a, b)
     label_a, label_b = args.labels or (run_label(args.a), run_label(args.b))
-    lines = [*(f"**Warning:** {w}." for w in cautions(a, b, left_out)),
+    compared = compare_sides((label_a, load([args.a])), (label_b, load([args.b])))
+    table, only_a, only_b, left_out = (compared[k] for k in ("table", "only_a", "only_b", "left_out"))
+    shown = table[[SHOWN[0], "resource", *SHOWN[1:]]]
+    lines = [*(f"**Warning:** {w}." for w in compared["warnings"]),
              f"a: {label_a}, b: {label_b}; b time / a time: above 1, b is slower (as the gate reads it); low-high: "
              f"its {1 - 2 * ALPHA:.0%} interval (the gate's bootstrap, alpha {ALPHA} a side; empty where a side "
-             "has fewer than 3 raw samples).", "", readable(table).to_markdown(index=False)]
+             "has fewer than 3 raw samples); resource: what the data sheets say bounds the case.", ""]
+    for topic, sentences in compared["topics"]:
+        lines += [f"**{topic}**", "", *(f"- {s}" for s in sentences), ""]
+    lines.append(readable(shown).to_markdown(index=False))
     for title, cases in ((f"only in {args.a}", only_a), (f"only in {args.b}", only_b),
                          ("left out, timed two ways (no ratio)", left_out)):
         if cases:
@@ -94,7 +99,7 @@ def _command(args) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
         title = f"# {label_b} against {label_a}\n\n"
         write_atomic(args.output / "compare.md", (title + "\n".join(lines)).encode())
-        write_atomic(args.output / "compare.csv", table.to_csv(index=False).encode())
+        write_atomic(args.output / "compare.csv", shown.to_csv(index=False).encode())
         image = plot_side_by_side(table, label_a, label_b)
         if image is not None:
             write_atomic(args.output / "compare.png", image)

@@ -11,10 +11,9 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.report.present import STAGE_COLORS, number
-from harness.report.tables import breakdown, floor_fractions, peak_fractions, sample_comparison, speedups
+from harness.report.tables import (KINDS, WHOLE, breakdown, floor_fractions, kind_of, peak_fractions,
+                                   sample_comparison, speedups)
 
-#: Whole-pipeline cases, from JPEG bytes to JPEG bytes: their images/s are the end-to-end throughput.
-WHOLE = ("end_to_end", "throughput", "throughput_from_files", "sample_workload", "distributed_throughput")
 POWER = 0.10  # a case whose samples cannot show the gate a 10% slowdown is underpowered for CI
 #: The heading of files that name no GPU or CPU model (harness.distributed on a CPU Python cannot name).
 UNKNOWN_HARDWARE = "Unknown hardware (the files name no GPU or CPU model)"
@@ -26,30 +25,14 @@ def model_of(engine: str) -> str:
 
 
 def describe(row) -> str:
-    """A case in a few words: kind, engine, variant, batch, model side, source, file."""
+    """A case in a few words: kind, engine, variant, batch, model side, source, file (where known)."""
     parts = [str(row["stage"]).replace("_", " "), str(row["engine"]).split(":")[0]]
     if row.get("variant"):
         parts.append(str(row["variant"]))
     parts += [f"batch {number(row['batch_size'])}", f"{number(row['model_height'])} px"]
     if row.get("source"):
         parts.append(f"from {row['source']}")
-    return ", ".join(parts) + f" ({row['label']})"
-
-
-#: What each kind of whole-pipeline case measures, as the first screen labels its figure.
-KINDS = {"end_to_end": "One batch in memory, JPEG bytes to JPEG bytes",
-         "throughput": "In-memory throughput, batch after batch",
-         "throughput_from_files": "Files through the executor",
-         "sample_workload": "The sample's workload, 256 1080p files",
-         "distributed_throughput": "A directory run (command line, harness.distributed)"}
-
-
-def kind_of(row) -> str:
-    """A whole-pipeline case's kind of measurement: its stage, the in-memory throughput cases run from files
-    (variant files-overlapped or files-sequential) counted as files through the executor."""
-    if row["stage"] == "throughput" and str(row.get("variant") or "").startswith("files-"):
-        return "throughput_from_files"
-    return row["stage"]
+    return ", ".join(parts) + (f" ({row['label']})" if row.get("label") else "")
 
 
 def best_throughput(rows: pd.DataFrame) -> list[str]:

@@ -65,6 +65,29 @@ def number(value, column: str = "") -> str:
     return f"{value:,.{digits}f}"
 
 
+#: Columns a reader looks for first, in this order: what the case is, then its time and rate; the file and the
+#: hardware, the same on most rows, come last.
+KEY_FIRST = ("case", "kind", "stage", "engine", "variant", "device", "precision", "batch_size", "model_height",
+             "model_width", "source", "median_ms", "gpu_ms", "end_to_end_ms", "a_ms", "b_ms", "ratio_b_over_a", "low",
+             "high", "images_per_s")
+LAST = ("label", "hardware")
+
+
+def arranged(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The table with the key columns first and the file and hardware last, less the columns that hold one
+    value on every row (returned apart, to be said once above the table); a one-row table keeps its columns."""
+    constant = {}
+    if len(frame) > 1:
+        for column in frame.columns:
+            values = {number(v, column) for v in frame[column].tolist()}
+            if len(values) == 1 and column not in ("case",):
+                constant[column] = values.pop()
+    kept = [c for c in frame.columns if c not in constant]
+    order = [c for c in KEY_FIRST if c in kept] + [c for c in kept if c not in KEY_FIRST and c not in LAST] + \
+        [c for c in LAST if c in kept]
+    return frame[order], {TITLES.get(c, c.replace("_", " ")): v for c, v in constant.items() if v != DASH}
+
+
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
     """The table as text to show: every value formatted by its column, titles with units."""
     shown = pd.DataFrame({column: [number(v, column) for v in frame[column].tolist()] for column in frame.columns},

@@ -7,6 +7,7 @@ import base64
 import html as htmlmod
 import io
 import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -20,10 +21,13 @@ from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 from harness import LANES  # noqa: E402
 from harness.inputs import write_atomic  # noqa: E402
 from harness.report.findings import findings  # noqa: E402
+from harness.report.compare import SHOWN  # noqa: E402
+from harness.report.gpus import comparisons  # noqa: E402
 from harness.report.load import environment  # noqa: E402
-from harness.report.present import KELLY, STAGE_COLORS, readable  # noqa: E402
+from harness.report.present import DASH, KELLY, STAGE_COLORS, arranged, readable  # noqa: E402
 from harness.report.tables import (breakdown, copy_bandwidth, end_to_end_summary, floor_fractions,  # noqa: E402
-                                   lane_cases, peak_fractions, scaling, sample_comparison, speedups, stage_table)
+                                   lane_cases, peak_fractions, scaling, sample_comparison, speedups, stage_table,
+                                   whole_table)
 
 #: Lanes that are stages (decode, encode) keep their stage's colour; the others take Kelly colours no stage has.
 LANE_COLORS = {"read": KELLY[15], "decode": STAGE_COLORS["decode"], "compute": KELLY[17],
@@ -32,12 +36,12 @@ FOLD_ROWS = 15  # tables longer than this are folded away in the page (and whole
 CSS = """
 body{font:15px/1.45 system-ui,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.8em}
-table{border-collapse:collapse;font-size:13px;margin:.5em 0}
-th,td{padding:3px 8px;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
+table{border-collapse:collapse;font-size:12px;margin:.5em 0}
+th,td{padding:3px 5px;border-bottom:1px solid #e4e4e4;text-align:right}
 th{background:#f4f4f4;position:sticky;top:0}td:first-child,th:first-child{text-align:left}
 .scroll{overflow-x:auto;max-width:100%}img{max-width:100%;height:auto;display:block;margin:.8em 0}
 details summary{cursor:pointer;color:#0057a0;margin:.4em 0}.findings li{margin:.25em 0}
-h4{margin:.9em 0 .2em}.findings{margin-top:.2em}.env{color:#444;font-size:.92em}
+h4{margin:.9em 0 .2em}.findings{margin-top:.2em}.env,.note{color:#444;font-size:.92em}
 """
 
 
@@ -245,7 +249,8 @@ def lane_timelines(table: pd.DataFrame) -> list[tuple[str, str, bytes]]:
 def sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """The report's tables, in order, with a file column where rows can come from several files."""
     bandwidth = pd.DataFrame([{"hardware": h, "copy_GB_per_s": b / 1e9} for h, b in copy_bandwidth(table).items()])
-    return [("End to end: non-inference share, unattributed time, instrumentation cost", end_to_end_summary(table)),
+    return [("Whole pipelines: images/s of each kind of measurement", whole_table(table)),
+            ("End to end: non-inference share, unattributed time, instrumentation cost", end_to_end_summary(table)),
             ("The sample's workload against CV-CUDA's sample", sample_comparison(table)),
             ("Several processes (harness.distributed): aggregate images/s and scaling efficiency", scaling(table)),
             ("Device-to-device copy bandwidth (read + write)", bandwidth),
@@ -271,8 +276,47 @@ def _csv(frame: pd.DataFrame) -> bytes:
     return out.to_csv(index=False).encode()
 
 
-def html_table(frame: pd.DataFrame) -> str:
-    return "<div class='scroll'>" + readable(frame).to_html(index=False, border=0, escape=True) + "</div>"
+BREAKS = re.compile(r"([/+_:-])")  # where a long name (never a number) may wrap: after its separators
+
+
+def html_table(frame: pd.DataFrame, index: bool = False) -> str:
+    """The table as HTML, its names free to wrap after their separators so that it fits the window."""
+    def breakable(text) -> str:
+        text = htmlmod.escape(str(text))
+        return BREAKS.sub(r"\1<wbr>", text) if re.search("[a-zA-Z]", text) else text
+
+    cells = readable(frame).map(breakable)
+    cells.columns = [htmlmod.escape(str(c)) for c in cells.columns]
+    cells.index = [htmlmod.escape(str(i)) for i in cells.index]
+    return "<div class='scroll'>" + cells.to_html(index=index, border=0, escape=False) + "</div>"
+
+
+def table_text(frame: pd.DataFrame) -> tuple[str, str, pd.DataFrame]:
+    """(Markdown note, HTML note, the table to show): key columns first, and the columns that hold one value on
+    every row said once in the note instead."""
+    shown, constant = arranged(frame)
+    if not constant:
+        return "", "", shown
+    note = "Every row: " + "; ".join(f"{name} {value}" for name, value in constant.items()) + "."
+    return note, f"<p class='note'>{htmlmod.escape(note)}</p>", shown
+
+
+def environment_blocks(env: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The environment as Markdown and HTML: what every file shares as one list of fields, then a row per file
+    with the fields that differ (a column per file would run off the window with a few files)."""
+    shown = readable(env.set_index("file")).replace(DASH, np.nan).dropna(axis=1, how="all").fillna(DASH)
+    same = [c for c in shown.columns if shown[c].nunique() == 1]
+    differ = shown.drop(columns=same)
+    shared = pd.DataFrame({"value": [shown[c].iloc[0] for c in same]}, index=same)
+    md, html = [], []
+    if same:
+        title = "Every file" if len(shown) > 1 else shown.index[0]
+        md += [f"{title}:", "", shared.to_markdown(headers=["", "value"]), ""]
+        html += [f"<p>{htmlmod.escape(title)}:</p>", html_table(shared, index=True)]
+    if not differ.empty:
+        md += ["Per file, what differs:", "", differ.to_markdown(), ""]
+        html += ["<p>Per file, what differs:</p>", html_table(differ.rename_axis(None), index=True)]
+    return md, html
 
 
 def page(title: str, blocks: list[str]) -> str:
@@ -322,18 +366,25 @@ def write_report(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
     env = environment(files)
     summary = findings(table)
     ran_on = environment_line(env)
+    compared = comparisons(table)
     md = ["# Benchmark report", "", ran_on, "", "## Findings", ""]
-    body = ["<h1>Benchmark report</h1>", f"<p class='env'>{htmlmod.escape(ran_on)}</p>", "<h2 id='findings'>Findings</h2>"]
-    for gpu, topics in summary:
+    body = ["<h1>Benchmark report</h1>", f"<p class='env'>{htmlmod.escape(ran_on)}</p>",
+            "<h2 id='findings'>Findings</h2>"]
+    against = {c["gpus"]: [] for c in compared}
+    for c in compared:  # two GPU models: the answer, first; two runs of one: after what the runs say
+        against[c["gpus"]].append((f"b: {c['b']} against a: {c['a']}",
+                                   [*([("Warnings", [f"**{w}.**" for w in c["warnings"]])] if c["warnings"] else []),
+                                    *c["topics"]]))
+    for gpu, topics in [*against.get(True, []), *summary, *against.get(False, [])]:
         md += [f"### {gpu}", ""]
         body.append(f"<h3>{htmlmod.escape(gpu)}</h3>")
         for topic, sentences in topics:
             md += [f"**{topic}**", "", *[f"- {s}" for s in sentences], ""]
             body += [f"<h4>{htmlmod.escape(topic)}</h4><ul class='findings'>",
                      *[f"<li>{inline(s)}</li>" for s in sentences], "</ul>"]
-    md += ["## Environment", "", readable(env).T.to_markdown(headers=["", *env["file"]]), ""]
-    body += ["<h2 id='environment'>Environment</h2>", "<div class='scroll'>"
-             + readable(env).set_index("file").T.to_html(border=0, escape=True) + "</div>"]
+    env_md, env_html = environment_blocks(env)
+    md += ["## Environment", "", *env_md]
+    body += ["<h2 id='environment'>Environment</h2>", *env_html]
     md.append("## Plots\n")
     body.append("<h2 id='plots'>Plots</h2>")
     for name in (n for n in plots if n in written):
@@ -341,8 +392,10 @@ def write_report(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
         body.append(f"<img alt='{name}' src='data:image/png;base64,{base64.b64encode(plots[name]).decode()}'/>")
     timelines = lane_timelines(table)
     if timelines:
-        about = ("Each lane's batches over one whole run (the last timed run of the case), on the host clock and, "
-                 "for GPU lanes, on CUDA events: gaps are stalls, bars at the same time are batches overlapping.")
+        clocks = "on the host clock and, for GPU lanes, on CUDA events" if "GPU" in env and env["GPU"].notna().any() \
+            else "on the host clock"
+        about = (f"Each lane's batches over one whole run (the last timed run of the case), {clocks}: gaps are "
+                 "stalls, bars at the same time are batches overlapping.")
         md += ["### Lane timelines", "", about, ""]
         body += ["<h3 id='lanes'>Lane timelines</h3>", f"<p>{htmlmod.escape(about)}</p>"]
     for name, caption, data in timelines:
@@ -354,7 +407,9 @@ def write_report(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
     cases = table.drop(columns=["samples", "lane_spans"], errors="ignore")  # the timelines are in the plots
     write_atomic(folder / "tables" / "cases.csv", _csv(cases))
     written["cases"] = folder / "tables" / "cases.csv"
-    for title, frame in sections(table):
+    ratio_tables = [(f"Per case {index}: b {c['b']} against a {c['a']} (b time / a time, 95% interval)",
+                     c["table"][[SHOWN[0], "resource", *SHOWN[1:]]]) for index, c in enumerate(compared, start=1)]
+    for title, frame in [*ratio_tables, *sections(table)]:
         if frame.empty:
             continue
         csv = folder / "tables" / f"{slug(title)}.csv"
@@ -363,13 +418,16 @@ def write_report(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
         md += [f"## {title}", "", f"{len(frame)} rows; every column in [{link}]({link}).", ""]
         body += [f"<h2>{htmlmod.escape(title)}</h2>", f"<p>{len(frame)} rows; every column in "
                  f"<a href='{link}'>{link}</a>.</p>"]
+        note_md, note_html, shown = table_text(frame)
+        md += [note_md, ""] if note_md else []
+        body += [note_html] if note_html else []
         if len(frame) > FOLD_ROWS:
-            md += [f"<details><summary>{len(frame)} rows</summary>", "", readable(frame).to_markdown(index=False),
+            md += [f"<details><summary>{len(frame)} rows</summary>", "", readable(shown).to_markdown(index=False),
                    "", "</details>", ""]
-            body.append(f"<details><summary>Show the {len(frame)} rows</summary>{html_table(frame)}</details>")
+            body.append(f"<details><summary>Show the {len(frame)} rows</summary>{html_table(shown)}</details>")
         else:
-            md += [readable(frame).to_markdown(index=False), ""]
-            body.append(html_table(frame))
+            md += [readable(shown).to_markdown(index=False), ""]
+            body.append(html_table(shown))
     md += ["", f"Every case with every field: [tables/cases.csv](tables/cases.csv) ({len(cases)} rows)."]
     body.append(f"<p>Every case with every field: <a href='tables/cases.csv'>tables/cases.csv</a> ({len(cases)} rows).</p>")
     write_atomic(folder / "report.md", "\n".join(md).encode())

@@ -12,6 +12,39 @@ from harness.results import gpu_seconds
 PAIR_KEY = [k for k in CASE_KEY if k not in ("engine", "device")]
 
 
+#: Whole-pipeline cases, from JPEG bytes to JPEG bytes: their images/s are the end-to-end throughput.
+WHOLE = ("end_to_end", "throughput", "throughput_from_files", "sample_workload", "distributed_throughput")
+
+
+#: What each kind of whole-pipeline case measures, as the first screen labels its figure.
+KINDS = {"end_to_end": "One batch in memory, JPEG bytes to JPEG bytes",
+         "throughput": "In-memory throughput, batch after batch",
+         "throughput_from_files": "Files through the executor",
+         "sample_workload": "The sample's workload, 256 1080p files",
+         "distributed_throughput": "A directory run (command line, harness.distributed)"}
+
+
+def kind_of(row) -> str:
+    """A whole-pipeline case's kind of measurement: its stage, the in-memory throughput cases run from files
+    (variant files-overlapped or files-sequential) counted as files through the executor."""
+    if row["stage"] == "throughput" and str(row.get("variant") or "").startswith("files-"):
+        return "throughput_from_files"
+    return row["stage"]
+
+
+def whole_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Whole-pipeline cases, one row each with its kind of measurement (the first screen's figures come from
+    these rows): images/s and median time, fastest first within a kind."""
+    rows = table[table["stage"].isin(WHOLE) & table["images_per_s"].notna()].copy()
+    if rows.empty:
+        return pd.DataFrame()
+    rows["kind"] = rows.apply(kind_of, axis=1).map(KINDS)
+    rows["median_ms"] = rows["median"] * 1e3
+    columns = ["kind", "engine", "variant", "precision", "batch_size", "model_height", "source", "images_per_s",
+               "median_ms", "label", "hardware"]
+    return rows[columns].sort_values(["kind", "images_per_s"], ascending=[True, False]).reset_index(drop=True)
+
+
 def stage_table(table: pd.DataFrame) -> pd.DataFrame:
     """Per-stage cases: median ms and images/s, one row per case."""
     rows = table[table["stage"].isin(STAGES)].copy()
