@@ -71,9 +71,9 @@ for part in "$@"; do
         compare:*)
             name=${part#compare:}
             echo "== $name ($(date -u +%T))"
-            timeout 330 bash tools/ci_bench.sh "$out" -n 3 --side "$name=." -- -q --bench-budget-s 0.4 \
+            timeout "${COMPARE_BUDGET:-330}" bash tools/ci_bench.sh "$out" -n 3 --side "$name=." -- -q --bench-budget-s 0.3 \
                 -k "$COMPARE_SLICE" >> "$out/run.log" 2>&1 || echo "   $name: exit $?"
-            timeout 150 python3 -m harness.repeats -o "$out" -n 1 --side "$name-inference=." -- -q \
+            timeout "${INFERENCE_BUDGET:-150}" python3 -m harness.repeats -o "$out" -n 1 --side "$name-inference=." -- -q \
                 --bench-budget-s 0.4 -k "test_inference and default" --bench-models deeplabv3_resnet101,fcn_resnet101 \
                 --bench-batches 32 --bench-model-sizes 520 --bench-precisions fp32,tf32,fp16 >> "$out/run.log" 2>&1 \
                 || echo "   $name-inference: exit $?"
