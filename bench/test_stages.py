@@ -16,6 +16,7 @@ from harness import STAGES
 from harness import benchkit
 from harness.benchkit import SOURCE_SIZES, Case, flops_per_image, photographs
 from harness.config import Config, channels_last_default, torch_device
+from harness.resolve import resolve
 from harness.decode import DECODERS
 from harness.models import CLASS_NAMES
 from harness.ops import ENGINES
@@ -55,7 +56,7 @@ class StageInputs:
                  blur_mode: str = "exact"):
         need(engine_name)
         # the sample's blur, quality 90; "fused": the engine's mask from the logits and its blur_overlay stage
-        plan = Config(device=device, blur_mode=blur_mode, postprocess="fused").resolve()
+        plan = resolve(Config(device=device, blur_mode=blur_mode, postprocess="fused"))
         self.device = plan.device
         self.engine = ENGINES[engine_name](plan)
         self.source, self.batch_size, self.model_size = source, batch_size, model_size
@@ -199,8 +200,8 @@ def test_inference(benchmark, bench_settings, options, device_kind, model, preci
     memory_format = INFERENCE_OPTIONS[options].get("channels_last")
     if memory_format is not None and memory_format == channels_last_default(device_kind, precision):
         pytest.skip(f"{options} is the default for {precision} on {device_kind}: the default case measures it")
-    plan = Config(device=device_kind, ops="torch", model=model, weights="synthetic", precision=precision,
-                  batch_size=batch_size, **INFERENCE_OPTIONS[options]).resolve()
+    plan = resolve(Config(device=device_kind, ops="torch", model=model, weights="synthetic", precision=precision,
+                  batch_size=batch_size, **INFERENCE_OPTIONS[options]))
     device = plan.device
     backend = BACKENDS["pytorch"](plan)
     backend.prepare(batch_size, *model_size)

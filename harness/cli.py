@@ -113,16 +113,18 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.inputs import check_writable, find_jpegs, output_names, prepare_output_dir, read_jpeg, write_atomic
+    from harness.inputs import find_jpegs, output_names, prepare_output_dir, read_jpeg
+    from harness.files import check_writable, write_atomic
     from harness.run_file import process_record, results_json
     from harness.pipeline import Pipeline
+    from harness.resolve import resolve
     from harness.runner import run_jobs
 
     check_executor(args.executor, args.depth)
     for option, path in (("--json", args.json), ("--trace", args.trace)):
         if path:
             check_writable(Path(path), option)
-    plan = config_from_args(args).resolve()
+    plan = resolve(config_from_args(args))
     config = plan.config
     paths = find_jpegs(args.input_path, config.batch_size)
     directory_run = Path(args.input_path).is_dir()

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from harness.inputs import write_atomic
+from harness.files import write_atomic
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

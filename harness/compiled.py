@@ -10,6 +10,7 @@ import warnings
 
 import torch
 
+from harness.cache import cache_folder
 
 #: Compilations dynamo keeps per function (its default is 8).  A model class's forward is one function for
 #: every instance, so a process that compiles several configurations of one model (the tests, the
@@ -20,8 +21,6 @@ RECOMPILE_LIMIT = 64
 def compiled(fn, cache_dir: str | None, **options):
     """torch.compile(fn, **options); inductor reads its cache folder from the environment at compile time.
     Past the recompile limit dynamo raises instead of running the function uncompiled."""
-    from harness.backends.onnx_export import cache_folder  # not at the top: harness.backends imports this module
-
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_folder(cache_dir, "inductor"))
     config = torch._dynamo.config
     config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)

@@ -77,12 +77,9 @@ class Config:
         return (self.target_img_height, self.target_img_width)
 
     def validate(self) -> "Config":
-        """Check the values that need no hardware; raise HarnessError naming the problem and the fix."""
-        from harness.backends import BACKENDS
-        from harness.decode import DECODERS
-        from harness.models import CLASS_NAMES, MODELS
-        from harness.ops import ENGINES, check_blur
-
+        """Check the values that need neither hardware nor the registries of parts (harness.resolve checks the
+        names of engines, decoders, backends, models and classes); raise HarnessError naming the problem and
+        the fix."""
         for flag, value in (("-th/--target_img_height", self.target_img_height),
                             ("-tw/--target_img_width", self.target_img_width)):
             if not MIN_SIDE <= value <= MAX_SIDE:
@@ -91,20 +88,13 @@ class Config:
             raise HarnessError(f"-b/--batch_size is {self.batch_size}: give 1 to {MAX_BATCH_SIZE}")
         if self.device_id < 0:
             raise HarnessError(f"-d/--device_id is {self.device_id}: give a GPU index, 0 or more")
-        if self.class_name not in CLASS_NAMES:
-            raise HarnessError(f"unknown class {self.class_name!r}: choose one of {', '.join(CLASS_NAMES)}")
-        _check_choice("backend (-bk)", self.backend, tuple(BACKENDS.names()))
-        _check_choice("ops engine (--ops)", self.ops, ("auto", *ENGINES.names()))
-        _check_choice("decoder (--decoder)", self.decoder, ("auto", *DECODERS.names()))
-        _check_choice("device (--device)", self.device, DEVICES)
-        _check_choice("precision (--precision)", self.precision, PRECISIONS)
-        if self.model is not None:
-            MODELS[self.model]  # raises with the list of models
+        check_choice("device (--device)", self.device, DEVICES)
+        check_choice("precision (--precision)", self.precision, PRECISIONS)
         if self.blur_kernel < 1 or self.blur_kernel % 2 == 0 or self.blur_kernel > 255:
             raise HarnessError(f"--blur_kernel is {self.blur_kernel}: give an odd size between 1 and 255")
-        _check_choice("preprocessing (--preprocess)", self.preprocess, PREPROCESSING)
-        _check_choice("post-processing (--postprocess)", self.postprocess, ("staged", "fused"))
-        _check_choice("compile mode (--compile)", self.compile, COMPILE_MODES)
+        check_choice("preprocessing (--preprocess)", self.preprocess, PREPROCESSING)
+        check_choice("post-processing (--postprocess)", self.postprocess, ("staged", "fused"))
+        check_choice("compile mode (--compile)", self.compile, COMPILE_MODES)
         for flag, used in (("--compile", self.compile != "off"), ("--cuda_graph", self.cuda_graph),
                            ("--fuse_conv", self.fuse_conv)):
             if used and self.backend != "pytorch":
@@ -115,66 +105,14 @@ class Config:
         if self.aux_head and self.backend != "pytorch":
             raise HarnessError("--aux_head is for -bk pytorch (the ONNX export has no auxiliary head): "
                                f"drop it for -bk {self.backend}")
-        _check_choice("blur mode (--blur_mode)", self.blur_mode, ("exact", "downscaled"))
+        check_choice("blur mode (--blur_mode)", self.blur_mode, ("exact", "downscaled"))
         if not 2 <= self.blur_downscale <= 16:
             raise HarnessError(f"--blur_downscale is {self.blur_downscale}: give 2 to 16")
-        check_blur(self.blur_kernel, self.blur_sigma, self.blur_downscale)  # a finite kernel on every engine
-        _check_choice("partial batch mode (--partial_batch)", self.partial_batch, ("dynamic", "pad"))
-        _check_choice("ONNX Runtime provider (--ort_provider)", self.ort_provider, ("auto", "cpu", "cuda", "tensorrt"))
+        check_choice("partial batch mode (--partial_batch)", self.partial_batch, ("dynamic", "pad"))
+        check_choice("ONNX Runtime provider (--ort_provider)", self.ort_provider, ("auto", "cpu", "cuda", "tensorrt"))
         if not 1 <= self.jpeg_quality <= 100:
             raise HarnessError(f"--jpeg_quality is {self.jpeg_quality}: give 1 to 100")
         return self
-
-    def resolve(self) -> "Plan":
-        """Validate, then replace every 'auto' and default with what this machine can run; refuse what it
-        cannot.  The parts' own declarations (harness.registry.Part) say where each runs and what it needs."""
-        from harness.backends import BACKENDS
-        from harness.decode import DECODERS
-        from harness.ops import ENGINES
-
-        self.validate()
-        BACKENDS.require(self.backend)  # a missing TensorRT is the first thing to say
-        gpus = cuda_device_count()
-        chosen = ((ENGINES, self.ops), (DECODERS, self.decoder))
-        wants_gpu = [f"--device {self.device}"] if self.device == "cuda" else []
-        wants_gpu += [f"{table.flag} {name}" for table, name in chosen if name != "auto" and table[name].gpu_only()]
-        if wants_gpu and gpus == 0:
-            raise HarnessError(
-                f"{' and '.join(wants_gpu)}: this needs a CUDA GPU and this machine has none: "
-                "drop the option, or run on the CPU with --device cpu"
-            )
-        device = self.device
-        if device == "auto":
-            device = "cuda" if gpus else "cpu"
-        if device == "cuda" and self.device_id >= gpus:
-            raise HarnessError(
-                f"-d/--device_id {self.device_id} does not exist: this machine has {gpus} GPU(s), "
-                f"give 0 to {gpus - 1}"
-            )
-        if device == "cpu" and self.device_id != 0 and gpus <= self.device_id:
-            raise HarnessError(
-                f"-d/--device_id {self.device_id} does not exist: this machine has {gpus} GPU(s); "
-                "leave -d out to run on the CPU"
-            )
-        ops, decoder = (table.require(table.auto(device) if name == "auto" else name, device)
-                        for table, name in chosen)
-        BACKENDS.require(self.backend, device)
-        if self.preprocess == "fused" and not hasattr(ENGINES[ops], "fused_preprocess"):
-            raise HarnessError(f"--preprocess fused is CV-CUDA's fused operator: use it with --ops cvcuda, not {ops}")
-        if self.cuda_graph and device != "cuda":
-            raise HarnessError("--cuda_graph needs a CUDA GPU: drop it on the CPU")
-        if device == "cpu" and self.precision != "fp32":
-            raise HarnessError(f"--precision {self.precision} needs a GPU: use fp32 on the CPU")
-        model = self.model or BACKENDS[self.backend].default_model
-        channels_last = self.channels_last
-        if channels_last is None:
-            channels_last = channels_last_default(device, self.precision)
-        from harness.backends.onnx_export import default_cache_dir
-
-        concrete = self.replace(device=device, ops=ops, decoder=decoder, model=model, channels_last=channels_last,
-                                cache_dir=self.cache_dir or str(default_cache_dir()))
-        return Plan(self, concrete, torch_device(device, self.device_id))
-
 
 @dataclass(frozen=True)
 class Plan:
@@ -186,18 +124,13 @@ class Plan:
     request: Config  # as the user gave it
     config: Config  # the request with every 'auto' and default replaced
     device: "torch.device"
+    class_index: int  # the class's index among the model's classes (harness.models.CLASS_NAMES)
 
     def defaults(self) -> Config:
         """The option defaults on this plan's device and precision (what a run's variant is compared with);
         engine, decoder and model are left as a plain request has them."""
         return Config().replace(device=self.config.device, precision=self.config.precision,
                                 channels_last=channels_last_default(self.config.device, self.config.precision))
-
-    @property
-    def class_index(self) -> int:
-        from harness.models import CLASS_NAMES
-
-        return CLASS_NAMES.index(self.config.class_name)
 
 
 def torch_device(kind: str, index: int):
@@ -213,6 +146,6 @@ def channels_last_default(device: str, precision: str) -> bool:
     return device == "cuda" and precision in ("fp16", "tf32")
 
 
-def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+def check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise HarnessError(f"unknown {what} {value!r}: choose one of {', '.join(choices)}")

@@ -168,8 +168,10 @@ def run(args) -> int:
 def _run(args, rank: int, size: int, local: int) -> int:
     from harness.cli import config_from_args
     from harness.config import cuda_device_count
-    from harness.inputs import check_writable, find_jpegs, output_names, prepare_output_dir, read_jpeg, write_atomic
+    from harness.inputs import find_jpegs, output_names, prepare_output_dir, read_jpeg
+    from harness.files import check_writable, write_atomic
     from harness.pipeline import Pipeline
+    from harness.resolve import resolve
     from harness.run_file import process_record, results_json
     from harness.runner import check_executor, run_jobs, warm_up
 
@@ -191,7 +193,7 @@ def _run(args, rank: int, size: int, local: int) -> int:
                 raise HarnessError(f"local rank {local} needs GPU {device_id} and this node has {gpus}: start at "
                                    f"most {gpus * args.procs_per_gpu} processes per node (--nproc-per-node)")
             config = config.replace(device_id=device_id)
-        plan = config.resolve()
+        plan = resolve(config)
         config = plan.config
         paths = find_jpegs(args.input_path, config.batch_size)
         if not Path(args.input_path).is_dir():

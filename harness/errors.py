@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Callable
 
 from harness import HarnessError
+from harness.files import remove_partial_files
 
 INTERRUPTED, TERMINATED = 130, 143  # the shell's statuses for SIGINT and SIGTERM
 _STATUS = {signal.SIGINT: INTERRUPTED, signal.SIGTERM: TERMINATED}
@@ -227,8 +228,6 @@ def guarded(prog: str, run: Callable, args, error_status: int = 1, debug: bool =
     use 2, 'unusable input', since their 1 means 'regression'), Ctrl-C 130 and SIGTERM 143, each with one
     line; the temporary files of writes cut short are removed.  An unexpected exception is a bug: one line
     that says so, or its traceback with --debug."""
-    from harness.inputs import remove_partial_files
-
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must not stop a run
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")

@@ -31,7 +31,8 @@ from harness import HarnessError, tolerances
 from harness.compare import MaskStats, compare_masks, psnr
 from harness.errors import OneLineParser, guarded
 from harness.config import Config
-from harness.inputs import MAX_FILE_BYTES, read_regular_file, sample_dir, sha256_hex, write_atomic
+from harness.inputs import MAX_FILE_BYTES, sample_dir
+from harness.files import read_regular_file, sha256_hex, write_atomic
 from harness.ops import per_image
 from harness.pipeline import Pipeline
 

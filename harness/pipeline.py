@@ -10,6 +10,7 @@ import torch
 
 from harness.backends import BACKENDS
 from harness.config import Config, Plan
+from harness.resolve import resolve
 from harness.decode import DECODERS
 from harness.errors import first_line, stops_the_run
 from harness.inputs import MAX_BATCH_PIXELS, BadImage, check_jpeg
@@ -80,7 +81,7 @@ def stack_if_uniform(images: list[torch.Tensor]) -> Frames:
 class Pipeline:
     def __init__(self, request: Config | Plan):
         """From a request (resolved here) or from a plan already resolved."""
-        self.plan = plan = request if isinstance(request, Plan) else request.resolve()
+        self.plan = plan = request if isinstance(request, Plan) else resolve(request)
         self.config, self.device = plan.config, plan.device
         with self._on_device():
             self.decoder = DECODERS[plan.config.decoder](self.device)

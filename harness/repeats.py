@@ -31,7 +31,7 @@ import numpy as np
 
 from harness import HarnessError
 from harness.errors import OneLineParser, guarded
-from harness.inputs import write_atomic
+from harness.files import write_atomic
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ import torch
 
 from harness import LANES, HarnessError
 from harness.errors import stops_the_run
-from harness.inputs import MAX_BATCH_PIXELS, JpegFile, batches, write_atomic
+from harness.inputs import MAX_BATCH_PIXELS, JpegFile, batches
+from harness.files import write_atomic
 from harness.pipeline import Pipeline
 from harness.reading import read_files
 from harness.timing import NullClock, StageClock

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from harness import LANES
-from harness.inputs import write_atomic
+from harness.files import write_atomic
 
 PROCESSES = {"host": (1, "host lanes"), "cuda": (2, "GPU (CUDA events)")}  # clock: pid, process name
 

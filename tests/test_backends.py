@@ -9,6 +9,7 @@ import torch
 from harness.backends import BACKENDS
 from harness.compare import compare_logits, compare_masks, save_mask_diff
 from harness.config import Config
+from harness.resolve import resolve
 from harness.inputs import sample_dir
 from harness.models import CLASS_NAMES, build_model
 from harness.ops import ENGINES
@@ -54,8 +55,8 @@ CASES = [
 
 
 def make_backend(backend: str, device: str, precision: str, cache: str, model: str = SMALL, **changes):
-    plan = Config(**{"backend": backend, "device": device, "precision": precision, "model": model,
-                     "weights": "synthetic", "cache_dir": cache, "ops": "torch", **changes}).resolve()
+    plan = resolve(Config(**{"backend": backend, "device": device, "precision": precision, "model": model,
+                     "weights": "synthetic", "cache_dir": cache, "ops": "torch", **changes}))
     return BACKENDS[backend](plan)
 
 
@@ -67,7 +68,7 @@ def cache(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def batches():
     """The shipped images preprocessed once on the CPU (torch engine), at the two model sizes."""
-    engine = ENGINES["torch"](Config(device="cpu").resolve())
+    engine = ENGINES["torch"](resolve(Config(device="cpu")))
     from harness.decode import CpuDecoder
 
     frames = CpuDecoder(torch.device("cpu"))([p.read_bytes() for p in sorted(sample_dir().glob("*.jpg"))])
@@ -225,8 +226,9 @@ import torch
 from torch._dynamo.utils import counters
 from harness.backends import BACKENDS
 from harness.config import Config
-plan = Config(device="cpu", model="lraspp_mobilenet_v3_large", weights="synthetic", compile="default",
-              cache_dir=sys.argv[1]).resolve()
+from harness.resolve import resolve
+plan = resolve(Config(device="cpu", model="lraspp_mobilenet_v3_large", weights="synthetic", compile="default",
+              cache_dir=sys.argv[1]))
 backend = BACKENDS["pytorch"](plan)
 backend.prepare(2, 64, 64)
 print(json.dumps({"setup_seconds": backend.setup_seconds, "hits": counters["inductor"]["fxgraph_cache_hit"],

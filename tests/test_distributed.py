@@ -119,18 +119,19 @@ def test_bad_files_are_skipped_and_counted_even_first(tmp_path, inputs):
 
 def test_variant_names_only_what_differs_from_the_defaults():
     from harness.config import Config, Plan
+    from harness.resolve import resolve
     from harness.run_file import variant
 
-    cpu = Config(device="cpu", ops="torch").resolve()
+    cpu = resolve(Config(device="cpu", ops="torch"))
     assert variant(cpu, 1) == ""
-    assert variant(Config(device="cpu", channels_last=True).resolve(), 2) == "channels_last=True,procs_per_gpu=2"
+    assert variant(resolve(Config(device="cpu", channels_last=True)), 2) == "channels_last=True,procs_per_gpu=2"
     # a GPU plan made by hand, so that this runs without one: channels-last is the GPU fp16 default
     gpu_fp16 = Plan(cpu.request, cpu.config.replace(device="cuda", precision="fp16", channels_last=True),
-                    torch.device("cuda", 0))
+                    torch.device("cuda", 0), cpu.class_index)
     assert variant(gpu_fp16, 1) == ""
-    no_cl = Plan(cpu.request, gpu_fp16.config.replace(channels_last=False), gpu_fp16.device)
+    no_cl = Plan(cpu.request, gpu_fp16.config.replace(channels_last=False), gpu_fp16.device, cpu.class_index)
     assert variant(no_cl, 1) == "channels_last=False"
-    fused = Config(device="cpu", fuse_conv=True, preprocess="folded").resolve()
+    fused = resolve(Config(device="cpu", fuse_conv=True, preprocess="folded"))
     assert variant(fused, 1, lenient=True) == "preprocess=folded,fuse_conv=True,lenient"
 
 

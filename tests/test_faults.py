@@ -22,6 +22,7 @@ from PIL import Image
 from conftest import decode_rgb, jpeg_bytes
 from harness import HarnessError
 from harness.config import Config
+from harness.resolve import resolve
 from harness.decode import DECODERS
 from harness.ops import ENGINES
 from harness.inputs import BadImage, check_jpeg, output_names, prepare_output_dir, read_jpeg
@@ -80,7 +81,7 @@ def test_the_torch_blur_matches_opencv_on_images_smaller_than_the_kernel(photo):
     """Where the torch engine gathers the border itself, it still applies OpenCV's Gaussian."""
     from harness.ops.torch_engine import TorchEngine
 
-    plan = Config(device="cpu").resolve()  # the sample's 27x27 blur
+    plan = resolve(Config(device="cpu"))  # the sample's 27x27 blur
     torch_engine, opencv = TorchEngine(plan), OpencvEngine(plan)
     for h, w in ODD_SIZES:
         image = torch.from_numpy(np.ascontiguousarray(cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA)))
@@ -327,13 +328,13 @@ def test_weights_of_any_shape_are_one_line_naming_the_file(tmp_path, capsys, sam
 
 def test_an_empty_harness_cache_means_the_default_folder(tmp_path, monkeypatch):
     """HARNESS_CACHE="" is unset, not the current directory (which got an onnx/ folder)."""
-    from harness.backends.onnx_export import cache_folder, default_cache_dir
+    from harness.cache import cache_folder, default_cache_dir
 
     monkeypatch.setenv("HARNESS_CACHE", "")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.chdir(tmp_path)
     assert default_cache_dir() == tmp_path / "xdg" / "harness"
-    assert Config(device="cpu").resolve().config.cache_dir == str(tmp_path / "xdg" / "harness")
+    assert resolve(Config(device="cpu")).config.cache_dir == str(tmp_path / "xdg" / "harness")
     assert cache_folder(None, "onnx") == tmp_path / "xdg" / "harness" / "onnx"
     assert not (tmp_path / "onnx").exists()
 

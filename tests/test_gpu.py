@@ -12,6 +12,7 @@ import torch
 
 from conftest import jpeg_bytes
 from harness.config import Config
+from harness.resolve import resolve
 from harness.decode import DECODERS
 from harness.pipeline import Pipeline
 from harness.tolerances import DECODE_MEAN_ABS_DIFF, DECODE_P999_DIFF, MASK_MIN_AGREEMENT, MASK_MIN_AGREEMENT_REDUCED
@@ -136,7 +137,7 @@ def test_gpu_encoders_honour_jpeg_quality(cvcuda_module, photo):
 
     frames = torch.from_numpy(photo)[None].cuda()
     for name in ("cvcuda", "torch"):
-        engines = [ENGINES[name](Config(device="cuda", jpeg_quality=q).resolve()) for q in (30, 95)]
+        engines = [ENGINES[name](resolve(Config(device="cuda", jpeg_quality=q))) for q in (30, 95)]
         sizes = [len(engine.encode(frames)[0]) for engine in engines]
         assert sizes[0] < sizes[1] * 0.7, f"{name}: quality 30 gave {sizes[0]} bytes, 95 gave {sizes[1]}"
 

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import decode_rgb, jpeg_bytes
 from harness import HarnessError
-from harness.inputs import BadImage, batches, check_jpeg, find_jpegs, output_names, prepare_output_dir, write_atomic
+from harness.inputs import BadImage, batches, check_jpeg, find_jpegs, output_names, prepare_output_dir
+from harness.files import write_atomic
 
 
 def test_directory_inputs_are_sorted_and_any_case(tmp_path, sample_bytes):

@@ -95,16 +95,17 @@ def test_channels_last_is_the_default_only_for_gpu_tensor_core_precisions():
     from harness.backends.pytorch import PytorchBackend
     from harness.cli import build_parser, config_from_args
     from harness.config import Config, channels_last_default
+    from harness.resolve import resolve
 
     assert channels_last_default("cuda", "fp16") and channels_last_default("cuda", "tf32")
     assert not channels_last_default("cuda", "fp32") and not channels_last_default("cpu", "fp32")
-    assert Config(device="cpu", ops="torch").resolve().config.channels_last is False
+    assert resolve(Config(device="cpu", ops="torch")).config.channels_last is False
     parse = lambda *flags: config_from_args(build_parser().parse_args(list(flags))).channels_last  # noqa: E731
     assert (parse(), parse("--channels_last"), parse("--no_channels_last")) == (None, True, False)
     config = Config(device="cpu", ops="torch", model="lraspp_mobilenet_v3_large", weights="synthetic")
-    backend = PytorchBackend(config.resolve())
+    backend = PytorchBackend(resolve(config))
     assert backend.channels_last is False and backend.identity()["channels_last"] is False
-    forced = PytorchBackend(config.replace(channels_last=True).resolve())
+    forced = PytorchBackend(resolve(config.replace(channels_last=True)))
     assert forced.identity()["channels_last"] is True
     assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
                for p in forced.module.parameters())  # the 3x3 convolutions' weights were laid out channels-last

@@ -14,6 +14,7 @@ from conftest import decode_rgb
 from harness import STAGES
 from harness.compare import psnr
 from harness.config import Config
+from harness.resolve import resolve
 from harness.models import CLASS_NAMES
 from harness.ops import ENGINES, gaussian_kernel1d, per_image
 from harness.tolerances import (DOWNSCALED_BLUR_MIN_PSNR_DB, ENCODE_MIN_PSNR_DB, FLOAT_ATOL, UINT8_MAX_DIFF,
@@ -30,7 +31,7 @@ PAIRS = [pytest.param(name, device, id=f"{name}-{device}_vs_torch-cpu",
 
 def make_engine(name: str, device: str, **changes):
     """The engine as the pipeline builds it: from the plan of a request with these changes."""
-    return ENGINES[name](Config(device=device, **changes).resolve())
+    return ENGINES[name](resolve(Config(device=device, **changes)))
 
 
 def to(frames, device):

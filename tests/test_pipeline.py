@@ -8,6 +8,7 @@ import torch
 from conftest import decode_rgb, jpeg_bytes
 from harness import HarnessError, stages
 from harness.config import Config
+from harness.resolve import resolve
 from harness.pipeline import Pipeline, within_budget
 from harness.tolerances import MASK_MIN_AGREEMENT
 
@@ -96,7 +97,7 @@ def test_config_errors_are_one_clear_line():
         cases["--device cuda: this needs a CUDA GPU and this machine has none"] = dict(device="cuda")
     for message, changes in cases.items():
         with pytest.raises(HarnessError) as error:
-            Config(**changes).resolve()
+            resolve(Config(**changes))
         assert message in str(error.value) and "\n" not in str(error.value)
 
 

@@ -337,7 +337,7 @@ def _fifo_png(folder):
 def _stored(data: bytes):
     """The first case's first mask replaced by `data`, its manifest hash updated to match."""
     def apply(folder):
-        from harness.inputs import sha256_hex
+        from harness.files import sha256_hex
 
         path = folder / "manifest.json"
         manifest = json.loads(path.read_text())

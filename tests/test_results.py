@@ -11,6 +11,7 @@ import pytest
 from harness.benchkit import Case
 from harness.cli import build_parser, config_from_args
 from harness.config import Config, Plan
+from harness.resolve import resolve
 from harness.report.load import load
 from harness.results import CASE_FIELDS, FIELDS, MEASURED_FIELDS, add
 
@@ -23,7 +24,7 @@ def test_the_parser_defaults_are_the_config_defaults():
 
 
 def test_a_plan_holds_only_concrete_choices():
-    plan = Config(device="cpu").resolve()
+    plan = resolve(Config(device="cpu"))
     assert isinstance(plan, Plan) and plan.request == Config(device="cpu")
     assert plan.device.type == "cpu" and plan.config.device == "cpu"
     assert plan.config.ops in ("torch", "opencv") and plan.config.decoder != "auto"

@@ -14,6 +14,7 @@ import torch
 
 from harness.benchkit import photographs
 from harness.config import Config
+from harness.resolve import resolve
 from harness.decode import DECODERS
 from harness.models import CLASS_NAMES
 from harness.ops import ENGINES
@@ -34,7 +35,7 @@ def median_ms(fn, runs: int = 20, warmup: int = 3) -> float:
 
 
 def main(path: str) -> None:
-    plan = Config(device="cuda", ops="cvcuda", postprocess="fused").resolve()
+    plan = resolve(Config(device="cuda", ops="cvcuda", postprocess="fused"))
     cv, torch_engine = ENGINES["cvcuda"](plan), ENGINES["torch"](plan)
     frames = stack_if_uniform(DECODERS["cpu"](torch.device("cpu"))(photographs("1920x1080", 32))).cuda()
     out = torch.empty_like(frames)

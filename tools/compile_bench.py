@@ -37,6 +37,7 @@ from harness.backends import BACKENDS
 from harness.benchkit import flops_per_image
 from harness.compare import compare_logits, compare_masks
 from harness.config import Config
+from harness.resolve import resolve
 from harness.decode import DECODERS
 from harness.inputs import sample_dir
 from harness.models import CLASS_NAMES
@@ -94,11 +95,11 @@ def median_ms(fn, runs: int = 20) -> float:
 def backend(model: str, precision: str, **options):
     config = Config(device="cuda", ops="torch", weights="synthetic", precision=precision,
                     **{**MODELS.get(model, dict(model=model)), **options})
-    return BACKENDS["pytorch"](config.resolve())
+    return BACKENDS["pytorch"](resolve(config))
 
 
 def golden(path: str, names: list[str]) -> None:
-    engine = ENGINES["torch"](Config(device="cpu").resolve())
+    engine = ENGINES["torch"](resolve(Config(device="cpu")))
     frames = DECODERS["cpu"](torch.device("cpu"))([p.read_bytes() for p in sorted(sample_dir().glob("*.jpg"))])
     rows = []
     for side in (224, 520):

@@ -11,30 +11,22 @@ takes about 1.5 s, which every start of the command line would otherwise pay.
 
 from __future__ import annotations
 
-import errno
 import io
 import json
-import os
 import warnings
 from pathlib import Path
 
 import torch
 
 from harness import HarnessError
-from harness.inputs import read_regular_file, sha256_hex, write_atomic
+from harness.cache import cache_folder
+from harness.files import read_regular_file, sha256_hex, write_atomic
 from harness.models import LoadedModel
 
 OPSET = 18  # supported by ONNX Runtime >= 1.14 and TensorRT 10's ONNX parser
 INPUT, OUTPUT = "input", "logits"
 MAX_ONNX_BYTES = 2 << 30  # protobuf's limit: a larger cached file is not an ONNX graph
 MAX_SIDECAR_BYTES = 1 << 20  # a key and a hash
-
-
-def default_cache_dir() -> Path:
-    """$HARNESS_CACHE, else the user's cache folder; an empty variable counts as unset (Path("") is the
-    current directory)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(os.environ.get("HARNESS_CACHE") or Path(base) / "harness")
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -65,20 +57,6 @@ def cached_onnx(model: LoadedModel, height: int, width: int, cache_dir: Path | N
     write_atomic(path, data)
     write_atomic(meta, json.dumps({"key": key, "sha256": sha256_hex(data)}, indent=1, sort_keys=True).encode())
     return path
-
-
-def cache_folder(cache_dir: str | Path | None, kind: str) -> Path:
-    """The cache's folder for `kind` (onnx, tensorrt) under --cache_dir or the default, created; a HarnessError
-    naming --cache_dir when it cannot be written."""
-    folder = Path(cache_dir or default_cache_dir()) / kind
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if not os.access(folder, os.W_OK):
-            raise PermissionError(errno.EACCES, "Permission denied")
-    except OSError as error:
-        raise HarnessError(f"cache directory {folder} is not writable ({error.strerror}): pass --cache_dir a "
-                           "directory you can write to, or set HARNESS_CACHE") from None
-    return folder
 
 
 def _intact(path: Path, meta: Path, key: dict) -> bool:

@@ -21,8 +21,9 @@ from filelock import FileLock
 
 from harness import HarnessError
 from harness.backends import BACKENDS, Backend
-from harness.backends.onnx_export import INPUT, OUTPUT, cache_folder, cached_onnx
-from harness.inputs import sha256_hex, write_atomic
+from harness.backends.onnx_export import INPUT, OUTPUT, cached_onnx
+from harness.cache import cache_folder
+from harness.files import sha256_hex, write_atomic
 from harness.models import CLASS_NAMES
 
 WORKSPACE_BYTES = 4 << 30

@@ -93,8 +93,8 @@ def _command(args) -> int:
         if cases:
             lines.append(f"\n{title}:\n" + "\n".join(f"- {c}" for c in cases))
     if args.output is not None:
-        from harness.inputs import write_atomic
-        from harness.report.compare import plot_side_by_side
+        from harness.files import write_atomic
+        from harness.report.render import plot_side_by_side
 
         args.output.mkdir(parents=True, exist_ok=True)
         title = f"# {label_b} against {label_a}\n\n"

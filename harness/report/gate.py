@@ -31,7 +31,7 @@ import pandas as pd
 from scipy.stats import bootstrap
 
 from harness.errors import OneLineParser, guarded
-from harness.inputs import write_atomic
+from harness.files import write_atomic
 from harness.report import ReportError, case_name, clock_of, pair_cases
 from harness.report.load import OUT_OF_MEMORY, load
 

@@ -226,7 +226,7 @@ def write_history(paths, folder: Path, gpu: str | None = None, threshold: float 
     import base64
     import html as htmlmod
 
-    from harness.inputs import write_atomic
+    from harness.files import write_atomic
     from harness.report.present import readable
     from harness.report.render import html_table, page
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from harness import HarnessError
-from harness.inputs import read_regular_file
+from harness.files import read_regular_file
 from harness.report import CASE_KEY, ReportError
 from harness.report.present import run_label
 from harness.results import MEASURED_FIELDS
