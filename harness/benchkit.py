@@ -24,7 +24,8 @@ NOISE_THRESHOLD = 0.05  # relative IQR above which a result is flagged "noisy"
 TIMER_NOTE = {"cuda": "CUDA events on the current stream around each round (torch.cuda.synchronize() in the untimed "
                       "setup before it and at the end of the timed call): the samples are the GPU's time for the "
                       "round; the host perf_counter median of the same rounds is host_median_s",
-              "cuda-blocked": "CUDA events behind a blocking kernel: each round is queued behind a GPU sleep longer than "
+              "cuda-blocked": "CUDA events behind a blocking kernel: each round is queued behind a GPU sleep "
+                              "longer than "
                               "the host takes to launch it, then timed by events on the current stream (nvbench's "
                               "blocking kernel): the samples are the GPU's own time, without the host's launch gaps; "
                               "the host perf_counter median of the same rounds is host_median_s",

@@ -21,8 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.inputs import sample_dir
 
     p = OneLineParser(prog="harness", description="Semantic segmentation of JPEG images: decode, preprocess, infer, "
-                "postprocess and save overlays, on the GPU with CV-CUDA or on the CPU.",
-                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                      "postprocess and save overlays, on the GPU with CV-CUDA or on the CPU.")
     sample = p.add_argument_group("the segmentation sample's options")
     sample.add_argument("-i", "--input_path", default=str(sample_dir()),
                         help="a JPEG file (replicated -b times) or a directory of .jpg/.jpeg files")

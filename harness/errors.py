@@ -31,6 +31,9 @@ _STATUS = {signal.SIGINT: INTERRUPTED, signal.SIGTERM: TERMINATED}
 
 #: Modules whose package has another name on PyPI.
 PACKAGES = {"cv2": "opencv-python-headless", "PIL": "pillow", "pynvml": "nvidia-ml-py"}
+#: The extra (pyproject.toml) that installs a module the pipeline itself does not need.
+EXTRAS = {**dict.fromkeys(("pandas", "scipy", "matplotlib", "tabulate", "junitparser", "ruptures"), "report"),
+          **dict.fromkeys(("onnx", "onnxruntime"), "onnx"), **dict.fromkeys(("pytest", "pytest_benchmark"), "bench")}
 
 #: How libtorch's stable ABI starts the C++ stack it writes to std::cerr for an error crossing it (running
 #: out of memory inside a torchvision decode, say); the Python exception then holds the one line.
@@ -41,8 +44,23 @@ class Terminated(BaseException):
     """SIGTERM, raised in the main thread so that the same clean-up runs as for Ctrl-C."""
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help with each option's default, except where it says nothing: a flag (off unless given; argparse
+    would print a --no_x flag's stored default, True, as if the flag were on) and an option with no default."""
+
+    def _get_help_string(self, action):
+        if action.nargs == 0 or action.default in (None, argparse.SUPPRESS) or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse with the contract's one line for a bad option (exit 2): its usage block would be several."""
+    """argparse with the contract's one line for a bad option (exit 2): its usage block would be several; its
+    --help gives the defaults (HelpFormatter)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -62,6 +80,10 @@ def fatal_message(error: BaseException) -> str | None:
         package = f" (package {PACKAGES[error.name]})" if error.name in PACKAGES else ""
         problem = ("is missing" if isinstance(error, ModuleNotFoundError)
                    else f"cannot be imported ({first_line(error)})")
+        extra = EXTRAS.get(error.name.split(".")[0])
+        if extra:
+            return (f"the Python module '{error.name}'{package} {problem}: install harness's {extra} extra "
+                    f"(pip install -e '.[{extra}]' in its checkout)")
         return (f"the Python module '{error.name}'{package} {problem}: install harness with its dependencies "
                 "(pip install -e . in its checkout)")
     torch = sys.modules.get("torch")

@@ -104,7 +104,8 @@ def merge(files: list[Path]) -> dict:
         info.update(sample_process=process, process_medians_s=[b["stats"]["median"] for _, b in entries],
                     median_s=stats.median, rounds=len(samples), noise_rel_iqr=relative_iqr(samples),
                     ci_rel=median_confidence(samples), throttled=bool(throttled),
-                    host_median_s=float(np.median([b["extra_info"].get("host_median_s") or np.nan for _, b in entries])))
+                    host_median_s=float(np.median([b["extra_info"].get("host_median_s") or np.nan
+                                                   for _, b in entries])))
         info["noisy"] = info["noise_rel_iqr"] > NOISE_THRESHOLD
         info.update(sample_power(samples, info.get("sample_unit") or "round", process))
         for rate in ("images_per_s", "megapixels_per_s"):  # both are work / the median
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     own, pytest_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     parser = OneLineParser(prog="python -m harness.repeats", description=__doc__.split("\n\n")[0])
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for NAME.json and processes/")
-    parser.add_argument("-n", "--processes", type=int, default=3, help="fresh processes per side (default 3)")
+    parser.add_argument("-n", "--processes", type=int, default=3, help="fresh processes per side")
     parser.add_argument("--side", type=parse_side, action="append", dest="sides", metavar="NAME=CHECKOUT[,VAR=VALUE]",
                         help="a side to run (repeatable; default run=.)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")

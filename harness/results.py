@@ -47,7 +47,8 @@ class Record:
     sample_count: Optional[int] = None  # raw samples in stats.data: timed rounds (whole runs: one a run)
     sample_unit: Optional[str] = None  # "round" (one call of the case), "run" (a whole run) or "batch" (distributed)
     detectable_slowdown: Optional[float] = None  # the smallest slowdown the gate (defaults) flags with these samples
-    block_ms: Optional[float] = None  # GPU stage cases: the blocking kernel's sleep before each round (benchkit.measure)
+    block_ms: Optional[float] = None  # GPU stage cases: the blocking kernel's sleep before each round
+                                      # (benchkit.measure)
     sample_process: Optional[list] = None  # each sample's process, where harness.repeats ran the case in several
     process_medians_s: Optional[list] = None  # each of those processes' own median
 

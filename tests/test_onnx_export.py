@@ -82,5 +82,5 @@ def test_onnx_missing_is_one_line(model, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "onnx", None)
     assert guarded("harness", lambda _: cached_onnx(model, 64, 64, tmp_path), None) == 1
     assert capsys.readouterr().err.splitlines() == [
-        "harness: error: the Python module 'onnx' is missing: install harness with its dependencies "
-        "(pip install -e . in its checkout)"]
+        "harness: error: the Python module 'onnx' is missing: install harness's onnx extra "
+        "(pip install -e '.[onnx]' in its checkout)"]

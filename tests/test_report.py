@@ -277,7 +277,8 @@ def test_history_finds_the_commit_that_made_a_case_slower(tmp_path):
     assert len(steps) == 1, steps  # the slowed case, and no step from the noise of the 95 others
     step = steps.iloc[0]
     assert step["verdict"] == "slower" and step["commit"] == "03c0ffeec0" and step["after_commit"] == "02c0ffeec0"
-    assert 1.1 < step["ratio"] < 1.3 and "cvcuda+nvimgcodec+pytorch:deeplabv3_resnet101/cuda/fp16/32/520" in step["case"]
+    assert (1.1 < step["ratio"] < 1.3
+            and "cvcuda+nvimgcodec+pytorch:deeplabv3_resnet101/cuda/fp16/32/520" in step["case"])
     history = pd.read_csv(tmp_path / "out" / "history.csv")
     assert len(history) == 6 * 96 and history["commit"].nunique() == 6
     markdown = (tmp_path / "out" / "history.md").read_text()
@@ -314,7 +315,8 @@ def test_history_needs_one_gpu(tmp_path):
     (tmp_path / "runs").mkdir()
     for name in ("a.json", "b.json"):
         (tmp_path / "runs" / name).write_bytes(H100.read_bytes() if name == "a.json" else
-                                               (ROOT / "reports" / "h200x2-2026-11-24" / "default" / "world1.json").read_bytes())
+                                               (ROOT / "reports" / "h200x2-2026-11-24" / "default"
+                                                / "world1.json").read_bytes())
     result = subprocess.run([sys.executable, "-m", "harness.report", "history", str(tmp_path / "runs"), "-o",
                              str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 2 and "name one with --gpu" in result.stderr and "Traceback" not in result.stderr

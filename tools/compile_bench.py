@@ -204,7 +204,8 @@ def profile(path: str, names: list[str]) -> None:
             top_kernels=[dict(kernel=kernel[:160], kind=kind_of(kernel), calls=len(times) // PROFILED_CALLS,
                               ms=sum(times)) for kernel, times in top]))
         case = cases[-1]
-        print(f"{name}: {wall_ms:.1f} ms a call, {case['peak_fraction']:.1%} of the peak; idle {wall_ms - busy_ms:.1f} ms; "
+        print(f"{name}: {wall_ms:.1f} ms a call, {case['peak_fraction']:.1%} of the peak; "
+              f"idle {wall_ms - busy_ms:.1f} ms; "
               + "; ".join(f"{kind} {v['ms']:.1f} ms" for kind, v in case["kinds"].items())
               + f"; convolutions alone at {case['convolution_peak_fraction'] or 0:.1%} of the peak", flush=True)
         for kernel in case["top_kernels"][:8]:

@@ -67,7 +67,8 @@ class PytorchBackend(Backend):
         input shape, in prepare(); the fixed shapes of a pipeline are its best case."""
         cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
         previous = cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark
-        cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark = self.allow_tf32, self.allow_tf32, self.config.cudnn_benchmark
+        cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark = (self.allow_tf32, self.allow_tf32,
+                                                                self.config.cudnn_benchmark)
         try:
             with torch.inference_mode():
                 yield

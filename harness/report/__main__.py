@@ -31,16 +31,18 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("a", type=Path)
     compare.add_argument("b", type=Path)
     compare.add_argument("-o", "--output", type=Path, default=None,
-                         help="also write compare.md, compare.csv and compare.png (the ratios as bars) into this folder")
+                         help="also write compare.md, compare.csv and compare.png (the ratios as bars) "
+                              "into this folder")
     compare.add_argument("--labels", nargs=2, metavar=("A", "B"),
                          help="names for the two runs (default: each file's folder and name)")
     history = commands.add_parser("history", parents=[debug],
                                   help="each case's median across runs, its steps and their commits")
-    history.add_argument("runs", nargs="+", type=Path, help="benchmark files, or folders of them (searched recursively)")
+    history.add_argument("runs", nargs="+", type=Path,
+                         help="benchmark files, or folders of them (searched recursively)")
     history.add_argument("-o", "--output", type=Path, default=Path("history"))
     history.add_argument("--gpu", help="the GPU (as the files name it) when the runs are from several")
     history.add_argument("--threshold", type=float, default=0.05,
-                         help="smallest change of a case's median to report as a step (default 0.05: 5%%)")
+                         help="smallest change of a case's median to report as a step (default: %(default)s, 5%%)")
     commands.add_parser("gate", help="regression gate (see python -m harness.report.gate --help)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     args = parser.parse_args(argv)

@@ -38,7 +38,8 @@ def describe(row) -> str:
 def best_throughput(rows: pd.DataFrame) -> list[str]:
     """One figure per kind of measurement, the best of its cases, labelled with the kind, model, precision and
     source size: figures of different kinds measure different things and are never ranked together."""
-    whole = rows[rows["stage"].isin(WHOLE) & rows["images_per_s"].notna() & (rows["rank"].isna() | (rows["rank"] == "all"))]
+    whole = rows[rows["stage"].isin(WHOLE) & rows["images_per_s"].notna()
+                 & (rows["rank"].isna() | (rows["rank"] == "all"))]
     if whole.empty:
         return []
     kinds = whole.apply(kind_of, axis=1)
@@ -63,7 +64,8 @@ def time_shares(rows: pd.DataFrame) -> list[str]:
                        f"time): {top}.")
     lanes = rows[rows["bound_images_per_s"].notna() & (rows["batch_size"] == 32) & (rows["executor"] == "overlapped")]
     for _, row in lanes.sort_values("bound_fraction").head(4).iterrows():
-        busiest = max(row["lane_seconds"], key=row["lane_seconds"].get) if isinstance(row["lane_seconds"], dict) else "?"
+        busiest = (max(row["lane_seconds"], key=row["lane_seconds"].get) if isinstance(row["lane_seconds"], dict)
+                   else "?")
         out.append(f"Overlapped, {describe(row)}: {number(row['steady_images_per_s'])} images/s steady, "
                    f"{number(row['bound_fraction'], 'fraction')} of the pipelining bound "
                    f"({number(row['bound_images_per_s'])} images/s, set by the {busiest} lane).")
@@ -76,7 +78,8 @@ def against_limits(rows: pd.DataFrame) -> list[str]:
     if not floors.empty:
         for (stage, variant), group in floors.groupby(["stage", "variant"]):
             best = group.loc[group["fraction_of_floor"].idxmax()]
-            out.append(f"{stage} chain ({variant or 'staged'}): at best {number(best['fraction_of_floor'], 'fraction')} "
+            out.append(f"{stage} chain ({variant or 'staged'}): at best "
+                       f"{number(best['fraction_of_floor'], 'fraction')} "
                        f"of the memory-bandwidth floor ({best['engine']}, batch {number(best['batch_size'])}, "
                        f"{number(best['model_height'])} px from {best['source']}: {number(best['gpu_ms'])} ms "
                        f"against {number(best['floor_ms'])} ms).")
@@ -97,7 +100,8 @@ def engine_gains(rows: pd.DataFrame) -> list[str]:
     for baseline, group in (gains.groupby("baseline") if not gains.empty else []):
         values = group["speedup"]
         engine, device = baseline.split("@")
-        out.append(f"CV-CUDA against {engine} on the {device.upper().replace('CUDA', 'GPU')}: median {number(values.median(), 'speedup')} "
+        out.append(f"CV-CUDA against {engine} on the {device.upper().replace('CUDA', 'GPU')}: median "
+                   f"{number(values.median(), 'speedup')} "
                    f"over {len(values)} per-stage cases (from {number(values.min(), 'speedup')} to "
                    f"{number(values.max(), 'speedup')}).")
     return out
@@ -140,7 +144,8 @@ def warnings(rows: pd.DataFrame) -> list[str]:
     weak = (power.isna() & rows["sample_count"].notna()) | (power > POWER)
     if weak.any():
         out.append(f"{weak.sum()} of {len(rows)} cases are underpowered: their samples cannot show the regression "
-                   f"gate a {number(POWER, 'fraction')} slowdown ({', '.join(rows.loc[weak, 'stage'].value_counts().head(4).index)} "
+                   f"gate a {number(POWER, 'fraction')} slowdown "
+                   f"({', '.join(rows.loc[weak, 'stage'].value_counts().head(4).index)} "
                    "most often).")
     return out
 

@@ -36,7 +36,8 @@ from harness.report import ReportError, case_name, clock_of, pair_cases
 from harness.report.load import OUT_OF_MEMORY, load
 
 MUST_MATCH = ("hardware",)
-REPORTED = ("env_torch_threads", "env_opencv_threads", "env_driver", "env_cuda", "env_cudnn", "env_torch", "env_torchvision", "env_cvcuda", "env_nvimgcodec",
+REPORTED = ("env_torch_threads", "env_opencv_threads", "env_driver", "env_cuda", "env_cudnn", "env_torch",
+            "env_torchvision", "env_cvcuda", "env_nvimgcodec",
             "env_onnxruntime", "env_tensorrt", "env_python")
 DEFAULT_THRESHOLD = 0.05
 RESAMPLES = 2000
@@ -283,7 +284,11 @@ def junit(verdicts, only_base, allow_missing: bool = False, refusal: str | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m harness.report.gate", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m harness.report.gate", description=__doc__.split("\n\n")[0],
+                           epilog="exit status: 0 no regression; 1 a regression, or baseline cases missing from the "
+                           "candidate; 2 unusable input (malformed or empty files, a missing baseline, different "
+                           "hardware, a throttled GPU, two GPUs of one model, unknown hardware). --markdown and "
+                           "--junit are written whatever the status.")
     parser.add_argument("baseline", type=Path)
     parser.add_argument("candidate", type=Path)
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,

@@ -458,7 +458,8 @@ def write_report(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
             md += [readable(shown).to_markdown(index=False), ""]
             body.append(html_table(shown))
     md += ["", f"Every case with every field: [tables/cases.csv](tables/cases.csv) ({len(cases)} rows)."]
-    body.append(f"<p>Every case with every field: <a href='tables/cases.csv'>tables/cases.csv</a> ({len(cases)} rows).</p>")
+    body.append(f"<p>Every case with every field: <a href='tables/cases.csv'>tables/cases.csv</a> "
+                f"({len(cases)} rows).</p>")
     write_atomic(folder / "report.md", "\n".join(md).encode())
     write_atomic(folder / "report.html", page("Benchmark report", body).encode())
     written.update(markdown=folder / "report.md", html=folder / "report.html")

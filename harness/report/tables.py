@@ -79,7 +79,8 @@ def breakdown(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     stages = pd.DataFrame(list(rows["stage_ms"]), index=rows.index).reindex(columns=list(STAGES))
     stages = stages.dropna(axis=1, how="all")  # the preprocessing a run did not use
-    return pd.concat([rows[["label", "hardware", "engine", "precision", "batch_size", "model_height", "source"]], stages],
+    return pd.concat([rows[["label", "hardware", "engine", "precision", "batch_size", "model_height",
+                            "source"]], stages],
                      axis=1)
 
 
