@@ -42,7 +42,7 @@ from harness.reading import read_files
 from harness.timing import NullClock, StageClock
 
 EXECUTORS = ("overlapped", "sequential")
-DEFAULT_DEPTH = 2  # batches waiting between two lanes (see the README's measurement)
+DEFAULT_DEPTH = 2  # batches waiting between two lanes (measured: reports/h100-2026-11-25-overlap/README.md)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The multi-process runner: sharding, and real torchrun launches on the CPU (gloo) with the small model.
 
 What these cannot show: several GPUs (each process on its own device, NCCL-free gathering across them) and
-several nodes; those need a multi-GPU machine (see the README)."""
+several nodes; those need a multi-GPU machine (see docs/multi-gpu.md)."""
 
 from __future__ import annotations
 

@@ -138,7 +138,7 @@ def test_the_strict_check_detects_what_libjpeg_warns_about(scan_photo, corrupt, 
 
 
 def test_the_strict_check_cannot_detect_garbage_that_decodes(scan_photo):
-    """The documented limit (README, 'Checked inputs'): 16 bytes of garbage without markers, the file's length
+    """The documented limit (docs/cli.md, 'Checked inputs'): 16 bytes of garbage without markers, the file's length
     kept, can decode as other valid Huffman codes that end where the real ones did, and libjpeg has nothing
     to warn about (4 of these 60 seeds with simplejpeg 1.9.0's libjpeg-turbo).  Such a file passes the strict check
     and decodes to a different image."""
@@ -150,6 +150,6 @@ def test_the_strict_check_cannot_detect_garbage_that_decodes(scan_photo):
         except BadImage:
             continue
         undetected.append(data)
-    assert undetected, "libjpeg now detects all of them: the README's limit can be narrowed"
+    assert undetected, "libjpeg now detects all of them: the limit in docs/cli.md can be narrowed"
     assert len(undetected[0]) == len(scan_photo) and undetected[0] != scan_photo
     assert not np.array_equal(decode_rgb(undetected[0]), decode_rgb(scan_photo))
