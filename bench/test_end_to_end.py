@@ -21,7 +21,8 @@ from harness.config import Config
 from harness.results import add
 from harness.ops import ENGINES
 from harness.pipeline import Pipeline
-from harness.runner import EXECUTORS, run_jobs, write_jobs
+from harness.config import EXECUTORS
+from harness.runner import run_jobs, write_jobs
 from harness.timing import StageClock
 
 THROUGHPUT_BATCHES = 10

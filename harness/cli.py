@@ -11,8 +11,7 @@ from pathlib import Path
 
 from harness import HarnessError, __version__
 from harness.errors import OneLineParser, guarded
-from harness.config import Config
-from harness.runner import DEFAULT_DEPTH, EXECUTORS, check_executor
+from harness.config import EXECUTORS, Config
 
 DEFAULTS = Config()
 
@@ -87,10 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--cache_dir", default=None,
                      help="where ONNX exports, TensorRT engines and torch.compile's caches are kept "
                           "(default $HARNESS_CACHE or ~/.cache/harness)")
-    own.add_argument("--executor", default="overlapped", choices=EXECUTORS,
+    own.add_argument("--executor", default=DEFAULTS.executor, choices=EXECUTORS,
                      help="overlapped: decode, compute and encode of different batches at once, each on its own "
                           "thread and CUDA stream; sequential: one batch at a time through every stage")
-    own.add_argument("--depth", type=int, default=DEFAULT_DEPTH,
+    own.add_argument("--depth", type=int, default=DEFAULTS.depth,
                      help="batches in flight between two lanes of the overlapped executor (GPU memory grows with it)")
     own.add_argument("--strict", action="store_true",
                      help="stop at the first bad input file instead of reporting and skipping it")
@@ -119,7 +118,6 @@ def run(args: argparse.Namespace) -> int:
     from harness.resolve import resolve
     from harness.runner import run_jobs
 
-    check_executor(args.executor, args.depth)
     for option, path in (("--json", args.json), ("--trace", args.trace)):
         if path:
             check_writable(Path(path), option)
@@ -129,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     directory_run = Path(args.input_path).is_dir()
     print(f"Read a total of {len(paths)} JPEG images.")
     if not directory_run:
-        read_jpeg(paths[0], strict=not args.lenient)  # a bad single file is fatal: say so before loading a model
+        read_jpeg(paths[0], strict=not config.lenient)  # a bad single file is fatal: say so before loading a model
     out_dir = prepare_output_dir(args.output_dir, args.input_path)
     pipeline = Pipeline(plan)
     print(f"Using {config.device} (ops {config.ops}, decoder {config.decoder}, backend {config.backend}, "
@@ -149,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Processing batch {number} of {total}{rate}", flush=True)
 
     def skip(path: Path, reason: str) -> None:
-        if args.strict or not directory_run:
+        if config.strict or not directory_run:
             raise HarnessError(reason if str(path) in reason else f"{path}: {reason}")
         print(f"Skipping {path}: {reason}", file=sys.stderr)
 
@@ -157,9 +155,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\tSaving the overlay result for {config.class_name} class to: {target}")
 
     jobs = list(zip(paths, output_names(paths, out_dir)))
-    record = process_record(pipeline, lambda: run_jobs(pipeline, jobs, out_dir, config.batch_size,
-                                                       executor=args.executor, depth=args.depth,
-                                                       strict_jpeg=not args.lenient, on_batch=progress, on_skip=skip,
+    record = process_record(pipeline, lambda: run_jobs(pipeline, jobs, out_dir, on_batch=progress, on_skip=skip,
                                                        on_written=saved), len(jobs))
     written, seconds, spans = record["images"], record["seconds"], record.pop("spans")
     if written == 0:

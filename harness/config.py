@@ -22,6 +22,9 @@ PREPROCESSING = ("staged", "fused", "folded")  # see harness.PREPROCESS_STAGES
 #: torch.compile's modes, and "off" for eager PyTorch (the pytorch backend's --compile)
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
+EXECUTORS = ("overlapped", "sequential")  # see harness.runner
+DEFAULT_DEPTH = 2  # batches waiting between two lanes (measured: reports/h100-2026-11-25-overlap/README.md)
+
 #: The sample's blur: a 27x27 Gaussian kernel with sigma 25.  The kernel is cut off at half a
 #: sigma, so it acts close to a 27-pixel box filter (standard deviation about 7.6 px): clearly
 #: visible at 1920x1080, and the same work as CV-CUDA's sample, which the benchmarks compare with.
@@ -68,6 +71,11 @@ class Config:
     partial_batch: str = "dynamic"  # dynamic | pad: how a backend runs a batch smaller than it was built for
     ort_provider: str = "auto"  # auto | cpu | cuda | tensorrt: ONNX Runtime's execution provider
     cache_dir: Optional[str] = None  # ONNX files and TensorRT engines; None: $HARNESS_CACHE or ~/.cache/harness
+    # Files through the pipeline (harness.runner: the command line, harness.distributed, the benchmarks)
+    executor: str = "overlapped"  # an EXECUTORS entry
+    depth: int = DEFAULT_DEPTH  # batches in flight between two lanes of the overlapped executor
+    strict: bool = False  # stop at the first bad input file instead of skipping it
+    lenient: bool = False  # let JPEGs that libjpeg calls corrupt through to the decoders
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -112,6 +120,7 @@ class Config:
         check_choice("ONNX Runtime provider (--ort_provider)", self.ort_provider, ("auto", "cpu", "cuda", "tensorrt"))
         if not 1 <= self.jpeg_quality <= 100:
             raise HarnessError(f"--jpeg_quality is {self.jpeg_quality}: give 1 to 100")
+        check_executor(self.executor, self.depth)
         return self
 
 @dataclass(frozen=True)
@@ -125,6 +134,18 @@ class Plan:
     config: Config  # the request with every 'auto' and default replaced
     device: "torch.device"
     class_index: int  # the class's index among the model's classes (harness.models.CLASS_NAMES)
+
+    @property
+    def dtype(self) -> "torch.dtype":
+        """The model's tensors: float16 for fp16, float32 for fp32 and tf32 (TF32 is float32 with TF32 math)."""
+        import torch
+
+        return torch.float16 if self.config.precision == "fp16" else torch.float32
+
+    @property
+    def tf32(self) -> bool:
+        """Whether convolutions and matmuls may use TF32 tensor cores (tf32 only: fp32 means IEEE)."""
+        return self.config.precision == "tf32"
 
     def defaults(self) -> Config:
         """The option defaults on this plan's device and precision (what a run's variant is compared with);
@@ -144,6 +165,14 @@ def channels_last_default(device: str, precision: str) -> bool:
     DeepLabV3 inference at batch 32/520 1.46x faster in fp16 and 1.22x in tf32 (reports/h100-2026-11-24,
     followup/inference-options.json); IEEE fp32 and the CPU were not measured with it and keep NCHW."""
     return device == "cuda" and precision in ("fp16", "tf32")
+
+
+def check_executor(executor: str, depth: int) -> None:
+    """Refuse an unknown executor or a depth under 1 (the command line before any model work, run_jobs for a
+    library caller)."""
+    check_choice("executor (--executor)", executor, EXECUTORS)
+    if depth < 1:
+        raise HarnessError(f"--depth is {depth}: give 1 or more")
 
 
 def check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:

@@ -173,13 +173,12 @@ def _run(args, rank: int, size: int, local: int) -> int:
     from harness.pipeline import Pipeline
     from harness.resolve import resolve
     from harness.run_file import process_record, results_json
-    from harness.runner import check_executor, run_jobs, warm_up
+    from harness.runner import run_jobs, warm_up
 
     def set_up():
         """Everything before the timed run, on every rank; a failure on any rank stops them all."""
         if args.procs_per_gpu < 1 or args.warmup_batches < 0:
             raise HarnessError("--procs_per_gpu must be 1 or more and --warmup_batches 0 or more")
-        check_executor(args.executor, args.depth)  # before any model work, as on the command line
         baseline = baseline_images_per_s(args.baseline) if args.baseline else None
         if rank == 0:
             check_writable(Path(args.json), "--json")
@@ -197,27 +196,25 @@ def _run(args, rank: int, size: int, local: int) -> int:
         config = plan.config
         paths = find_jpegs(args.input_path, config.batch_size)
         if not Path(args.input_path).is_dir():
-            read_jpeg(paths[0], strict=not args.lenient)  # a bad single file is fatal, as on the command line
+            read_jpeg(paths[0], strict=not config.lenient)  # a bad single file is fatal, as on the command line
         out_dir = prepare_output_dir(args.output_dir, args.input_path)
         jobs = list(zip(paths, output_names(paths, out_dir)))
         pipeline = Pipeline(plan)
         pipeline.prepare(config.batch_size)
-        warmup = _first_readable([path for path, _ in jobs], config.batch_size, strict=not args.lenient)
-        warm_up(pipeline, warmup, config.batch_size, args.warmup_batches, args.executor, args.depth)
+        warmup = _first_readable([path for path, _ in jobs], config.batch_size, strict=not config.lenient)
+        warm_up(pipeline, warmup, args.warmup_batches)
         return plan, baseline, out_dir, shard(jobs, rank, size), pipeline
 
     plan, baseline, out_dir, mine, pipeline = _together(size, set_up)
     config = plan.config
 
     def skip(path: Path, reason: str) -> None:
-        if args.strict:
+        if config.strict:
             raise HarnessError(reason if str(path) in reason else f"{path}: {reason}")
         print(f"Skipping {path}: {reason}", file=sys.stderr)
 
     def timed() -> dict:
-        record = process_record(pipeline, lambda: run_jobs(pipeline, mine, out_dir, config.batch_size,
-                                                           executor=args.executor, depth=args.depth,
-                                                           strict_jpeg=not args.lenient, on_skip=skip),
+        record = process_record(pipeline, lambda: run_jobs(pipeline, mine, out_dir, on_skip=skip),
                                 len(mine), rank, local)
         if not args.trace:
             record["spans"] = None  # the timelines travel to rank 0 only where it writes them

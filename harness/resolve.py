@@ -64,6 +64,11 @@ def resolve(request: Config) -> Plan:
         raise HarnessError("--cuda_graph needs a CUDA GPU: drop it on the CPU")
     if device == "cpu" and request.precision != "fp32":
         raise HarnessError(f"--precision {request.precision} needs a GPU: use fp32 on the CPU")
+    backend = BACKENDS[request.backend]
+    if request.precision not in backend.precisions:
+        why = backend.precision_note or f"runs {', '.join(backend.precisions)}"
+        raise HarnessError(f"-bk {request.backend} {why}: use --precision {backend.precisions[0]}, or -bk pytorch for "
+                           f"{request.precision}")
     model = request.model or BACKENDS[request.backend].default_model
     channels_last = request.channels_last
     if channels_last is None:

@@ -51,22 +51,20 @@ VARIANT_OPTIONS = ("preprocess", "postprocess", "compile", "cuda_graph", "fuse_c
                    "aux_head", "cudnn_benchmark")
 
 
-def variant(plan, procs_per_gpu: int, executor: str = "overlapped", depth: int | None = None,
-            lenient: bool = False) -> str:
+def variant(plan, procs_per_gpu: int = 1) -> str:
     """The case's variant: options that differ from their defaults on the plan's device and precision, and
     processes per GPU, so that runs of different commands are different cases to the report and the gate
     (the same command's runs are the same case).  --lenient is named: it drops the read lane's libjpeg check."""
     defaults = plan.defaults()
     parts = [f"{name}={getattr(plan.config, name)}" for name in VARIANT_OPTIONS
              if getattr(plan.config, name) != getattr(defaults, name)]
-    from harness.runner import DEFAULT_DEPTH
-
-    if lenient:
+    config = plan.config
+    if config.lenient:
         parts.append("lenient")
-    if executor != "overlapped":
-        parts.append(f"executor={executor}")
-    elif depth not in (None, DEFAULT_DEPTH):
-        parts.append(f"depth={depth}")
+    if config.executor != defaults.executor:
+        parts.append(f"executor={config.executor}")
+    elif config.depth != defaults.depth:
+        parts.append(f"depth={config.depth}")
     return ",".join(parts + ([f"procs_per_gpu={procs_per_gpu}"] if procs_per_gpu != 1 else []))
 
 
@@ -81,7 +79,7 @@ def results_json(plan, ranks: list[dict], args, baseline: float | None, version:
     config = plan.config
     procs_per_gpu = getattr(args, "procs_per_gpu", 1)
     case = dict(stage=STAGE, engine=f"{config.ops}+{config.decoder}+{config.backend}:{config.model}",
-                variant=variant(plan, procs_per_gpu, args.executor, args.depth, args.lenient), device=config.device,
+                variant=variant(plan, procs_per_gpu), device=config.device,
                 precision=config.precision,
                 batch_size=config.batch_size, model_height=config.target_img_height,
                 model_width=config.target_img_width, source="", world_size=world, procs_per_gpu=procs_per_gpu)

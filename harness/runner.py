@@ -33,7 +33,8 @@ from typing import Callable
 
 import torch
 
-from harness import LANES, HarnessError
+from harness import LANES
+from harness.config import check_executor
 from harness.errors import stops_the_run
 from harness.inputs import MAX_BATCH_PIXELS, JpegFile, batches
 from harness.files import write_atomic
@@ -41,8 +42,6 @@ from harness.pipeline import Pipeline
 from harness.reading import read_files
 from harness.timing import NullClock, StageClock
 
-EXECUTORS = ("overlapped", "sequential")
-DEFAULT_DEPTH = 2  # batches waiting between two lanes (measured: reports/h100-2026-11-25-overlap/README.md)
 
 
 @dataclass
@@ -113,8 +112,8 @@ class _Batch:
     spans: list = field(default_factory=list)  # JobsResult.spans rows
 
 
-def run_jobs(pipeline: Pipeline, jobs: list[tuple[Path, str]], out_dir: Path, batch_size: int,
-             executor: str = "overlapped", depth: int = DEFAULT_DEPTH, strict_jpeg: bool = True,
+def run_jobs(pipeline: Pipeline, jobs: list[tuple[Path, str]], out_dir: Path, batch_size: int | None = None,
+             executor: str | None = None, depth: int | None = None, strict_jpeg: bool | None = None,
              instrumented: bool = True,
              on_batch: Callable[[int, int, JobsResult], None] | None = None,
              on_skip: Callable[[Path, str], None] = _print_skip,
@@ -122,7 +121,14 @@ def run_jobs(pipeline: Pipeline, jobs: list[tuple[Path, str]], out_dir: Path, ba
     """Every job is written or skipped (on_skip(path, reason): printed by default; raise there to stop the
     run).  on_batch(number, total, result so far) runs before each batch is written, on_written(path)
     after each write, both on the calling thread and in input order.  strict_jpeg=False lets files that
-    libjpeg calls corrupt through to the decoders (--lenient).  instrumented=False records no stage events."""
+    libjpeg calls corrupt through to the decoders (--lenient).  instrumented=False records no stage events.
+    batch_size, executor, depth and strict_jpeg not given are the pipeline's plan's (-b, --executor, --depth,
+    not --lenient)."""
+    config = pipeline.plan.config
+    batch_size = config.batch_size if batch_size is None else batch_size
+    executor = config.executor if executor is None else executor
+    depth = config.depth if depth is None else depth
+    strict_jpeg = not config.lenient if strict_jpeg is None else strict_jpeg
     check_executor(executor, depth)
     run = _Run(pipeline, out_dir, strict_jpeg, instrumented, on_batch, on_skip, on_written)
     run.result.executor, run.result.depth = executor, depth if executor == "overlapped" else 0
@@ -140,14 +146,6 @@ def run_jobs(pipeline: Pipeline, jobs: list[tuple[Path, str]], out_dir: Path, ba
     return run.result
 
 
-def check_executor(executor: str, depth: int) -> None:
-    """Refuse an unknown executor or a depth under 1; the command line asks before any model work."""
-    if executor not in EXECUTORS:
-        raise HarnessError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    if depth < 1:
-        raise HarnessError(f"--depth is {depth}: give 1 or more")
-
-
 def write_jobs(datas: list[bytes], folder: Path) -> list[tuple[Path, str]]:
     """JPEG bytes as numbered files in `folder`, with their overlays' names: jobs for run_jobs."""
     jobs = []
@@ -158,19 +156,20 @@ def write_jobs(datas: list[bytes], folder: Path) -> list[tuple[Path, str]]:
     return jobs
 
 
-def warm_up(pipeline: Pipeline, datas: list[bytes], batch_size: int, batches: int, executor: str = "overlapped",
-            depth: int = DEFAULT_DEPTH) -> None:
+def warm_up(pipeline: Pipeline, datas: list[bytes], batches: int) -> None:
     """Run `batches` batches of `datas` (JPEG bytes, repeated as needed) through the executor and drop the
-    overlays: every lane's thread, stream, codec and cuDNN choice is set up before a timed run."""
+    overlays: every lane's thread, stream, codec and cuDNN choice is set up before a timed run (the plan's
+    batch size, executor and depth)."""
     import tempfile
 
     if not datas or batches < 1:
         return
     with tempfile.TemporaryDirectory(prefix="harness-warmup-") as folder:
+        batch_size = pipeline.plan.config.batch_size
         jobs = write_jobs([datas[i % len(datas)] for i in range(batch_size * batches)], Path(folder))
         out = Path(folder) / "out"
         out.mkdir()
-        run_jobs(pipeline, jobs, out, batch_size, executor=executor, depth=depth, on_skip=lambda path, reason: None)
+        run_jobs(pipeline, jobs, out, on_skip=lambda path, reason: None)
 
 
 class _Run:

@@ -131,8 +131,12 @@ def test_variant_names_only_what_differs_from_the_defaults():
     assert variant(gpu_fp16, 1) == ""
     no_cl = Plan(cpu.request, gpu_fp16.config.replace(channels_last=False), gpu_fp16.device, cpu.class_index)
     assert variant(no_cl, 1) == "channels_last=False"
-    fused = resolve(Config(device="cpu", fuse_conv=True, preprocess="folded"))
-    assert variant(fused, 1, lenient=True) == "preprocess=folded,fuse_conv=True,lenient"
+    assert variant(resolve(Config(device="cpu", fuse_conv=True, preprocess="folded")), 1) == \
+        "preprocess=folded,fuse_conv=True"
+    lenient = resolve(Config(device="cpu", fuse_conv=True, preprocess="folded", lenient=True))
+    assert variant(lenient, 1) == "preprocess=folded,fuse_conv=True,lenient"
+    assert variant(resolve(Config(device="cpu", executor="sequential")), 1) == "executor=sequential"
+    assert variant(resolve(Config(device="cpu", depth=3)), 1) == "depth=3"
 
 
 def test_colliding_names_across_ranks_give_every_overlay(tmp_path, sample_paths):

@@ -14,7 +14,8 @@ from harness.config import Config
 from harness.decode import DECODERS, CpuDecoder
 from harness.ops import ENGINES
 from harness.pipeline import Pipeline
-from harness.runner import EXECUTORS, run_jobs, write_jobs
+from harness.config import EXECUTORS
+from harness.runner import run_jobs, write_jobs
 from test_cli import FAST, in_process
 
 SMALL = dict(model="lraspp_mobilenet_v3_large", weights="synthetic", target_img_height=64, target_img_width=64)

@@ -11,7 +11,8 @@ from harness.config import Config
 from harness.ops.opencv_engine import OpencvEngine
 from harness.ops import per_image
 from harness.pipeline import Pipeline
-from harness.runner import EXECUTORS, LANES, run_jobs
+from harness.config import EXECUTORS
+from harness.runner import LANES, run_jobs
 
 
 @pytest.fixture(scope="module")
@@ -170,5 +171,5 @@ def test_warm_up_runs_the_executor_and_leaves_nothing(tmp_path, pipeline, sample
     from harness.runner import warm_up
 
     before = set(Path(tempfile.gettempdir()).glob("harness-warmup-*"))
-    warm_up(pipeline, sample_bytes[:2], batch_size=2, batches=2)
+    warm_up(pipeline, sample_bytes[:2], batches=2)
     assert set(Path(tempfile.gettempdir()).glob("harness-warmup-*")) == before

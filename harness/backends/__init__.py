@@ -32,10 +32,13 @@ class Backend(Part):
     name = ""
     default_model = ""
     static_shapes = False  # True: built for one batch size, so a partial batch is padded
+    precisions = ("fp32", "tf32", "fp16")  # the --precision values it runs (harness.resolve refuses the others)
+    precision_note = ""  # how the refusal says why ("runs the fp32 graph")
 
     def __init__(self, plan: Plan):
         self.config = config = plan.config
         self.device = plan.device
+        self.dtype, self.tf32 = plan.dtype, plan.tf32  # the precision, resolved once
         self.model: LoadedModel = build_model(config.model, config.weights, config.seed, aux_head=config.aux_head,
                                               folded=config.preprocess == "folded")
         self.batch_size = 0  # what prepare() last built for

@@ -27,14 +27,13 @@ class OnnxruntimeBackend(Backend):
     default_model = "fcn_resnet101"
     needs = (("onnxruntime", "ONNX Runtime"), ("onnx", "onnx"))
     install = "pip install onnxruntime (or onnxruntime-gpu) and onnx, or use -bk pytorch"
+    precisions = ("fp32",)
+    precision_note = "runs the fp32 graph"
 
     def __init__(self, plan):
         import onnxruntime as ort
 
         config, device = plan.config, plan.device
-        if config.precision != "fp32":
-            raise HarnessError(f"-bk onnxruntime runs the fp32 graph: use --precision fp32, "
-                               f"or -bk pytorch for {config.precision}")
         super().__init__(plan)
         self.ort = ort
         available = ort.get_available_providers()

@@ -42,8 +42,6 @@ class PytorchBackend(Backend):
 
     def __init__(self, plan):
         super().__init__(plan)
-        self.dtype = torch.float16 if self.config.precision == "fp16" else torch.float32
-        self.allow_tf32 = self.config.precision == "tf32"
         self.channels_last = self.config.channels_last
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         if self.config.fuse_conv:
@@ -67,7 +65,7 @@ class PytorchBackend(Backend):
         input shape, in prepare(); the fixed shapes of a pipeline are its best case."""
         cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
         previous = cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark
-        cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark = (self.allow_tf32, self.allow_tf32,
+        cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark = (self.tf32, self.tf32,
                                                                 self.config.cudnn_benchmark)
         try:
             with torch.inference_mode():

@@ -91,9 +91,9 @@ class TensorrtBackend(Backend):
             raise HarnessError(f"TensorRT could not parse {onnx_path}: {errors}")
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-        if self.config.precision == "fp16":
+        if self.dtype == torch.float16:
             config.set_flag(trt.BuilderFlag.FP16)
-        if self.config.precision != "tf32":
+        if not self.tf32:
             config.clear_flag(trt.BuilderFlag.TF32)
         profile = builder.create_optimization_profile()
         full = (batch_size, 3, height, width)
