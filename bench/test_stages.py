@@ -15,6 +15,7 @@ import torch
 from harness import STAGES
 from harness import benchkit
 from harness.benchkit import SOURCE_SIZES, Case, flops_per_image, photographs
+from harness.chain import postprocess, preprocess
 from harness.config import Config, channels_last_default, torch_device
 from harness.resolve import resolve
 from harness.decode import DECODERS
@@ -99,23 +100,15 @@ class StageInputs:
         }[stage]
 
     def preprocess(self, fused: bool):
-        """Resize through reformat: the four stages, or CV-CUDA's fused kernel plus the normalization."""
-        e, size = self.engine, self.model_size
-        if fused:
-            return lambda: e.fused_preprocess(self.frames, size)
-        return lambda: e.reformat(e.normalize(e.convert(e.resize(self.frames, size))))
+        """Resize through reformat as the pipeline runs them: the four stages, or CV-CUDA's fused kernel plus
+        the normalization (harness.chain)."""
+        mode = "fused" if fused else "staged"
+        return lambda: preprocess(self.engine, self.frames, self.model_size, mode)
 
     def postprocess(self, fused: bool = False):
         """Softmax through overlay, as the pipeline runs them (--postprocess staged or fused)."""
-        e = self.engine
-        if fused:
-            return lambda: e.blur_overlay(self.frames, e.mask(self.logits, CLASS))
-
-        def run():
-            full_masks = e.upscale(e.mask(e.softmax(self.logits), CLASS), self.frames)
-            return e.overlay(self.frames, e.blur(self.frames), full_masks)
-
-        return run
+        mode = "fused" if fused else "staged"
+        return lambda: postprocess(self.engine, self.frames, self.logits, CLASS, mode)[1]
 
 
 @functools.lru_cache(maxsize=2)

@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 import torch
 
 from harness.backends import BACKENDS
+from harness.chain import postprocess, preprocess
 from harness.config import Config, Plan
-from harness.resolve import resolve
 from harness.decode import DECODERS
 from harness.errors import first_line, stops_the_run
 from harness.inputs import MAX_BATCH_PIXELS, BadImage, check_jpeg
 from harness.ops import ENGINES, Frames, per_image
+from harness.resolve import resolve
 from harness.timing import NullClock, StageClock
 
 
@@ -172,42 +173,10 @@ class Pipeline:
 
     def compute(self, frames: Frames, clock) -> tuple[torch.Tensor, Frames]:
         """Preprocess, infer and post-process: (masks at the model size, overlays at the original sizes)."""
-        engine, size = self.engine, self.config.model_size
-        if self.config.preprocess == "fused":  # one stage: the fused kernel and the normalization
-            with clock.stage("preprocess"):
-                x = engine.fused_preprocess(frames, size)
-        elif self.config.preprocess == "folded":  # the model normalizes (harness.models.FoldedInput)
-            with clock.stage("resize"):
-                x = engine.resize(frames, size)
-            with clock.stage("convert"):
-                x = engine.raw_nchw(x)
-        else:
-            with clock.stage("resize"):
-                x = engine.resize(frames, size)
-            with clock.stage("convert"):
-                x = engine.convert(x)
-            with clock.stage("normalize"):
-                x = engine.normalize(x)
-            with clock.stage("reformat"):
-                x = engine.reformat(x)
+        x = preprocess(self.engine, frames, self.config.model_size, self.config.preprocess, clock)
         with clock.stage("inference"):
             logits = self.backend(x)
-        if self.config.postprocess == "fused":  # the argmax needs no softmax; upscale, blur, overlay at once
-            with clock.stage("mask"):
-                masks = engine.mask(logits, self.class_index)
-            with clock.stage("blur_overlay"):
-                return masks, engine.blur_overlay(frames, masks)
-        with clock.stage("softmax"):
-            probs = engine.softmax(logits)
-        with clock.stage("mask"):
-            masks = engine.mask(probs, self.class_index)
-        with clock.stage("upscale"):
-            full_masks = engine.upscale(masks, frames)
-        with clock.stage("blur"):
-            blurred = engine.blur(frames)
-        with clock.stage("overlay"):
-            overlays = engine.overlay(frames, blurred, full_masks)
-        return masks, overlays
+        return postprocess(self.engine, frames, logits, self.class_index, self.config.postprocess, clock)
 
     def encode(self, overlays: Frames, clock) -> list[bytes]:
         with clock.stage("encode"):

@@ -8,6 +8,7 @@ import torch
 
 from harness.backends import BACKENDS
 from harness.compare import compare_logits, compare_masks, save_mask_diff
+from harness.chain import preprocess
 from harness.config import Config
 from harness.resolve import resolve
 from harness.inputs import sample_dir
@@ -73,8 +74,7 @@ def batches():
     from harness.decode import CpuDecoder
 
     frames = CpuDecoder(torch.device("cpu"))([p.read_bytes() for p in sorted(sample_dir().glob("*.jpg"))])
-    return {size: engine.reformat(engine.normalize(engine.convert(engine.resize(frames, size))))
-            for size in ((224, 224), (520, 520))}
+    return {size: preprocess(engine, frames, size) for size in ((224, 224), (520, 520))}
 
 
 @pytest.mark.parametrize("backend,device,precision,options", CASES)

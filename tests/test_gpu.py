@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from conftest import jpeg_bytes
+from harness.chain import postprocess, preprocess
 from harness.config import Config
 from harness.resolve import resolve
 from harness.decode import DECODERS
@@ -124,9 +125,8 @@ def test_gpu_stages_never_wait_for_the_host(ops, uniform, request, sample_bytes)
         with warnings.catch_warnings():  # "sync debug mode is a prototype feature"
             warnings.simplefilter("ignore", UserWarning)
             torch.cuda.set_sync_debug_mode("error")
-        x = engine.reformat(engine.normalize(engine.convert(engine.resize(frames, (224, 224)))))
-        masks = engine.mask(engine.softmax(pipeline.backend(x)), 15)
-        overlays = engine.overlay(frames, engine.blur(frames), engine.upscale(masks, frames))
+        x = preprocess(engine, frames, (224, 224))
+        _, overlays = postprocess(engine, frames, pipeline.backend(x), 15)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert len(engine.encode(overlays)) == 3

@@ -12,6 +12,7 @@ import torch
 
 from conftest import decode_rgb
 from harness import STAGES
+from harness.chain import preprocess
 from harness.compare import psnr
 from harness.config import Config
 from harness.resolve import resolve
@@ -233,8 +234,8 @@ def test_fused_preprocess_matches_the_staged_reference(frames, cvcuda_module):
     from harness.ops import IMAGENET_STD
 
     ref = make_engine("torch", "cpu")
-    expected = ref.reformat(ref.normalize(ref.convert(ref.resize(frames, (224, 224)))))
-    actual = make_engine("cvcuda", "cuda").fused_preprocess(to(frames, "cuda"), (224, 224)).cpu()
+    expected = preprocess(ref, frames, (224, 224))
+    actual = preprocess(make_engine("cvcuda", "cuda"), to(frames, "cuda"), (224, 224), "fused").cpu()
     assert actual.shape == expected.shape and actual.dtype == torch.float32
     level = UINT8_MAX_DIFF["resize"] / 255 / min(IMAGENET_STD)
     worst = (actual - expected).abs().max().item()

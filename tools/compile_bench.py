@@ -36,6 +36,7 @@ import torch
 from harness.backends import BACKENDS
 from harness.benchkit import flops_per_image
 from harness.compare import compare_logits, compare_masks
+from harness.chain import preprocess
 from harness.config import Config
 from harness.resolve import resolve
 from harness.decode import DECODERS
@@ -103,7 +104,7 @@ def golden(path: str, names: list[str]) -> None:
     frames = DECODERS["cpu"](torch.device("cpu"))([p.read_bytes() for p in sorted(sample_dir().glob("*.jpg"))])
     rows = []
     for side in (224, 520):
-        x = engine.reformat(engine.normalize(engine.convert(engine.resize(frames, (side, side))))).cuda()
+        x = preprocess(engine, frames, (side, side)).cuda()
         for model in MODELS:
             for precision in ("fp32", "tf32", "fp16"):
                 if names and f"{model}:{precision}:{side}" not in names:
