@@ -105,10 +105,10 @@ def test_strict_makes_a_bad_file_fatal(mixed_dir, tmp_path):
     (b"\x89PNG\r\n\x1a\n" + bytes(100), ["is a PNG image"]),
     (b"plain text\n", ["not a JPEG image"]),
 ], ids=["empty", "truncated", "corrupt", "png", "text"])
-def test_bad_single_files(tmp_path, content, words):
+def test_bad_single_files(tmp_path, capsys, content, words):
     path = tmp_path / "bad.jpg"
     path.write_bytes(content)
-    assert_one_line_error(harness("-i", str(path), "-o", str(tmp_path / "out"), *FAST), *words)
+    assert_one_line_error(in_process(capsys, "-i", str(path), "-o", str(tmp_path / "out"), *FAST), *words)
     assert not (tmp_path / "out" / "out_bad.jpg").exists()
 
 
@@ -137,8 +137,18 @@ def test_bad_single_files(tmp_path, content, words):
 ], ids=["missing", "class", "height0", "width-neg", "huge", "batch0", "batch-text", "device", "backend", "model",
         "ops", "decoder", "preprocess", "fused-on-cpu", "aux-onnx", "postprocess", "compile", "compile-onnx",
         "graph-on-cpu", "graph-twice", "fuse-conv-onnx"])
-def test_bad_options(tmp_path, args, words):
-    assert_one_line_error(harness(*FAST, *args, "-o", str(tmp_path)), *words)
+def test_bad_options(tmp_path, capsys, args, words):
+    """In this process (the contract is the same code either way: test_a_bad_option_is_one_line_from_a_fresh_
+    interpreter runs it as a user does)."""
+    assert_one_line_error(in_process(capsys, *FAST, *args, "-o", str(tmp_path)), *words)
+
+
+@pytest.mark.parametrize("args,words", [(["-b", "two"], ["-b/--batch_size", "invalid int value"]),
+                                        (["-c", "unicorn"], ["unknown class 'unicorn'"])], ids=["argparse", "plan"])
+def test_a_bad_option_is_one_line_from_a_fresh_interpreter(tmp_path, args, words):
+    result = harness(*FAST, *args, "-o", str(tmp_path))
+    assert_one_line_error(result, *words)
+    assert result.returncode in (1, 2) and result.stdout == ""
 
 
 @pytest.mark.parametrize("args,words", [
@@ -154,15 +164,16 @@ def test_bad_values_are_refused_before_any_model_work(tmp_path, capsys, monkeypa
     assert result.returncode == 1 and result.stdout == "" and not (tmp_path / "out").exists()
 
 
-def test_directory_without_jpegs(tmp_path):
+def test_directory_without_jpegs(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("x")
-    assert_one_line_error(harness("-i", str(tmp_path), "-o", str(tmp_path / "o"), *FAST), "no .jpg/.jpeg files")
+    assert_one_line_error(in_process(capsys, "-i", str(tmp_path), "-o", str(tmp_path / "o"), *FAST),
+                          "no .jpg/.jpeg files")
 
 
-def test_output_directory_not_writable(tmp_path):
+def test_output_directory_not_writable(tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    assert_one_line_error(harness("-o", str(blocker / "out"), *FAST), "is not writable")
+    assert_one_line_error(in_process(capsys, "-o", str(blocker / "out"), *FAST), "is not writable")
 
 
 def test_a_missing_dependency_is_named_in_one_line(tmp_path):
@@ -179,13 +190,13 @@ def test_a_missing_dependency_is_named_in_one_line(tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU, so GPU options are valid here")
 @pytest.mark.parametrize("option", [["--ops", "cvcuda"], ["--decoder", "nvimgcodec"], ["--device", "cuda"],
                                     ["--precision", "fp16"]])
-def test_gpu_options_without_a_gpu(tmp_path, option):
-    assert_one_line_error(harness(*option, "-o", str(tmp_path), *FAST), "GPU")
+def test_gpu_options_without_a_gpu(tmp_path, capsys, option):
+    assert_one_line_error(in_process(capsys, *option, "-o", str(tmp_path), *FAST), "GPU")
 
 
 @pytest.mark.skipif(not BACKENDS.unavailable("tensorrt"), reason="TensorRT is installed here")
-def test_tensorrt_where_it_is_not_installed(tmp_path):
-    assert_one_line_error(harness("-bk", "tensorrt", "-o", str(tmp_path)), "TensorRT", "not installed")
+def test_tensorrt_where_it_is_not_installed(tmp_path, capsys):
+    assert_one_line_error(in_process(capsys, "-bk", "tensorrt", "-o", str(tmp_path)), "TensorRT", "not installed")
 
 
 def test_onnxruntime_backend_from_the_command_line(tmp_path):
@@ -198,11 +209,11 @@ def test_onnxruntime_backend_from_the_command_line(tmp_path):
     assert len(list((cache / "onnx").glob("*.onnx"))) == 1
 
 
-def test_onnxruntime_refuses_reduced_precision(tmp_path):
+def test_onnxruntime_refuses_reduced_precision(tmp_path, capsys):
     if not torch.cuda.is_available():
         pytest.skip("fp16 is refused earlier on a machine without a GPU (test_gpu_options_without_a_gpu)")
-    assert_one_line_error(harness(*FAST, "-bk", "onnxruntime", "--precision", "fp16", "-o", str(tmp_path)),
-                          "runs the fp32 graph")
+    assert_one_line_error(in_process(capsys, *FAST, "-bk", "onnxruntime", "--precision", "fp16", "-o",
+                                     str(tmp_path)), "runs the fp32 graph")
 
 
 def test_json_writes_the_run_as_a_benchmark_file_the_report_reads(tmp_path, sample_paths, capsys):
