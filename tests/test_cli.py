@@ -2,49 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import decode_rgb, jpeg_bytes
+from helpers import ROOT, SMALL_MODEL, assert_one_line_error, harness, in_process
 from harness.backends import BACKENDS
-
-ROOT = Path(__file__).resolve().parent.parent
-FAST = ["--model", "lraspp_mobilenet_v3_large", "--weights", "synthetic"]
-
-
-def harness(*args: str, cwd: Path | None = None, first_on_path: Path | None = None) -> subprocess.CompletedProcess:
-    path = [str(first_on_path)] if first_on_path else []
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*path, str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=600)
-
-
-def in_process(capsys, *args: str) -> subprocess.CompletedProcess:
-    """The command line in this process, as `harness()` returns it, without starting an interpreter and
-    torch: seconds saved per test on CI's two busy cores."""
-    from harness.cli import main
-
-    try:
-        code = main(list(args))
-    except SystemExit as stop:  # argparse's errors
-        code = stop.code
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(["harness", *args], code, out, err)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if "error:" in line]
-    assert len(errors) == 1, result.stderr
-    for word in words:
-        assert word in errors[0], errors[0]
-
 
 def test_default_run_segments_the_shipped_images(tmp_path):
     """No options but the output directory: shipped images, default model, weights 'auto'."""
@@ -63,10 +27,10 @@ def test_default_run_segments_the_shipped_images(tmp_path):
 
 
 def test_replicated_file_gets_distinct_outputs_and_a_partial_last_batch(tmp_path, sample_paths):
-    result = harness("-i", str(sample_paths[2]), "-o", str(tmp_path), "-b", "3", "-c", "motorbike", *FAST)
+    result = harness("-i", str(sample_paths[2]), "-o", str(tmp_path), "-b", "3", "-c", "motorbike", *SMALL_MODEL)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out_chelsea.jpg", "out_chelsea_1.jpg", "out_chelsea_2.jpg"]
-    result = harness("-i", str(ROOT / "harness" / "data"), "-o", str(tmp_path / "d"), "-b", "2", *FAST)
+    result = harness("-i", str(ROOT / "harness" / "data"), "-o", str(tmp_path / "d"), "-b", "2", *SMALL_MODEL)
     assert result.returncode == 0 and "Processing batch 3 of 3" in result.stdout
     assert len(list((tmp_path / "d").iterdir())) == 5
 
@@ -85,7 +49,7 @@ def mixed_dir(tmp_path, sample_bytes, photo):
 
 
 def test_directory_run_skips_bad_files_and_processes_the_rest(mixed_dir, tmp_path):
-    result = harness("-i", str(mixed_dir), "-o", str(tmp_path / "out"), "-b", "4", *FAST)
+    result = harness("-i", str(mixed_dir), "-o", str(tmp_path / "out"), "-b", "4", *SMALL_MODEL)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["out_a_good.jpg", "out_f_good.jpg"]
     skipped = [l for l in result.stderr.splitlines() if l.startswith("Skipping")]
@@ -94,7 +58,7 @@ def test_directory_run_skips_bad_files_and_processes_the_rest(mixed_dir, tmp_pat
 
 
 def test_strict_makes_a_bad_file_fatal(mixed_dir, tmp_path):
-    result = harness("-i", str(mixed_dir), "-o", str(tmp_path / "out"), "--strict", *FAST)
+    result = harness("-i", str(mixed_dir), "-o", str(tmp_path / "out"), "--strict", *SMALL_MODEL)
     assert_one_line_error(result, "b_empty.jpg is empty")
 
 
@@ -108,7 +72,7 @@ def test_strict_makes_a_bad_file_fatal(mixed_dir, tmp_path):
 def test_bad_single_files(tmp_path, capsys, content, words):
     path = tmp_path / "bad.jpg"
     path.write_bytes(content)
-    assert_one_line_error(in_process(capsys, "-i", str(path), "-o", str(tmp_path / "out"), *FAST), *words)
+    assert_one_line_error(in_process(capsys, "-i", str(path), "-o", str(tmp_path / "out"), *SMALL_MODEL), *words)
     assert not (tmp_path / "out" / "out_bad.jpg").exists()
 
 
@@ -140,13 +104,13 @@ def test_bad_single_files(tmp_path, capsys, content, words):
 def test_bad_options(tmp_path, capsys, args, words):
     """In this process (the contract is the same code either way: test_a_bad_option_is_one_line_from_a_fresh_
     interpreter runs it as a user does)."""
-    assert_one_line_error(in_process(capsys, *FAST, *args, "-o", str(tmp_path)), *words)
+    assert_one_line_error(in_process(capsys, *SMALL_MODEL, *args, "-o", str(tmp_path)), *words)
 
 
 @pytest.mark.parametrize("args,words", [(["-b", "two"], ["-b/--batch_size", "invalid int value"]),
                                         (["-c", "unicorn"], ["unknown class 'unicorn'"])], ids=["argparse", "plan"])
 def test_a_bad_option_is_one_line_from_a_fresh_interpreter(tmp_path, args, words):
-    result = harness(*FAST, *args, "-o", str(tmp_path))
+    result = harness(*SMALL_MODEL, *args, "-o", str(tmp_path))
     assert_one_line_error(result, *words)
     assert result.returncode in (1, 2) and result.stdout == ""
 
@@ -159,21 +123,21 @@ def test_a_bad_option_is_one_line_from_a_fresh_interpreter(tmp_path, args, words
 def test_bad_values_are_refused_before_any_model_work(tmp_path, capsys, monkeypatch, args, words):
     """Refused from the arguments: no model is built, no output directory made."""
     monkeypatch.setattr("harness.pipeline.Pipeline", lambda *a, **k: pytest.fail("a pipeline was built"))
-    result = in_process(capsys, *FAST, *args, "-o", str(tmp_path / "out"))
+    result = in_process(capsys, *SMALL_MODEL, *args, "-o", str(tmp_path / "out"))
     assert_one_line_error(result, *words)
     assert result.returncode == 1 and result.stdout == "" and not (tmp_path / "out").exists()
 
 
 def test_directory_without_jpegs(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("x")
-    assert_one_line_error(in_process(capsys, "-i", str(tmp_path), "-o", str(tmp_path / "o"), *FAST),
+    assert_one_line_error(in_process(capsys, "-i", str(tmp_path), "-o", str(tmp_path / "o"), *SMALL_MODEL),
                           "no .jpg/.jpeg files")
 
 
 def test_output_directory_not_writable(tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    assert_one_line_error(in_process(capsys, "-o", str(blocker / "out"), *FAST), "is not writable")
+    assert_one_line_error(in_process(capsys, "-o", str(blocker / "out"), *SMALL_MODEL), "is not writable")
 
 
 def test_a_missing_dependency_is_named_in_one_line(tmp_path):
@@ -182,7 +146,7 @@ def test_a_missing_dependency_is_named_in_one_line(tmp_path):
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     (blocked / "sitecustomize.py").write_text("import sys\nsys.modules['simplejpeg'] = None\n")
-    result = harness("-o", str(tmp_path / "out"), *FAST, first_on_path=blocked)
+    result = harness("-o", str(tmp_path / "out"), *SMALL_MODEL, first_on_path=blocked)
     assert_one_line_error(result, "'simplejpeg' is missing", "pip install")
     assert "internal error" not in result.stderr
 
@@ -191,7 +155,7 @@ def test_a_missing_dependency_is_named_in_one_line(tmp_path):
 @pytest.mark.parametrize("option", [["--ops", "cvcuda"], ["--decoder", "nvimgcodec"], ["--device", "cuda"],
                                     ["--precision", "fp16"]])
 def test_gpu_options_without_a_gpu(tmp_path, capsys, option):
-    assert_one_line_error(in_process(capsys, *option, "-o", str(tmp_path), *FAST), "GPU")
+    assert_one_line_error(in_process(capsys, *option, "-o", str(tmp_path), *SMALL_MODEL), "GPU")
 
 
 @pytest.mark.skipif(not BACKENDS.unavailable("tensorrt"), reason="TensorRT is installed here")
@@ -201,7 +165,7 @@ def test_tensorrt_where_it_is_not_installed(tmp_path, capsys):
 
 def test_onnxruntime_backend_from_the_command_line(tmp_path):
     cache = tmp_path / "cache"
-    result = harness(*FAST, "-bk", "onnxruntime", "--device", "cpu", "--cache_dir", str(cache), "-b", "2",
+    result = harness(*SMALL_MODEL, "-bk", "onnxruntime", "--device", "cpu", "--cache_dir", str(cache), "-b", "2",
                      "--partial_batch", "pad", "-o", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert "backend onnxruntime" in result.stdout
@@ -212,7 +176,7 @@ def test_onnxruntime_backend_from_the_command_line(tmp_path):
 def test_onnxruntime_refuses_reduced_precision(tmp_path, capsys):
     if not torch.cuda.is_available():
         pytest.skip("fp16 is refused earlier on a machine without a GPU (test_gpu_options_without_a_gpu)")
-    assert_one_line_error(in_process(capsys, *FAST, "-bk", "onnxruntime", "--precision", "fp16", "-o",
+    assert_one_line_error(in_process(capsys, *SMALL_MODEL, "-bk", "onnxruntime", "--precision", "fp16", "-o",
                                      str(tmp_path)), "runs the fp32 graph")
 
 
@@ -225,7 +189,7 @@ def test_json_writes_the_run_as_a_benchmark_file_the_report_reads(tmp_path, samp
 
     target = tmp_path / "run.json"
     result = in_process(capsys, "-i", str(sample_paths[0].parent), "-o", str(tmp_path / "out"), "-b", "2",
-                        "--device", "cpu", "-th", "64", "-tw", "64", "--json", str(target), *FAST)
+                        "--device", "cpu", "-th", "64", "-tw", "64", "--json", str(target), *SMALL_MODEL)
     assert result.returncode == 0, result.stderr
     assert f"Wrote the results to {target}" in result.stdout
     data = json.loads(target.read_text())
@@ -249,6 +213,7 @@ def test_json_writes_the_run_as_a_benchmark_file_the_report_reads(tmp_path, samp
 
 def test_an_unwritable_json_is_refused_before_the_model_is_loaded(tmp_path, sample_paths, capsys):
     target = tmp_path / "missing" / "run.json"
-    result = in_process(capsys, "-i", str(sample_paths[0]), "-o", str(tmp_path / "out"), "--json", str(target), *FAST)
+    result = in_process(capsys, "-i", str(sample_paths[0]), "-o", str(tmp_path / "out"), "--json", str(target),
+                        *SMALL_MODEL)
     assert_one_line_error(result, f"--json {target} cannot be written", "a directory you can write to")
     assert not (tmp_path / "out").exists()

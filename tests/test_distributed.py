@@ -17,9 +17,10 @@ import torch
 from harness.distributed import shard
 from harness.report.load import load
 from harness.report.render import write_report
+from helpers import SMALL_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = ["--model", "lraspp_mobilenet_v3_large", "--weights", "synthetic", "--device", "cpu", "-th", "64", "-tw", "64"]
+SMALL_CPU_RUN = [*SMALL_MODEL, "--device", "cpu", "-th", "64", "-tw", "64"]
 
 
 @pytest.mark.parametrize("world", range(1, 8))
@@ -43,7 +44,7 @@ def launch(processes: int | None, inputs: Path, out: Path, result: Path, *extra:
     runner = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)]
               if processes else [sys.executable])
     command = [*runner, "-m", "harness.distributed", "-i", str(inputs), "-o", str(out), "--json", str(result),
-               *FAST, *extra]
+               *SMALL_CPU_RUN, *extra]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
 
 
@@ -185,7 +186,7 @@ def test_an_environment_torchrun_would_not_make_is_one_line(tmp_path, inputs, no
     for name, value in env.items():
         no_torchrun.setenv(name, value)
     status, stderr = run_here(capsys, "-i", str(inputs), "-o", str(tmp_path / "out"), "--json",
-                              str(tmp_path / "r.json"), *FAST)
+                              str(tmp_path / "r.json"), *SMALL_CPU_RUN)
     assert status == 1
     line = only_error(stderr)
     assert line.startswith(f"harness.distributed: error: {message}") and line.endswith("torchrun"), line
@@ -203,7 +204,7 @@ def test_a_single_bad_file_and_a_folder_of_bad_files_exit_1_without_results(tmp_
     (bad / "b.jpg").write_bytes(b"")
     for source, message in ((cut, f"{cut} is truncated"), (bad, "no input image could be processed")):
         status, stderr = run_here(capsys, "-i", str(source), "-o", str(tmp_path / "out"), "--json",
-                                  str(tmp_path / "r.json"), *FAST)
+                                  str(tmp_path / "r.json"), *SMALL_CPU_RUN)
         assert status == 1
         assert only_error(stderr).startswith(f"harness.distributed: error: {message}")
         assert not (tmp_path / "r.json").exists()
@@ -211,7 +212,8 @@ def test_a_single_bad_file_and_a_folder_of_bad_files_exit_1_without_results(tmp_
 
 def test_an_unwritable_json_is_refused_before_any_overlay(tmp_path, inputs, no_torchrun, capsys):
     target = tmp_path / "missing" / "r.json"
-    status, stderr = run_here(capsys, "-i", str(inputs), "-o", str(tmp_path / "out"), "--json", str(target), *FAST)
+    status, stderr = run_here(capsys, "-i", str(inputs), "-o", str(tmp_path / "out"), "--json", str(target),
+                              *SMALL_CPU_RUN)
     assert status == 1
     assert only_error(stderr) == (f"harness.distributed: error: --json {target} cannot be written (No such file or "
                                   "directory): pass --json a file in a directory you can write to")
@@ -225,7 +227,7 @@ def test_debug_shows_the_traceback_of_an_unexpected_error(tmp_path, inputs, no_t
         raise ValueError("boom")
 
     monkeypatch.setattr(distributed, "_run", broken)
-    args = ["-i", str(inputs), "-o", str(tmp_path / "out"), "--json", str(tmp_path / "r.json"), *FAST]
+    args = ["-i", str(inputs), "-o", str(tmp_path / "out"), "--json", str(tmp_path / "r.json"), *SMALL_CPU_RUN]
     status, stderr = run_here(capsys, *args)
     assert status == 1
     assert only_error(stderr) == ("harness.distributed: error: internal error (ValueError: boom): rerun with --debug "

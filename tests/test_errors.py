@@ -19,14 +19,14 @@ import pytest
 from PIL import Image
 
 from harness.errors import fatal_message, guarded, imported
+from helpers import SMALL_MODEL, python_env
 
-ROOT = Path(__file__).resolve().parent.parent
-FAST = ["--model", "lraspp_mobilenet_v3_large", "--weights", "synthetic", "--device", "cpu"]
+CPU_RUN = [*SMALL_MODEL, "--device", "cpu"]
 
 
 def _env(*first_on_path: Path, **extra: str) -> dict:
-    path = [str(p) for p in first_on_path] + [str(ROOT), os.environ.get("PYTHONPATH", "")]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(path), CUDA_VISIBLE_DEVICES="", **extra)
+    """A child on the CPU: its GPUs hidden."""
+    return python_env(*first_on_path, CUDA_VISIBLE_DEVICES="", **extra)
 
 
 def _one_line(stderr: str, prog: str) -> str:
@@ -48,7 +48,7 @@ def test_a_module_missing_when_an_entry_point_imports_is_one_line(tmp_path):
         shadow.mkdir()
         (shadow / f"{module}.py").write_text(f"raise ModuleNotFoundError('no {module}', name='{module}')\n")
         processes.append((module, entry, subprocess.Popen(
-            [sys.executable, "-m", entry, *FAST, "-o", str(tmp_path / "out")], stdout=subprocess.PIPE,
+            [sys.executable, "-m", entry, *CPU_RUN, "-o", str(tmp_path / "out")], stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, env=_env(shadow))))
     for module, entry, process in processes:
         _, stderr = process.communicate(timeout=300)
@@ -138,7 +138,7 @@ def test_host_memory_running_out_inside_decode_is_one_line_without_the_cpp_stack
     big = tmp_path / "big.jpg"
     big.write_bytes(_claims_size(16384, 16384))
     script = tmp_path / "runs.py"
-    script.write_text(OUT_OF_MEMORY_RUNS.format(fast=FAST))
+    script.write_text(OUT_OF_MEMORY_RUNS.format(fast=CPU_RUN))
     result = subprocess.run([sys.executable, str(script), str(sample_paths[0]), str(big), str(tmp_path / "out")],
                             capture_output=True, text=True, env=_env(MALLOC_ARENA_MAX="2"), timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -221,7 +221,7 @@ def test_two_signals_a_tenth_of_a_second_apart_leave_no_temporary_file(tmp_path,
     results = {}
 
     def trial(first, second, executor, out: Path):
-        process = subprocess.Popen([sys.executable, "-m", "harness", "-i", str(folder), "-o", str(out), *FAST,
+        process = subprocess.Popen([sys.executable, "-m", "harness", "-i", str(folder), "-o", str(out), *CPU_RUN,
                                     "--executor", executor], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, env=_env(PYTHONUNBUFFERED="1"))
         for line in process.stdout:

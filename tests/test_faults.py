@@ -31,7 +31,7 @@ from harness.ops.opencv_engine import OpencvEngine
 from harness.ops.torch_engine import reflect101
 from harness.pipeline import Pipeline
 from harness.tolerances import ODD_SIZE_OVERLAY_MEAN_ABS_DIFF
-from test_cli import FAST, ROOT, assert_one_line_error, harness, in_process
+from helpers import ROOT, SMALL_MODEL, assert_one_line_error, harness, in_process, python_env
 
 #: Sizes (height, width) that have broken a library before: single pixels and strips (CV-CUDA's LINEAR
 #: needs 2x2), sides under the blur's reach of 13 pixels (torch's reflect padding), odd sizes.
@@ -150,7 +150,7 @@ def test_directory_run_with_colliding_names_writes_every_overlay(tmp_path, sampl
     folder.mkdir()
     for name in ("x.jpeg", "x.jpg", "x_1.jpg"):
         (folder / name).write_bytes(sample_bytes[2])
-    result = harness("-i", str(folder), "-o", str(tmp_path / "out"), "-b", "2", *FAST)
+    result = harness("-i", str(folder), "-o", str(tmp_path / "out"), "-b", "2", *SMALL_MODEL)
     assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "out").iterdir())) == 3 and "Wrote 3 overlay(s)" in result.stdout
 
@@ -160,11 +160,11 @@ def test_the_input_directory_is_refused_as_output_and_a_subdirectory_is_fine(tmp
     folder.mkdir()
     (folder / "out_x.jpg").write_bytes(sample_bytes[0])
     (folder / "x.jpg").write_bytes(sample_bytes[1])
-    assert_one_line_error(harness("-i", str(folder), "-o", str(folder / "." ), *FAST), "is the input directory")
+    assert_one_line_error(harness("-i", str(folder), "-o", str(folder / "." ), *SMALL_MODEL), "is the input directory")
     assert (folder / "out_x.jpg").read_bytes() == sample_bytes[0]
     with pytest.raises(HarnessError, match="is the input directory"):
         prepare_output_dir(folder, folder)
-    result = harness("-i", str(folder), "-o", str(folder / "overlays"), *FAST)
+    result = harness("-i", str(folder), "-o", str(folder / "overlays"), *SMALL_MODEL)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (folder / "overlays").iterdir()) == ["out_out_x.jpg", "out_x.jpg"]
 
@@ -175,7 +175,7 @@ def test_odd_file_names_are_processed_and_printed(tmp_path, sample_bytes):
     long_name = "a" * 234 + ".jpg"
     (folder / long_name).write_bytes(sample_bytes[0])
     (Path(os.fsdecode(bytes(folder) + b"/bad-\xff\xfe-utf8.jpg"))).write_bytes(sample_bytes[1])
-    result = harness("-i", str(folder), "-o", str(tmp_path / "out"), *FAST)
+    result = harness("-i", str(folder), "-o", str(tmp_path / "out"), *SMALL_MODEL)
     assert result.returncode == 0, result.stderr
     assert "Wrote 2 overlay(s)" in result.stdout and "Traceback" not in result.stderr
     written = os.listdir(bytes(tmp_path / "out"))
@@ -263,7 +263,7 @@ def test_directory_run_reports_every_bad_entry_and_processes_the_rest(tmp_path, 
         handle.truncate(8 << 30)
     (folder / "f_trailing.jpg").write_bytes(sample_bytes[1] + bytes(5000))
     (folder / "g_one_pixel.jpg").write_bytes(jpeg_bytes(np.zeros((1, 1, 3), np.uint8)))
-    result = harness("-i", str(folder), "-o", str(tmp_path / "out"), "-b", "3", *FAST)
+    result = harness("-i", str(folder), "-o", str(tmp_path / "out"), "-b", "3", *SMALL_MODEL)
     assert result.returncode == 0, result.stderr
     skipped = sorted(line.split(":")[0].rsplit("/", 1)[-1] for line in result.stderr.splitlines()
                      if line.startswith("Skipping"))
@@ -276,8 +276,8 @@ def test_directory_run_reports_every_bad_entry_and_processes_the_rest(tmp_path, 
 def test_lenient_lets_a_corrupt_file_through(tmp_path, big_jpeg):
     path = tmp_path / "cut.jpg"
     path.write_bytes(corrupt_files(big_jpeg)["truncated-with-end-marker"])
-    assert_one_line_error(harness("-i", str(path), "-o", str(tmp_path / "out"), *FAST), "corrupt", "--lenient")
-    result = harness("-i", str(path), "-o", str(tmp_path / "out"), "--lenient", *FAST)
+    assert_one_line_error(harness("-i", str(path), "-o", str(tmp_path / "out"), *SMALL_MODEL), "corrupt", "--lenient")
+    result = harness("-i", str(path), "-o", str(tmp_path / "out"), "--lenient", *SMALL_MODEL)
     assert result.returncode == 0, result.stderr
     assert decode_rgb((tmp_path / "out" / "out_cut.jpg").read_bytes()).shape == (1080, 1920, 3)
 
@@ -288,7 +288,7 @@ def test_lenient_lets_a_corrupt_file_through(tmp_path, big_jpeg):
 def test_a_fifo_given_as_input_is_refused_at_once(tmp_path):
     fifo = tmp_path / "fifo.jpg"
     os.mkfifo(fifo)
-    assert_one_line_error(harness("-i", str(fifo), "-o", str(tmp_path / "out"), *FAST), "not a regular file")
+    assert_one_line_error(harness("-i", str(fifo), "-o", str(tmp_path / "out"), *SMALL_MODEL), "not a regular file")
 
 
 @pytest.mark.parametrize("args,words", [
@@ -298,7 +298,7 @@ def test_a_fifo_given_as_input_is_refused_at_once(tmp_path):
 ], ids=["empty-input", "empty-output", "huge-batch"])
 def test_empty_paths_and_absurd_batches(tmp_path, args, words):
     base = ["-o", str(tmp_path / "out")] if "-o" not in args else []
-    assert_one_line_error(harness(*FAST, *base, *args), *words)
+    assert_one_line_error(harness(*SMALL_MODEL, *base, *args), *words)
 
 
 def test_weights_file_holding_a_tensor(tmp_path):
@@ -355,7 +355,7 @@ def test_an_input_removed_after_listing_is_reported_as_missing(tmp_path, capsys,
         return paths
 
     monkeypatch.setattr(harness.inputs, "find_jpegs", find_then_remove)
-    result = in_process(capsys, "-i", str(folder), "-o", str(out), "-b", "3", "-th", "64", "-tw", "64", *FAST)
+    result = in_process(capsys, "-i", str(folder), "-o", str(out), "-b", "3", "-th", "64", "-tw", "64", *SMALL_MODEL)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     skipped = [line for line in result.stderr.splitlines() if line.startswith("Skipping")]
     assert len(skipped) == 1 and "b.jpg does not exist" in skipped[0] and "broken link" not in skipped[0]
@@ -365,7 +365,7 @@ def test_an_input_removed_after_listing_is_reported_as_missing(tmp_path, capsys,
 def test_unwritable_cache_dir(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = harness(*FAST, "-bk", "onnxruntime", "--device", "cpu", "--cache_dir", str(blocker / "cache"),
+    result = harness(*SMALL_MODEL, "-bk", "onnxruntime", "--device", "cpu", "--cache_dir", str(blocker / "cache"),
                      "-o", str(tmp_path / "out"))
     assert_one_line_error(result, "cache directory", "--cache_dir")
 
@@ -389,20 +389,16 @@ def _limited(kind: int, limit: int, ignore: int | None = None):
     return apply
 
 
-def _env(**extra: str) -> dict:
-    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **extra)
-
-
 def _harness_limited(preexec, *args: str) -> subprocess.CompletedProcess:
     """The CPU path under a resource limit (hidden GPUs: CUDA's start-up wants address space and cache files)."""
     return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
-                          env=_env(CUDA_VISIBLE_DEVICES=""), timeout=600, preexec_fn=preexec)
+                          env=python_env(CUDA_VISIBLE_DEVICES=""), timeout=600, preexec_fn=preexec)
 
 
 def test_a_write_that_fails_stops_the_run_with_one_line_and_no_partial_file(tmp_path):
     """A file-size limit makes every write fail the way a full disk does (EFBIG instead of ENOSPC)."""
     out = tmp_path / "out"
-    result = _harness_limited(_limited(resource.RLIMIT_FSIZE, 2000, signal.SIGXFSZ), *FAST, "-o", str(out))
+    result = _harness_limited(_limited(resource.RLIMIT_FSIZE, 2000, signal.SIGXFSZ), *SMALL_MODEL, "-o", str(out))
     assert_one_line_error(result, "cannot write", str(out))
     assert [p for p in out.iterdir()] == []
 
@@ -411,9 +407,9 @@ def test_running_out_of_host_memory_is_one_line(tmp_path, sample_paths):
     """Address space limited to what the program takes once loaded plus 3 GiB; 4000 decoded copies need more."""
     probe = subprocess.run([sys.executable, "-c", "import torch, torchvision, cv2, harness.pipeline; "
                             "print(open('/proc/self/status').read().split('VmPeak:')[1].split()[0])"],
-                           capture_output=True, text=True, env=_env(CUDA_VISIBLE_DEVICES=""), check=True)
+                           capture_output=True, text=True, env=python_env(CUDA_VISIBLE_DEVICES=""), check=True)
     loaded = int(probe.stdout.strip()) << 10
-    result = _harness_limited(_limited(resource.RLIMIT_AS, loaded + (3 << 30)), *FAST, "--device", "cpu", "-i",
+    result = _harness_limited(_limited(resource.RLIMIT_AS, loaded + (3 << 30)), *SMALL_MODEL, "--device", "cpu", "-i",
                               str(sample_paths[0]), "-b", "4000", "-o", str(tmp_path / "out"))
     assert_one_line_error(result, "out of host memory")
 
@@ -424,9 +420,9 @@ def test_sigterm_removes_partial_files_and_exits_143(tmp_path, sample_bytes):
     for index in range(300):  # long enough to still be running on a GPU when the signal comes
         (folder / f"img_{index:03}.jpg").write_bytes(sample_bytes[index % 5])
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "harness", "-i", str(folder), "-o", str(out), *FAST],
+    process = subprocess.Popen([sys.executable, "-m", "harness", "-i", str(folder), "-o", str(out), *SMALL_MODEL],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=_env(PYTHONUNBUFFERED="1"))
+                               env=python_env(PYTHONUNBUFFERED="1"))
     for line in process.stdout:  # wait until overlays are being written
         if "Saving the overlay" in line:
             break
@@ -441,7 +437,7 @@ def test_sigterm_removes_partial_files_and_exits_143(tmp_path, sample_bytes):
 
 
 def _module(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=_env(), timeout=300)
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=python_env(), timeout=300)
 
 
 def test_reports_of_empty_or_foreign_files_are_one_line_with_exit_2(tmp_path):
@@ -519,7 +515,7 @@ def test_gpu_directory_run_with_bad_and_odd_files(tmp_path, sample_bytes, big_jp
         (folder / f"c_{h}x{w}.jpg").write_bytes(data)
     (folder / "d_empty.jpg").write_bytes(b"")
     result = harness("-i", str(folder), "-o", str(tmp_path / "out"), "-b", "4", "--device", "cuda",
-                     "--ops", options["ops"], "--decoder", options["decoder"], *FAST)
+                     "--ops", options["ops"], "--decoder", options["decoder"], *SMALL_MODEL)
     assert result.returncode == 0, result.stderr
     assert len([l for l in result.stderr.splitlines() if l.startswith("Skipping")]) == 5
     assert len(list((tmp_path / "out").iterdir())) == 1 + len(ODD_SIZES)

@@ -155,11 +155,12 @@ def test_gpu_fp16_masks_agree_in_both_memory_formats(channels_last, request, ref
     assert agreement >= MASK_MIN_AGREEMENT_REDUCED, f"{config.channels_last}: masks agree on {agreement:.4f}"
 
 
-FAST = dict(compile="default", cuda_graph=True, preprocess="folded", postprocess="fused", fuse_conv=True)
+FASTEST_OPTIONS = dict(compile="default", cuda_graph=True, preprocess="folded", postprocess="fused", fuse_conv=True)
 
 
 @pytest.mark.parametrize("precision,options", [("fp32", dict(preprocess="folded", postprocess="fused")),
-                                               ("tf32", FAST), ("fp16", FAST)], ids=["folded-fused", "tf32", "fp16"])
+                                               ("tf32", FASTEST_OPTIONS), ("fp16", FASTEST_OPTIONS)],
+                         ids=["folded-fused", "tf32", "fp16"])
 def test_gpu_fast_options_match_the_cpu_pipeline(precision, options, request, references, sample_bytes):
     """Compiled inference in a CUDA graph, the folded normalization and the fused post-processing do the
     sample's work: masks as the CPU pipeline's (a partial last batch, padded for the graph, included)."""
@@ -182,7 +183,7 @@ def test_gpu_compiled_graph_and_fused_stages_never_wait_for_the_host(sample_byte
     from harness.timing import NullClock
 
     config = Config(device="cuda", ops="torch", decoder="torchvision", model="lraspp_mobilenet_v3_large",
-                    weights="synthetic", batch_size=3, **FAST)
+                    weights="synthetic", batch_size=3, **FASTEST_OPTIONS)
     pipeline = Pipeline(config)
     pipeline.prepare(3)
     frames = torch.stack(pipeline.decoder([sample_bytes[0]] * 3))

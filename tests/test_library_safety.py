@@ -16,7 +16,7 @@ from harness.ops import ENGINES
 from harness.pipeline import Pipeline
 from harness.config import EXECUTORS
 from harness.runner import run_jobs, write_jobs
-from test_cli import FAST, in_process
+from helpers import SMALL_MODEL, in_process
 
 SMALL = dict(model="lraspp_mobilenet_v3_large", weights="synthetic", target_img_height=64, target_img_width=64)
 GPU_ENGINES = [dict(ops="torch", decoder="torchvision"), dict(ops="cvcuda", decoder="nvimgcodec")]
@@ -146,7 +146,7 @@ def test_lenient_files_at_the_limit_are_decoded_one_at_a_time(tmp_path, capsys, 
         (folder / f"limit_{index}.jpg").write_bytes(cut_in_scan(with_size(good[0], 96, 96)))
     (folder / "over.jpg").write_bytes(cut_in_scan(with_size(good[0], 97, 96)))
     result = in_process(capsys, "-i", str(folder), "-o", str(out), "-b", "13", "--lenient", "--device", "cpu",
-                        "-th", "64", "-tw", "64", *FAST)
+                        "-th", "64", "-tw", "64", *SMALL_MODEL)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     skipped = [line for line in result.stderr.splitlines() if line.startswith("Skipping")]
     assert len(skipped) == 1 and "over.jpg" in skipped[0] and "too large: 96x97 pixels" in skipped[0]

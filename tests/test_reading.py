@@ -14,8 +14,8 @@ import pytest
 
 from harness import HarnessError
 from harness.reading import Reader, read_batch, read_files
-from test_cli import FAST
-from test_faults import _env
+from helpers import SMALL_MODEL
+from helpers import python_env
 
 
 @pytest.fixture
@@ -95,8 +95,8 @@ def test_no_process_or_file_outlives_an_interrupted_run(tmp_path, sample_bytes, 
     for index in range(200):
         (folder / f"img_{index:03}.jpg").write_bytes(sample_bytes[index % 5])
     process = subprocess.Popen([sys.executable, "-m", "harness", "-i", str(folder), "-o", str(out), "-b", "2",
-                                *FAST], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=_env(PYTHONUNBUFFERED="1"), start_new_session=True)
+                                *SMALL_MODEL], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=python_env(PYTHONUNBUFFERED="1"), start_new_session=True)
     for line in process.stdout:  # the reading process is running once overlays are written
         if "Saving the overlay" in line:
             break
@@ -122,9 +122,9 @@ def test_no_process_outlives_a_failed_write(tmp_path):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
 
-    process = subprocess.Popen([sys.executable, "-m", "harness", "-o", str(out), "-b", "2", *FAST],
+    process = subprocess.Popen([sys.executable, "-m", "harness", "-o", str(out), "-b", "2", *SMALL_MODEL],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=_env(CUDA_VISIBLE_DEVICES=""), preexec_fn=limited)
+                               env=python_env(CUDA_VISIBLE_DEVICES=""), preexec_fn=limited)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 1 and "cannot write" in stderr and "Traceback" not in stderr, stderr
     assert_nothing_left(process.pid, out)
