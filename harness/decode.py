@@ -130,7 +130,7 @@ class NvImageCodecDecoder(Decoder):
 
     devices = ("cuda",)
     needs = (("nvidia.nvimgcodec", "nvImageCodec"),)
-    install = "pip install 'harness[cu12]' (or [cu13]), or choose --decoder torchvision"
+    install = "pip install 'cvcuda-seg-harness[cu12]' (or [cu13]), or choose --decoder torchvision"
     auto_rank = 3
 
     def __init__(self, device: torch.device):

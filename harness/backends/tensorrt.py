@@ -42,7 +42,8 @@ class TensorrtBackend(Backend):
     default_model = "fcn_resnet101"
     devices = ("cuda",)
     needs = (("tensorrt", "NVIDIA TensorRT 10"),)
-    install = "pip install 'harness[trt]' on a machine where it is available, or use -bk pytorch or onnxruntime"
+    install = ("pip install 'cvcuda-seg-harness[trt]' on a machine where it is available, or use -bk pytorch or "
+               "onnxruntime")
 
     def __init__(self, plan):
         self.trt = import_tensorrt()

@@ -19,7 +19,7 @@ class CvcudaEngine(TorchEngine):
     name = "cvcuda"
     devices = ("cuda",)
     needs = (("cvcuda", "CV-CUDA"),)
-    install = "pip install 'harness[cu12]' (or [cu13]), or choose --ops torch"
+    install = "pip install 'cvcuda-seg-harness[cu12]' (or [cu13]), or choose --ops torch"
     auto_rank = 3
 
     def __init__(self, plan):
