@@ -125,11 +125,16 @@ def _size(path: Path) -> int:
 _reader: Reader | None = None
 
 
+def in_threads() -> bool:
+    """HARNESS_READERS=threads: the files are read in threads of this process, to measure the difference."""
+    return os.environ.get("HARNESS_READERS") == "threads"
+
+
 def read_files(paths: list[Path], strict: bool) -> list[JpegFile | str]:
     """Per path, its inputs.JpegFile or why it cannot be used, in order.  HARNESS_READERS=threads reads
     them in threads of this process instead, to measure the difference."""
     global _reader
-    if os.environ.get("HARNESS_READERS") == "threads":
+    if in_threads():
         return read_batch(paths, strict, read_workers())
     if _reader is None or _reader.process.poll() is not None:
         _reader = Reader()

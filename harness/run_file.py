@@ -54,13 +54,18 @@ VARIANT_OPTIONS = ("preprocess", "postprocess", "compile", "cuda_graph", "fuse_c
 def variant(plan, procs_per_gpu: int = 1) -> str:
     """The case's variant: options that differ from their defaults on the plan's device and precision, and
     processes per GPU, so that runs of different commands are different cases to the report and the gate
-    (the same command's runs are the same case).  --lenient is named: it drops the read lane's libjpeg check."""
+    (the same command's runs are the same case).  --lenient is named: it drops the read lane's libjpeg check;
+    readers=threads too (HARNESS_READERS): the files were read in threads of the pipeline's process."""
+    from harness.reading import in_threads
+
     defaults = plan.defaults()
     parts = [f"{name}={getattr(plan.config, name)}" for name in VARIANT_OPTIONS
              if getattr(plan.config, name) != getattr(defaults, name)]
     config = plan.config
     if config.lenient:
         parts.append("lenient")
+    if in_threads():
+        parts.append("readers=threads")
     if config.executor != defaults.executor:
         parts.append(f"executor={config.executor}")
     elif config.depth != defaults.depth:

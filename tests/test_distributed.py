@@ -138,6 +138,11 @@ def test_variant_names_only_what_differs_from_the_defaults():
     assert variant(lenient, 1) == "preprocess=folded,fuse_conv=True,lenient"
     assert variant(resolve(Config(device="cpu", executor="sequential")), 1) == "executor=sequential"
     assert variant(resolve(Config(device="cpu", depth=3)), 1) == "depth=3"
+    os.environ["HARNESS_READERS"] = "threads"  # the files read in threads of the pipeline's process
+    try:
+        assert variant(cpu, 1) == "readers=threads"
+    finally:
+        del os.environ["HARNESS_READERS"]
 
 
 def test_colliding_names_across_ranks_give_every_overlay(tmp_path, sample_paths):

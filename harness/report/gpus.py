@@ -87,9 +87,10 @@ def compare_sides(a: tuple[str, pd.DataFrame], b: tuple[str, pd.DataFrame]) -> d
 
 
 def comparisons(table: pd.DataFrame) -> list[dict]:
-    """b against a for each b after the first side (sides())."""
+    """b against a for each later side (sides()) that shares cases with the first, the first few."""
     found = sides(table)
-    return [compare_sides(found[0], other) for other in found[1:1 + MOST_COMPARISONS]]
+    compared = [compare_sides(found[0], other) for other in found[1:]]
+    return [c for c in compared if not c["table"].empty][:MOST_COMPARISONS]
 
 
 def what(row) -> str:
