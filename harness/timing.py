@@ -77,3 +77,21 @@ class NullClock:
 
     def result(self) -> dict[str, float]:
         return {}
+
+
+def median_cuda_ms(fn, runs: int = 20, warmup: int = 3) -> float:
+    """`fn`'s median GPU time in milliseconds over `runs` calls after `warmup` untimed ones, each between two
+    CUDA events on the current stream: the tools' probes (tools/compile_bench.py, blur_bench.py,
+    fused_conv_probe.py) time with this one function; the benchmark suites use harness.benchkit.measure."""
+    import numpy as np
+
+    times = []
+    for index in range(warmup + runs):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        if index >= warmup:
+            times.append(start.elapsed_time(end))
+    return float(np.median(times))

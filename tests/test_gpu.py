@@ -198,3 +198,14 @@ def test_gpu_compiled_graph_and_fused_stages_never_wait_for_the_host(sample_byte
         finally:
             torch.cuda.set_sync_debug_mode("default")
     assert overlays.shape == frames.shape and masks.shape == (3, 224, 224, 1)
+
+
+def test_the_probes_timer_times_gpu_work():
+    """harness.timing.median_cuda_ms, the tools' one timer: a matmul 8x the work takes longer, and nothing
+    is left queued after it."""
+    from harness.timing import median_cuda_ms
+
+    small, large = torch.randn(512, 512, device="cuda"), torch.randn(1024, 1024, device="cuda")
+    ms_small = median_cuda_ms(lambda: small @ small, runs=5, warmup=1)
+    ms_large = median_cuda_ms(lambda: large @ large, runs=5, warmup=1)
+    assert 0 < ms_small and 0 < ms_large and torch.cuda.current_stream().query()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 
-import numpy as np
 import torch
 
 from harness.benchkit import photographs
@@ -18,20 +17,11 @@ from harness.resolve import resolve
 from harness.decode import DECODERS
 from harness.models import CLASS_NAMES
 from harness.ops import ENGINES
+from harness.timing import median_cuda_ms
 from harness.pipeline import stack_if_uniform
 
 
-def median_ms(fn, runs: int = 20, warmup: int = 3) -> float:
-    times = []
-    for index in range(warmup + runs):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        if index >= warmup:
-            times.append(start.elapsed_time(end))
-    return float(np.median(times))
+
 
 
 def main(path: str) -> None:
@@ -43,16 +33,16 @@ def main(path: str) -> None:
 
     results = {"gpu": torch.cuda.get_device_name(0), "frames": list(frames.shape), "blur_ms": {}, "post_ms": {}}
     blur = results["blur_ms"]
-    blur["cvcuda_gaussian_into"] = median_ms(lambda: cvcuda.gaussian_into(
+    blur["cvcuda_gaussian_into"] = median_cuda_ms(lambda: cvcuda.gaussian_into(
         cv._t(out), cv._t(frames), (27, 27), (25.0, 25.0), cvcuda.Border.REFLECT101, stream=cv._stream()))
-    blur["torch_conv2d_fp32"] = median_ms(
+    blur["torch_conv2d_fp32"] = median_cuda_ms(
         lambda: torch_engine._gaussian(frames.permute(0, 3, 1, 2).float(), torch_engine._blur_taps))
-    blur["banded_fp16"] = median_ms(lambda: cv.exact_blur(frames))
+    blur["banded_fp16"] = median_cuda_ms(lambda: cv.exact_blur(frames))
     reference = torch_engine._gaussian(frames.permute(0, 3, 1, 2).float(), torch_engine._blur_taps)
     reference = reference.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
     results["banded_max_abs_diff"] = int((cv.exact_blur(frames).int() - reference.int()).abs().max())
     nothing_sharp = torch.zeros(32, 224, 224, 1, dtype=torch.uint8, device="cuda")  # every pixel blurred
-    blur["blur_overlay_all_blurred"] = median_ms(lambda: cv.blur_overlay(frames, nothing_sharp))
+    blur["blur_overlay_all_blurred"] = median_cuda_ms(lambda: cv.blur_overlay(frames, nothing_sharp))
     fused = cv.blur_overlay(frames, nothing_sharp)
     results["blur_overlay_max_abs_diff"] = int((fused.int() - reference.int()).abs().max())
     for side in (224, 520):
@@ -63,17 +53,17 @@ def main(path: str) -> None:
         masks = cv.mask(probs, person)
         full = cv.upscale(masks, frames)
         blurred = cv.blur(frames)
-        post["softmax"] = median_ms(lambda: cv.softmax(logits))
-        post["mask"] = median_ms(lambda: cv.mask(probs, person))
-        post["upscale"] = median_ms(lambda: cv.upscale(masks, frames))
-        post["blur"] = median_ms(lambda: cv.blur(frames))
-        post["overlay"] = median_ms(lambda: cv.overlay(frames, blurred, full))
-        post["softmax_through_overlay"] = median_ms(
+        post["softmax"] = median_cuda_ms(lambda: cv.softmax(logits))
+        post["mask"] = median_cuda_ms(lambda: cv.mask(probs, person))
+        post["upscale"] = median_cuda_ms(lambda: cv.upscale(masks, frames))
+        post["blur"] = median_cuda_ms(lambda: cv.blur(frames))
+        post["overlay"] = median_cuda_ms(lambda: cv.overlay(frames, blurred, full))
+        post["softmax_through_overlay"] = median_cuda_ms(
             lambda: cv.overlay(frames, cv.blur(frames), cv.upscale(cv.mask(cv.softmax(logits), person), frames)))
         # --postprocess fused: the mask from the logits, then one blur_overlay stage
-        post["fused_mask"] = median_ms(lambda: cv.mask(logits, person))
-        post["fused_blur_overlay"] = median_ms(lambda: cv.blur_overlay(frames, masks))
-        post["fused_logits_through_overlay"] = median_ms(lambda: cv.blur_overlay(frames, cv.mask(logits, person)))
+        post["fused_mask"] = median_cuda_ms(lambda: cv.mask(logits, person))
+        post["fused_blur_overlay"] = median_cuda_ms(lambda: cv.blur_overlay(frames, masks))
+        post["fused_logits_through_overlay"] = median_cuda_ms(lambda: cv.blur_overlay(frames, cv.mask(logits, person)))
     print(json.dumps(results, indent=1))
     with open(path, "w") as handle:
         json.dump(results, handle, indent=1)

@@ -30,7 +30,6 @@ import json
 import sys
 import time
 
-import numpy as np
 import torch
 
 from harness.backends import BACKENDS
@@ -43,6 +42,7 @@ from harness.decode import DECODERS
 from harness.inputs import sample_dir
 from harness.models import CLASS_NAMES
 from harness.ops import ENGINES
+from harness.timing import median_cuda_ms
 from harness.report.peaks import peak_tflops
 
 PERSON = CLASS_NAMES.index("person")
@@ -81,16 +81,7 @@ KINDS = (("Triton (fused elementwise, reductions)", ("triton",)),
 PROFILED_CALLS = 5
 
 
-def median_ms(fn, runs: int = 20) -> float:
-    times = []
-    for _ in range(runs):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return float(np.median(times))
+
 
 
 def backend(model: str, precision: str, **options):
@@ -145,7 +136,7 @@ def speed(path: str, names: list[str]) -> None:
         if names and name not in names:
             continue
         run, x, total_setup = prepared(name, model, precision, batch, side, options, inductor)
-        ms = median_ms(lambda: run(x))
+        ms = median_cuda_ms(lambda: run(x), warmup=0)
         peak = peak_tflops(gpu, precision)
         tflops = row_flops(model, batch, side) / ms / 1e9
         rows.append(dict(name=name, model=model, precision=precision, batch=batch, size=side, options=options,
@@ -173,7 +164,7 @@ def profile(path: str, names: list[str]) -> None:
         if name not in (names or ["fcn-tf32-compile", "deeplab-fp16-compile"]):
             continue
         run, x, _ = prepared(name, model, precision, batch, side, options, inductor)
-        median_ms(lambda: run(x), runs=3)
+        median_cuda_ms(lambda: run(x), runs=3, warmup=0)
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         with profiler(activities=[ProfilerActivity.CUDA]) as trace:
             start.record()

@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compile_bench import median_ms, peak_tflops, prepared, row_flops  # noqa: E402
+from compile_bench import peak_tflops, prepared, row_flops  # noqa: E402
+from harness.timing import median_cuda_ms  # noqa: E402
 
 ROWS = (("eager-graph", dict(cuda_graph=True)), ("eager-graph-fused", dict(cuda_graph=True, fuse_conv=True)),
         ("compile-graph-fused", dict(compile="default", cuda_graph=True, fuse_conv=True)))
@@ -31,7 +32,7 @@ def main(path: str) -> None:
             try:
                 run, _, setup_seconds = prepared(name, model, precision, 32, 520, options, {})
                 logits = run(x).clone()
-                ms = median_ms(lambda: run(x))
+                ms = median_cuda_ms(lambda: run(x), warmup=0)
             except Exception as error:  # a probe: say what failed and go on
                 rows.append(dict(model=model, precision=precision, name=name, error=repr(error)[:400]))
                 print(json.dumps(rows[-1]), flush=True)
