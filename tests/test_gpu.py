@@ -201,11 +201,12 @@ def test_gpu_compiled_graph_and_fused_stages_never_wait_for_the_host(sample_byte
 
 
 def test_the_probes_timer_times_gpu_work():
-    """harness.timing.median_cuda_ms, the tools' one timer: a matmul 8x the work takes longer, and nothing
-    is left queued after it."""
+    """harness.timing.median_cuda_ms, the tools' one timer: a positive, finite time for GPU work, and nothing
+    left queued after it (no two timings are compared: a test checks, a benchmark measures)."""
+    import math
+
     from harness.timing import median_cuda_ms
 
-    small, large = torch.randn(512, 512, device="cuda"), torch.randn(1024, 1024, device="cuda")
-    ms_small = median_cuda_ms(lambda: small @ small, runs=5, warmup=1)
-    ms_large = median_cuda_ms(lambda: large @ large, runs=5, warmup=1)
-    assert 0 < ms_small and 0 < ms_large and torch.cuda.current_stream().query()
+    x = torch.randn(1024, 1024, device="cuda")
+    ms = median_cuda_ms(lambda: x @ x, runs=5, warmup=1)
+    assert 0 < ms and math.isfinite(ms) and torch.cuda.current_stream().query()
