@@ -20,30 +20,14 @@ from harness.config import Config
 from harness.ops import ENGINES
 from harness.pipeline import Pipeline
 from harness.results import add
+from harness.presets import PRESETS
 from harness.runner import run_jobs, write_jobs
 
 IMAGES = 256
 #: The sample's (batch size, model size) cases.  Its own images/s are not stored here: they move 5-20%
 #: between machines, so a ratio holds only with both programs run in one call (tools/peer_compare.sh).
 SAMPLE_CASES = [(32, 224), (32, 520), (4, 224)]
-OPTIONS = {
-    "sample-work": dict(precision="tf32", aux_head=True),
-    "ieee-fp32": dict(precision="fp32", aux_head=True),
-    "fp16": dict(precision="fp16", aux_head=True),
-    "fp16-fused-downscaled": dict(precision="fp16", aux_head=True, preprocess="fused", blur_mode="downscaled"),
-    "fp16-fused-downscaled-noaux": dict(precision="fp16", preprocess="fused", blur_mode="downscaled"),
-    "sample-work-nchw": dict(precision="tf32", aux_head=True, channels_last=False),
-    # the same work, compiled (one CUDA graph), the normalization folded into the model, the fused post-processing
-    "sample-work-compiled": dict(precision="tf32", aux_head=True, compile="default", cuda_graph=True,
-                                 preprocess="folded", postprocess="fused"),
-    # and the batch norms folded into the convolutions, ReLU and shortcut inside cuDNN's convolutions
-    "sample-work-compiled-fused": dict(precision="tf32", aux_head=True, compile="default", cuda_graph=True,
-                                       preprocess="folded", postprocess="fused", fuse_conv=True),
-    "fastest": dict(precision="fp16", compile="default", cuda_graph=True, preprocess="folded", postprocess="fused",
-                    blur_mode="downscaled"),
-    "fastest-fused": dict(precision="fp16", compile="default", cuda_graph=True, preprocess="folded",
-                          postprocess="fused", blur_mode="downscaled", fuse_conv=True),
-}
+OPTIONS = PRESETS  # one set of names with tools/peer_compare.sh (harness/presets.py)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where the overlapped executor's host time goes, like for like compiled at b32/520 on the sample's images
-# (tools/peer_compare.sh's like-for-like-compiled run): the run as is, with --lenient (no libjpeg
+# (the sample-work-compiled preset, harness/presets.py): the run as is, with --lenient (no libjpeg
 # check in the read lane), then under py-spy twice: the threads holding the interpreter's lock (--gil), and
 # every thread with native frames (--idle --native: who waits for the lock).  tools/pyspy_summary.py
 # summarises each recording.  Writes $OUT/lanes.tar.gz.
@@ -18,8 +18,7 @@ if [ ! -d "$MANY" ]; then
   for copy in 1 2 3 4 5 6 7 8; do for f in "$IMAGES"/*.jpg; do ln -s "$f" "$MANY/${copy}_$(basename "$f")"; done; done
 fi
 RUN=(python3 -m harness.distributed -o /tmp/harness_out -b 32 -th 520 -tw 520 --model fcn_resnet101
-     --weights synthetic --warmup_batches 2 --aux_head --precision tf32
-     --compile default --cuda_graph --preprocess folded --postprocess fused)
+     --weights synthetic --warmup_batches 2 $(python3 -m harness.presets sample-work-compiled))
 summary() {
   python3 - "$1" <<'PY'
 import json, sys

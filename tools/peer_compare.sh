@@ -3,21 +3,21 @@
 # folder: for each case the sample runs, then this project (like for like, then its fastest options), then
 # the sample again.  Writes the sample's PEER_JSON files and harness.distributed's JSON under $OUT/peer.
 # Usage there: source .dev/setup.sh && bash tools/peer_compare.sh ["32 224" "32 520" "4 224"]
+# This project's runs are presets (harness/presets.py, the sample-workload benchmark's names): by default
+# sample-work (like for like: the sample's model with its auxiliary head, TF32, eager), sample-work-compiled-
+# fused (the same work compiled) and fastest-fused (fp16, compiled, the downscaled blur).
+# PEER_OURS="sample-work fastest-fused" runs only those, in that order.  An entry PRESET-lenient runs PRESET
+# without the libjpeg check of every file (which the sample does not make); PRESET-threads with its files
+# read in threads of the pipeline's process (HARNESS_READERS=threads), as before harness.reading.
 # PEER_DEPTHS=1 adds depths 1 and 3 and the sequential executor, like for like, at the first case.
-# PEER_OURS="like-for-like fastest" runs only those of this project's runs, in that order
-# (like-for-like-compiled-lenient: without the libjpeg check of every file, which the sample does not make).
 # PEER_REPEAT=N runs each of them N times in a row (files named <name>_<n>): the spread between runs.
-# A PEER_OURS entry NAME-threads runs NAME with its files read in threads of the pipeline's process
-# (HARNESS_READERS=threads), as before harness.reading: PEER_OURS="fastest fastest-threads" measures the two.
 # PEER_TRACE=1 writes each of this project's runs' timelines (--trace) beside their JSON.
 set -uo pipefail
 OUT=${OUT:-/tmp/harness-peer}
 mkdir -p "$OUT/peer"
 IMAGES=/tmp/peer_imgs
 [ -d "$IMAGES" ] || python3 .dev/peer/make_images.py "$IMAGES" -n 256 --noise 2 >/dev/null
-LIKE=(--aux_head --precision tf32)  # the sample's model and precision, eager, every stage on its own
-COMPILED=(--compile default --cuda_graph --preprocess folded --postprocess fused --fuse_conv)  # the same work, faster
-FAST=(--precision fp16 "${COMPILED[@]}" --blur_mode downscaled)
+LIKE=($(python3 -m harness.presets sample-work)) || exit 2
 peer() {  # batch size suffix
   PEER_TIMED_RUNS=2 PEER_JSON="$OUT/peer/peer_b$1_s$2$3.json" \
     bash .dev/peer/cvcuda_sample/run_peer.sh "$IMAGES" "$1" "$2" /tmp/peer_out 2>/dev/null | grep "^PEER " | sed "s/^/b$1 s$2$3 /"
@@ -42,17 +42,15 @@ cases=("$@")
 for case in "${cases[@]}"; do
   set -- $case
   peer "$1" "$2" ""
-  for name in ${PEER_OURS:-like-for-like like-for-like-compiled fastest}; do
-    readers=process  # NAME-threads: the same run, its files read in threads of the pipeline's process
+  for name in ${PEER_OURS:-sample-work sample-work-compiled-fused fastest-fused}; do
+    readers=process  # PRESET-threads: the same run, its files read in threads of the pipeline's process
     [ "${name%-threads}" != "$name" ] && readers=threads
     export HARNESS_READERS=$readers
-    case ${name%-threads} in
-      like-for-like) options=("${LIKE[@]}") ;;
-      like-for-like-compiled) options=("${LIKE[@]}" "${COMPILED[@]}") ;;
-      like-for-like-compiled-lenient) options=("${LIKE[@]}" "${COMPILED[@]}" --lenient) ;;  # no libjpeg check
-      fastest) options=("${FAST[@]}") ;;
-      *) echo "unknown PEER_OURS entry: $name (like-for-like, like-for-like-compiled, like-for-like-compiled-lenient, fastest)" >&2; exit 2 ;;
-    esac
+    preset=${name%-threads}
+    extra=()
+    [ "${preset%-lenient}" != "$preset" ] && extra=(--lenient) && preset=${preset%-lenient}  # no libjpeg check
+    options=($(python3 -m harness.presets "$preset")) || exit 2
+    options+=("${extra[@]}")
     if [ -z "${PEER_REPEAT:-}" ]; then ours "$name" "$1" "$2" "${options[@]}"; continue; fi
     for n in $(seq "$PEER_REPEAT"); do ours "${name}_$n" "$1" "$2" "${options[@]}"; done
   done
@@ -62,7 +60,7 @@ done
 set -- ${cases[0]}
 if [ "${PEER_DEPTHS:-0}" = 1 ]; then
   for option in "--depth 1" "--depth 3" "--executor sequential"; do
-    ours "like-for-like-$(echo "$option" | tr -d ' -')" "$1" "$2" "${LIKE[@]}" $option
+    ours "sample-work-$(echo "$option" | tr -d ' -')" "$1" "$2" "${LIKE[@]}" $option
   done
 fi
 tar -czf "$OUT/peer.tar.gz" -C "$OUT" peer  # one file: the device tool brings back only a few

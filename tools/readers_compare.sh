@@ -10,6 +10,6 @@ export OUT
 python3 tools/read_lane_check.py 3 --json "$OUT/read_lane.json" 2>&1 | tee "$OUT/read_lane.log"
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("32 224" "32 520")
-PEER_TRACE=1 PEER_OURS="${PEER_OURS:-like-for-like-compiled like-for-like-compiled-threads fastest fastest-threads}" \
+PEER_TRACE=1 PEER_OURS="${PEER_OURS:-sample-work-compiled-fused sample-work-compiled-fused-threads fastest-fused fastest-fused-threads}" \
   timeout "${READERS_BUDGET:-480}" bash tools/peer_compare.sh "${cases[@]}" 2>&1 | tee "$OUT/peer.log"
 tar -czf "$OUT/peer.tar.gz" -C "$OUT" peer  # again: a run cut short by the budget has not tarred it

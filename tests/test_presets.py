@@ -1,0 +1,37 @@
+"""Presets are defined once (harness/presets.py): the command line's flags that `python -m harness.presets`
+prints give exactly the preset's options, and tools/peer_compare.sh runs presets by name."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from harness.cli import build_parser, config_from_args
+from harness.config import Config
+from harness.presets import PRESETS, flags
+from helpers import ROOT, python_env
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_a_presets_flags_give_its_options(name):
+    config = config_from_args(build_parser().parse_args(flags(name)))
+    assert config == Config().replace(**PRESETS[name])
+
+
+def test_the_command_prints_the_flags_and_refuses_an_unknown_name():
+    done = subprocess.run([sys.executable, "-m", "harness.presets", "fastest-fused"], capture_output=True,
+                          text=True, env=python_env(), timeout=300)
+    assert done.returncode == 0 and done.stdout.split() == flags("fastest-fused")
+    unknown = subprocess.run([sys.executable, "-m", "harness.presets", "fastest-of-all"], capture_output=True,
+                             text=True, env=python_env(), timeout=300)
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "unknown preset" in unknown.stderr
+
+
+def test_the_side_by_side_runs_presets():
+    for script in ("peer_compare.sh", "readers_compare.sh"):
+        text = (ROOT / "tools" / script).read_text()
+        default = re.search(r"PEER_OURS:-([^}]*)\}", text).group(1).split()
+        assert default and all(re.sub(r"(-lenient)?(-threads)?$", "", run) in PRESETS for run in default), default
