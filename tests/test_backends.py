@@ -186,9 +186,9 @@ def with_batchnorm_statistics(model: str, folder, aux_head: bool = False) -> str
 
 
 @pytest.mark.parametrize("model,precision,size,options", [
-    pytest.param("deeplabv3_resnet101", "fp32", (224, 224), {}, id="cpu-deeplabv3-fp32-224"),
+    pytest.param("deeplabv3_resnet101", "fp32", (224, 224), {}, id="cpu-deeplabv3-fp32-224", marks=pytest.mark.slow),
     pytest.param("fcn_resnet101", "fp32", (224, 224), {"aux_head": True, "preprocess": "folded", "weights": "bn"},
-                 id="cpu-fcn-aux-folded-bn-statistics-fp32-224"),
+                 id="cpu-fcn-aux-folded-bn-statistics-fp32-224", marks=pytest.mark.slow),
     pytest.param("deeplabv3_resnet101", "fp32", (224, 224), {}, id="deeplabv3-fp32-224", marks=pytest.mark.gpu),
     pytest.param("fcn_resnet101", "tf32", (520, 520), {"aux_head": True}, id="fcn-aux-tf32-520", marks=pytest.mark.gpu),
     pytest.param("deeplabv3_resnet101", "fp16", (520, 520), GRAPHED, id="deeplabv3-fp16-520-compiled-graphed",
