@@ -38,6 +38,11 @@ def _key_text(value) -> str:
     return str(value)
 
 
+def case_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """The CASE_KEY columns as text (_key_text): what pairs, groups and de-duplicates cases across files."""
+    return frame[list(CASE_KEY)].apply(lambda column: column.map(_key_text))
+
+
 def unique_cases(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per case: where several files hold a case (a suite and a slice of it), the row with the most raw
     samples."""
@@ -45,14 +50,14 @@ def unique_cases(frame: pd.DataFrame) -> pd.DataFrame:
         return len(samples) if isinstance(samples, (list, tuple)) or hasattr(samples, "shape") else 0
 
     counts = frame["samples"].map(count) if "samples" in frame else pd.Series(0, index=frame.index)
-    keys = frame[list(CASE_KEY)].apply(lambda column: column.map(_key_text))
+    keys = case_keys(frame)
     best = counts.groupby([keys[k] for k in CASE_KEY], dropna=False).idxmax()
     return frame.loc[sorted(best.to_numpy())]
 
 
 def pair_cases(a, b, suffixes: tuple[str, str]):
     """Rows of `a` and `b` merged on CASE_KEY: (the pairs, names of cases only in a, only in b)."""
-    a, b = (frame.assign(**{key: frame[key].map(_key_text) for key in CASE_KEY}) for frame in (a, b))
+    a, b = (frame.assign(**case_keys(frame)) for frame in (a, b))
     merged = a.merge(b, on=list(CASE_KEY), how="outer", suffixes=suffixes, indicator=True)
     names = {side: [case_name(r) for _, r in merged[merged["_merge"] == side].iterrows()]
              for side in ("left_only", "right_only")}

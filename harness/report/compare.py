@@ -7,12 +7,13 @@ import numpy as np
 import pandas as pd
 
 from harness.report import CASE_KEY, case_name, clock_of, pair_cases, unique_cases
-from harness.report.gate import other_gpus, ratio_interval, unit
+from harness.report.gate import ratio_interval, unit
 
 ALPHA = 0.025  # each side of the ratio's bootstrap interval: a 95% interval
 #: The columns the compare command shows and writes; side_by_side's table also keeps each case's key and the
 #: two sides' images/s and stage times, for the GPU findings (harness.report.gpus).
 SHOWN = ["case", "a_ms", "b_ms", "ratio_b_over_a", "low", "high"]
+PAIRED = ("images_per_s", "stage_ms", "end_to_end_ms")  # kept from both sides, as field_a and field_b
 
 
 def side_by_side(a: pd.DataFrame, b: pd.DataFrame, alpha: float = ALPHA):
@@ -36,18 +37,16 @@ def side_by_side(a: pd.DataFrame, b: pd.DataFrame, alpha: float = ALPHA):
                      "ratio_b_over_a": row["median_b"] / row["median_a"],
                      "low": low if finite else np.nan, "high": high if finite else np.nan,
                      **{key: row[key] for key in CASE_KEY},
-                     **{f"{field}{side}": row.get(f"{field}{side}") for field in ("images_per_s", "stage_ms",
-                                                                                  "end_to_end_ms", "median")
-                        for side in ("_a", "_b")}})
-    extra = [*CASE_KEY, *(f"{f}{s}" for f in ("images_per_s", "stage_ms", "end_to_end_ms", "median")
-                          for s in ("_a", "_b"))]
+                     **{f"{field}{side}": row.get(f"{field}{side}") for field in PAIRED for side in ("_a", "_b")}})
+    extra = [*CASE_KEY, *(f"{field}{side}" for field in PAIRED for side in ("_a", "_b"))]
     table = pd.DataFrame(rows, columns=[*SHOWN, *extra])
     return table.sort_values("ratio_b_over_a", ascending=False).reset_index(drop=True), only_a, only_b, left_out
 
 
 def cards_of(a: pd.DataFrame, b: pd.DataFrame) -> tuple[str, str] | None:
-    """Two of the cards where a and b are one GPU model but their files name several cards between them (runs
-    recorded in several device calls): a card of a and another card, of a or b."""
+    """Two of the cards where a and b are one GPU model but their files name several cards between them: a card
+    of a and another card, of a or b.  The gate's other_gpus is the case of one card a side; this also covers
+    runs recorded in several device calls."""
     if set(a["hardware"].dropna()) != set(b["hardware"].dropna()) or "env_gpu_uuid" not in a or "env_gpu_uuid" not in b:
         return None
     ours = sorted(a["env_gpu_uuid"].dropna().unique())
@@ -58,7 +57,7 @@ def cards_of(a: pd.DataFrame, b: pd.DataFrame) -> tuple[str, str] | None:
 def cautions(a: pd.DataFrame, b: pd.DataFrame, left_out: list[str]) -> list[str]:
     """What makes the ratios mean less than they seem: two cards of one model, cases timed two ways."""
     found = []
-    cards = other_gpus(a, b) or cards_of(a, b)
+    cards = cards_of(a, b)
     if cards:
         found.append(f"a and b ran on two GPUs of one model ({cards[0]} and {cards[1]}): the ratios hold the "
                      "machines' difference too (up to 1.8x between two H100s of one pool on one commit)")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness import STAGES
-from harness.report import CASE_KEY, _key_text
+from harness.report import case_keys
 from harness.report.compare import cautions, side_by_side
 from harness.report.findings import describe
 from harness.report.peaks import spec
@@ -31,7 +31,7 @@ def sides(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     models = sorted(table["hardware"].dropna().unique())
     if len(models) > 1:
         return [(model, table[table["hardware"] == model]) for model in models]
-    keys = table[list(CASE_KEY)].apply(lambda column: column.map(_key_text)).agg("/".join, axis=1)
+    keys = case_keys(table).agg("/".join, axis=1)
     folders = table["label"].map(lambda label: label.rpartition("/")[0])
     for groups in (folders, table["label"]):
         names = sorted(groups.unique())
