@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import decode_rgb, jpeg_bytes
-from helpers import ROOT, SMALL_MODEL, assert_one_line_error, harness, in_process
+from helpers import ROOT, SMALL_CPU_RUN, SMALL_MODEL, assert_one_line_error, harness, in_process
 from harness.backends import BACKENDS
 
 def test_default_run_segments_the_shipped_images(tmp_path):
@@ -189,7 +189,7 @@ def test_json_writes_the_run_as_a_benchmark_file_the_report_reads(tmp_path, samp
 
     target = tmp_path / "run.json"
     result = in_process(capsys, "-i", str(sample_paths[0].parent), "-o", str(tmp_path / "out"), "-b", "2",
-                        "--device", "cpu", "-th", "64", "-tw", "64", "--json", str(target), *SMALL_MODEL)
+                        "--json", str(target), *SMALL_CPU_RUN)
     assert result.returncode == 0, result.stderr
     assert f"Wrote the results to {target}" in result.stdout
     data = json.loads(target.read_text())

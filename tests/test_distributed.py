@@ -17,10 +17,9 @@ import torch
 from harness.distributed import shard
 from harness.report.load import load
 from harness.report.render import write_report
-from helpers import SMALL_MODEL
+from helpers import SMALL_CPU_RUN
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL_CPU_RUN = [*SMALL_MODEL, "--device", "cpu", "-th", "64", "-tw", "64"]
 
 
 @pytest.mark.parametrize("world", range(1, 8))

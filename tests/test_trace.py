@@ -262,11 +262,11 @@ def test_a_broken_timeline_is_refused_naming_the_case(tmp_path, row):
 
 
 def test_the_command_line_writes_its_timeline(tmp_path, sample_paths, capsys):
-    from helpers import SMALL_MODEL, in_process
+    from helpers import SMALL_CPU_RUN, in_process
 
     trace = tmp_path / "run.trace.json"
     result = in_process(capsys, "-i", str(sample_paths[0].parent), "-o", str(tmp_path / "out"), "-b", "2",
-                        "--device", "cpu", "-th", "64", "-tw", "64", "--trace", str(trace), *SMALL_MODEL)
+                        "--trace", str(trace), *SMALL_CPU_RUN)
     assert result.returncode == 0, result.stderr
     assert f"timeline to {trace}" in result.stdout
     assert "; the busiest lane: " in result.stdout  # the summary line names the lane that binds
@@ -289,13 +289,13 @@ def test_an_unwritable_trace_is_refused_before_the_model_is_loaded(tmp_path, sam
 
 def test_harness_distributed_writes_each_ranks_timeline(tmp_path, sample_paths, capsys, monkeypatch):
     from harness.distributed import main
-    from helpers import SMALL_MODEL
+    from helpers import SMALL_CPU_RUN
 
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
     trace, results = tmp_path / "d.trace.json", tmp_path / "d.json"
-    status = main(["-i", str(sample_paths[0].parent), "-o", str(tmp_path / "out"), "-b", "4", "--device", "cpu",
-                   "-th", "64", "-tw", "64", "--json", str(results), "--trace", str(trace), *SMALL_MODEL])
+    status = main(["-i", str(sample_paths[0].parent), "-o", str(tmp_path / "out"), "-b", "4", "--json", str(results),
+                   "--trace", str(trace), *SMALL_CPU_RUN])
     assert status == 0, capsys.readouterr().err
     data = json.loads(trace.read_text())
     names = {e["args"]["name"] for e in data["traceEvents"] if e["name"] == "process_name"}
