@@ -52,9 +52,25 @@ def git_state(root: Path | None = None) -> dict:
     return {"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
 
 
+def cpu_name() -> str | None:
+    """The host CPU's model name with its family and model numbers, which tell two hosts apart where a
+    virtual machine names every CPU "Intel(R) Xeon(R) Processor"; the architecture where /proc/cpuinfo is
+    missing."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            fields = dict(line.split(":", 1) for line in cpuinfo.read().split("\n\n")[0].splitlines() if ":" in line)
+    except OSError:
+        return platform.processor() or None
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    name = fields.get("model name") or platform.processor() or None
+    if name and fields.get("cpu family") and fields.get("model"):
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    return name
+
+
 def fingerprint(device_index: int = 0) -> dict:
     """Software and hardware identity of this run (no GPU state: see gpu_state)."""
-    info = {"python": platform.python_version(), "platform": platform.platform(), "cpu": platform.processor() or None,
+    info = {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_name(),
             "cpu_count": os.cpu_count()}
     info.update({name: package_version(names) for name, names in PACKAGES.items()})
     info["cuda"] = torch.version.cuda

@@ -178,6 +178,23 @@ def test_the_environment_of_each_file_is_on_the_page(tmp_path):
     assert row["driver"] == "580.159.04" and row["cuDNN"] == "9.19.0" and row["CV-CUDA"] == "0.19.0"
     assert row["commit"] == "6384dfcd2b (dirty)" and row["throttled"] == "no" and row["L2"] == "hot"
     assert row["GPU after"].startswith("SM 1980/1980 MHz")
+    assert row["CPU"].endswith("model 207), 2.1000 GHz, 16 cores"), row["CPU"]  # the file says only x86_64
+
+
+def test_the_cpu_is_named_so_that_two_hosts_differ():
+    """A virtual machine names every host CPU "Intel(R) Xeon(R) Processor": the model number tells them apart."""
+    from harness.env import cpu_name
+    from harness.report.load import cpu_text
+
+    xeon = {"brand_raw": "Intel(R) Xeon(R) Processor", "family": 6, "hz_advertised_friendly": "2.1000 GHz"}
+    assert cpu_text({"cpu": "x86_64", "cpu_count": 16}, {"cpu": {**xeon, "model": 207}}) == \
+        "Intel(R) Xeon(R) Processor (family 6 model 207), 2.1000 GHz, 16 cores"
+    older = cpu_text({"cpu": "x86_64"}, {"cpu": {**xeon, "model": 143}})
+    assert older == "Intel(R) Xeon(R) Processor (family 6 model 143), 2.1000 GHz"
+    epyc = "AMD EPYC (family 25 model 1)"
+    assert cpu_text({"cpu": epyc, "cpu_count": 2}, {}) == f"{epyc}, 2 cores"
+    assert cpu_text({}, {}) is None
+    assert "model" in cpu_name()  # this Linux machine's /proc/cpuinfo
 
 
 def test_every_table_is_written_as_csv_with_every_field(tmp_path):

@@ -167,6 +167,24 @@ def load(paths) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+ARCHITECTURES = {"x86_64", "amd64", "aarch64", "arm64", "i386", "i686", "ppc64le", "s390x"}
+
+
+def cpu_text(env: dict, machine: dict) -> str | None:
+    """The host's CPU as one line: its name, and its model number, clock and cores where the file says them
+    (GPU runs on two hosts differ in what the host does: encode, reading, launching)."""
+    name = env.get("cpu")
+    info = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
+    if not name or name.lower() in ARCHITECTURES:  # older files hold platform.processor(): only the architecture
+        name = info.get("brand_raw") or machine.get("processor") or name
+        if name and info.get("model") is not None and "model" not in name:
+            name += f" (family {info.get('family')} model {info['model']})"
+    details = [info.get("hz_advertised_friendly"),
+               f"{env['cpu_count']} cores" if env.get("cpu_count") else None]
+    details = ", ".join(d for d in details if d)
+    return f"{name}, {details}" if name and details else (name or details or None)
+
+
 def environment(paths) -> pd.DataFrame:
     """What each file ran on, one row per file: GPU and its UUID (two machines of one model differ: see the
     gate), driver, CUDA, cuDNN, the libraries, Python, the commit,
@@ -190,9 +208,7 @@ def environment(paths) -> pd.DataFrame:
 
         cudnn = env.get("cudnn")
         gpu = env.get("gpu_name")
-        cpu = env.get("cpu") or (machine.get("cpu") or {}).get("brand_raw") or machine.get("processor") or None
-        if cpu is None and env.get("cpu_count"):
-            cpu = f"{env['cpu_count']} cores"
+        cpu = cpu_text(env, machine)
         on_gpu = {"driver": env.get("driver"), "CUDA": env.get("cuda"), "cuDNN": (
             f"{cudnn // 10000}.{cudnn // 100 % 100}.{cudnn % 100}" if isinstance(cudnn, int) else cudnn),
             "CV-CUDA": env.get("cvcuda"), "nvImageCodec": env.get("nvimgcodec")}
