@@ -84,6 +84,14 @@ def test_each_resource_is_checked_against_the_data_sheets(tmp_path):
     sheets = dict(comparisons(table)[0]["topics"])["Against the data sheets"]
     tensor = next(s for s in sheets if s.startswith("tensor cores (fp16)"))
     assert "median **0.500x**" in tensor and "predict 1.000x: **disagrees**" in tensor
+    assert tensor.endswith("; 0 of 16 case(s) scale as predicted.")
+
+    # only the copy scales with the bandwidth: the group disagrees and says which case does scale
+    copy_only = as_other_gpu(tmp_path / "copy", lambda b: H200_BANDWIDTH if b["extra_info"]["stage"] == "d2d_copy"
+                             else 1.0)
+    sheets = dict(comparisons(load(h100_files() + copy_only))[0]["topics"])["Against the data sheets"]
+    bandwidth = next(s for s in sheets if s.startswith("memory bandwidth"))
+    assert "**disagrees**" in bandwidth and bandwidth.endswith("case(s) scale as predicted: d2d_copy.")
 
 
 def test_the_end_to_end_difference_is_split_by_stage(tmp_path):

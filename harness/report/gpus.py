@@ -144,10 +144,21 @@ def by_resource(table: pd.DataFrame, gpus: tuple[str, str] | None) -> list[str]:
             value = expected.pop()
             verdict = "agrees" if abs(ratios.median() / value - 1) <= AGREE else "**disagrees**"
             out.append(f"{measured}; the data sheets predict {times(value)}: {verdict} "
-                       f"(within {number(AGREE, 'fraction')} counts as agreeing).")
+                       f"(within {number(AGREE, 'fraction')} counts as agreeing){agreeing(group, value)}.")
         else:
             out.append(measured + "; the data sheets give no figure for this on both GPUs.")
     return out
+
+
+def agreeing(group: pd.DataFrame, value: float) -> str:
+    """Where a group disagrees as a whole, which of its cases do scale as predicted (the copy alone, say: the
+    stages that share its bound but run far below it are set by something else, launches or latency)."""
+    close = (group["ratio_b_over_a"].astype(float) / value - 1).abs() <= AGREE
+    if close.all() or abs(group["ratio_b_over_a"].astype(float).median() / value - 1) <= AGREE:
+        return ""
+    names = sorted({"/".join(filter(None, (row["stage"], row["variant"]))) for _, row in group[close].iterrows()})
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    return f"; {close.sum()} of {len(group)} case(s) scale as predicted" + (f": {shown}" if names else "")
 
 
 def contributions(table: pd.DataFrame, most: int = 3) -> list[str]:
