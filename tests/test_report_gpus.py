@@ -94,6 +94,26 @@ def test_each_resource_is_checked_against_the_data_sheets(tmp_path):
     assert "**disagrees**" in bandwidth and bandwidth.endswith("case(s) scale as predicted: d2d_copy.")
 
 
+def test_the_recorded_h100_h200_pair_is_explained():
+    """The real pair (reports/gpus-2026-12-07-h100-h200): the H200 5-8% faster end to end, only the copy
+    scaling with its bandwidth, the decoders alike, and encode and inference as the stages that moved."""
+    pair = [ROOT / "reports" / "h100-2026-12-07-compare" / "h100.json",
+            ROOT / "reports" / "gpus-2026-12-07-h100-h200" / "h200.json"]
+    (compared,) = comparisons(load(pair))
+    assert (compared["a"], compared["b"]) == ("NVIDIA H100 80GB HBM3", "NVIDIA H200") and not compared["warnings"]
+    topics = dict(compared["topics"])
+    assert len(topics["Headline differences (b time / a time, 95% interval)"]) == 3
+    assert all(0.9 < float(re.search(r"\*\*([\d.]+)x\*\*", line)[1]) < 0.97
+               for line in topics["Headline differences (b time / a time, 95% interval)"])
+    sheets = topics["Against the data sheets"]
+    assert any(s.startswith("memory bandwidth") and s.endswith("1 of 21 case(s) scale as predicted: d2d_copy.")
+               for s in sheets)
+    assert any(s.startswith("JPEG decoders") and "agrees" in s for s in sheets)
+    (split,) = topics["Where the end-to-end difference comes from"]
+    assert "inference -9.04 ms" in split and "encode +3.58 ms" in split
+    assert topics["Copy bandwidth"][-1] == "NVIDIA H200 over NVIDIA H100 80GB HBM3: 1.417x the bandwidth."
+
+
 def test_the_end_to_end_difference_is_split_by_stage(tmp_path):
     """Only the end-to-end cases' inference made 20% faster: the split gives inference the whole difference."""
     files = as_other_gpu(tmp_path / "h200", lambda bench: 1.0)
