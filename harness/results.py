@@ -7,11 +7,33 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from harness import STAGES
+
+#: Whole-pipeline kinds of case: each is also the case's `stage`, so that older files' cases keep their keys.
+WHOLE_PIPELINES = ("end_to_end", "throughput", "throughput_from_files", "sample_workload", "distributed_throughput")
+#: Kinds of the per-stage cases that are not one pipeline stage.
+OTHER_KINDS = {"preprocess": "chain", "postprocess": "chain", "d2d_copy": "copy"}
+
+
+def kind_of(stage: str, variant: str = "") -> str:
+    """The kind of a case from its stage and variant, for records that do not say it (files written before the
+    field): "stage", "chain", "copy", a whole pipeline's kind (the in-memory throughput cases run from files,
+    variant files-*, are "throughput_from_files"), else "probe"."""
+    if stage in STAGES:
+        return "stage"
+    if stage == "throughput" and str(variant or "").startswith("files-"):
+        return "throughput_from_files"
+    if stage in WHOLE_PIPELINES:
+        return stage
+    return OTHER_KINDS.get(stage, "probe")
+
+
 @dataclass
 class Record:
     # The case: entries with equal values measured the same work (harness.report.CASE_KEY: these fields
     # through `rank`; the source's size follows from `source`).
-    stage: str  # a stage name, or "end_to_end", "throughput", "sample_workload", "multi_gpu", ...
+    stage: str  # the stage timed (a harness.STAGES name; "preprocess"/"postprocess" for a chain, "d2d_copy");
+                # a whole pipeline's kind (WHOLE_PIPELINES) for whole pipelines
     engine: str  # ops engine, decoder or backend name; ops+decoder+backend:model for whole pipelines
     variant: str = ""  # e.g. the blur mode, "uninstrumented", non-default options
     device: str = ""
@@ -24,6 +46,8 @@ class Record:
     rank: Any = None  # harness.distributed's runs only: a rank, or "all"
     source_height: Optional[int] = None
     source_width: Optional[int] = None
+    kind: str = ""  # what kind of case: "stage", "chain", "copy", "probe" (tools/), or a whole pipeline's
+                    # kind (WHOLE_PIPELINES); filled from stage and variant by kind_of where not given
 
     # The measurement (harness.benchkit.measure).
     images_per_s: Optional[float] = None
@@ -105,6 +129,9 @@ class Record:
     per_rank_images_per_s: Optional[list] = None
     single_process_images_per_s: Optional[float] = None
     scaling_efficiency: Optional[float] = None
+
+    def __post_init__(self):
+        self.kind = self.kind or kind_of(self.stage, self.variant)
 
     def info(self) -> dict:
         """The JSON `extra_info`: every field, null where it does not apply, so every entry has every column."""

@@ -57,3 +57,24 @@ def test_the_report_reads_every_field_the_suites_write(tmp_path):
     assert set(record.info()) == set(FIELDS) and set(CASE_FIELDS) | set(MEASURED_FIELDS) == set(FIELDS)
     assert row["images_per_s"] == pytest.approx(400) and row["flops"] == 123 and row["source_width"] == 640
     assert all(name in row.index for name in FIELDS)
+
+
+def test_the_record_says_the_kind_of_case_apart_from_the_stage(tmp_path):
+    """Stage cases, chains, the copy, whole pipelines and probes each say their kind; a file written before the
+    field gets the same kind in the report from its stage and variant."""
+    from harness.report.tables import kind_of as report_kind_of
+    from harness.results import Record
+
+    kinds = {("resize", ""): "stage", ("postprocess", "fused"): "chain", ("d2d_copy", ""): "copy",
+             ("end_to_end", "uninstrumented"): "end_to_end", ("throughput", ""): "throughput",
+             ("throughput", "files-overlapped"): "throughput_from_files",
+             ("distributed_throughput", ""): "distributed_throughput", ("compile_speed", ""): "probe"}
+    for (stage, variant), kind in kinds.items():
+        assert Record(stage=stage, engine="torch", variant=variant).kind == kind, stage
+        assert report_kind_of({"stage": stage, "variant": variant, "kind": float("nan")}) == kind  # an older file
+    assert Record(stage="blur", engine="cvcuda", kind="probe").kind == "probe"  # a tool's route through a stage
+    record = Case("resize", "torch", "cpu", "fp32", 4, (224, 224), "640x480").record(0.01, median_s=0.01)
+    entry = {"name": "t", "group": None, "stats": {"median": 0.01, "data": [0.01], "rounds": 1},
+             "extra_info": record.info()}
+    (tmp_path / "run.json").write_text(json.dumps({"benchmarks": [entry], "machine_info": {}}))
+    assert load([tmp_path / "run.json"]).iloc[0]["kind"] == "stage"

@@ -7,13 +7,14 @@ import pandas as pd
 
 from harness import STAGES
 from harness.report import CASE_KEY
-from harness.results import gpu_seconds
+from harness.results import WHOLE_PIPELINES, gpu_seconds
+from harness.results import kind_of as results_kind_of
 
 PAIR_KEY = [k for k in CASE_KEY if k not in ("engine", "device")]
 
 
 #: Whole-pipeline cases, from JPEG bytes to JPEG bytes: their images/s are the end-to-end throughput.
-WHOLE = ("end_to_end", "throughput", "throughput_from_files", "sample_workload", "distributed_throughput")
+WHOLE = WHOLE_PIPELINES
 
 
 #: What each kind of whole-pipeline case measures, as the first screen labels its figure.
@@ -25,11 +26,10 @@ KINDS = {"end_to_end": "One batch in memory, JPEG bytes to JPEG bytes",
 
 
 def kind_of(row) -> str:
-    """A whole-pipeline case's kind of measurement: its stage, the in-memory throughput cases run from files
-    (variant files-overlapped or files-sequential) counted as files through the executor."""
-    if row["stage"] == "throughput" and str(row.get("variant") or "").startswith("files-"):
-        return "throughput_from_files"
-    return row["stage"]
+    """A case's kind of measurement: its record's `kind`, or for files written before that field, the kind its
+    stage and variant imply (harness.results.kind_of)."""
+    kind = row.get("kind")
+    return kind if isinstance(kind, str) and kind else results_kind_of(row["stage"], row.get("variant") or "")
 
 
 def whole_table(table: pd.DataFrame) -> pd.DataFrame:
