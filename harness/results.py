@@ -19,13 +19,13 @@ def kind_of(stage: str, variant: str = "") -> str:
     """The kind of a case from its stage and variant, for records that do not say it (files written before the
     field): "stage", "chain", "copy", a whole pipeline's kind (the in-memory throughput cases run from files,
     variant files-*, are "throughput_from_files"), else "probe"."""
+    if stage in OTHER_KINDS:  # "preprocess" is also the fused operator's stage, timed only inside the chain
+        return OTHER_KINDS[stage]
     if stage in STAGES:
         return "stage"
     if stage == "throughput" and str(variant or "").startswith("files-"):
         return "throughput_from_files"
-    if stage in WHOLE_PIPELINES:
-        return stage
-    return OTHER_KINDS.get(stage, "probe")
+    return stage if stage in WHOLE_PIPELINES else "probe"
 
 
 @dataclass

@@ -65,7 +65,8 @@ def test_the_record_says_the_kind_of_case_apart_from_the_stage(tmp_path):
     from harness.report.tables import kind_of as report_kind_of
     from harness.results import Record
 
-    kinds = {("resize", ""): "stage", ("postprocess", "fused"): "chain", ("d2d_copy", ""): "copy",
+    kinds = {("resize", ""): "stage", ("postprocess", "fused"): "chain", ("preprocess", "staged"): "chain",
+             ("d2d_copy", ""): "copy",
              ("end_to_end", "uninstrumented"): "end_to_end", ("throughput", ""): "throughput",
              ("throughput", "files-overlapped"): "throughput_from_files",
              ("distributed_throughput", ""): "distributed_throughput", ("compile_speed", ""): "probe"}
