@@ -114,6 +114,13 @@ class Record:
     bytes_moved: Optional[int] = None
     copy_gb_per_s: Optional[float] = None
 
+    # The tools' probes (harness.run_file.probe_entry): agreement with the probe's reference output.
+    max_abs_diff: Optional[float] = None
+    logits_abs_max: Optional[float] = None  # the reference's largest |logit|: what max_abs_diff is relative to
+    class_agreement: Optional[float] = None  # share of pixels whose argmax class matches the reference's
+    inductor: Optional[dict] = None  # torch._inductor.config settings patched in while compiling
+    total_setup_seconds: Optional[float] = None  # the backend's set-up with dynamo's reset and the input's
+
     # harness.distributed: one entry per rank and one for the whole run.
     procs_per_gpu: Optional[int] = None
     local_rank: Optional[int] = None

@@ -1,6 +1,7 @@
-"""A directory run as a benchmark-JSON file, in pytest-benchmark's layout so that harness.report and its gate
-read it unchanged: harness.distributed's --json (an entry per rank and one for the whole run) and the
-command line's --json (a world of one)."""
+"""Results as a benchmark-JSON file, in pytest-benchmark's layout so that harness.report and its gate read it
+unchanged: a directory run (harness.distributed's --json, an entry per rank and one for the whole run, and the
+command line's --json, a world of one) and the tools' probes (tools/blur_bench.py, compile_bench.py speed,
+fused_conv_probe.py: an entry per measurement, kind "probe")."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import datetime
 import socket
 import statistics
 import time
+from pathlib import Path
 from typing import Callable
 
 STAGE = "distributed_throughput"
@@ -120,6 +122,40 @@ def results_json(plan, ranks: list[dict], args, baseline: float | None, version:
                         hosts=sorted({r["host"] for r in ranks})).info()})
     harness_info = fingerprint(config.device_id if config.device == "cuda" else 0)
     harness_info.update(world_size=world, procs_per_gpu=procs_per_gpu, throttled=throttled)
+    return benchmark_file(entries, harness_info, version)
+
+
+def benchmark_file(entries: list[dict], harness_info: dict, version: str) -> dict:
+    """The file around `entries`: the machine (the harness's fingerprint), the time, the writer."""
     return {"machine_info": {"node": socket.gethostname(), "harness": harness_info},
             "commit_info": {}, "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "version": version, "benchmarks": entries}
+
+
+def probe_entry(name: str, case, samples_ms: list[float], **results) -> dict:
+    """One probe's measurement as an entry: `case` (a harness.benchkit.Case), the GPU times of its calls
+    (harness.timing.cuda_times_ms, milliseconds) as the samples, and its other results (Record fields; the
+    TFLOPS from `flops`, the work of one call, where given)."""
+    from harness.benchkit import NOISE_THRESHOLD, relative_iqr
+
+    samples = [ms / 1e3 for ms in samples_ms]
+    median = statistics.median(samples)
+    noise = relative_iqr(samples)
+    if results.get("flops") and "tflops_per_s" not in results:
+        results["tflops_per_s"] = results["flops"] / median / 1e12
+    record = case.record(median, kind="probe", timer="cuda", median_s=median, cuda_event_ms=list(samples_ms),
+                         cuda_event_median_ms=median * 1e3, noise_rel_iqr=noise, noisy=noise > NOISE_THRESHOLD,
+                         rounds=len(samples), sample_count=len(samples), sample_unit="round", **results)
+    return {"group": "probe", "name": name, "fullname": f"probe::{name}", "params": None, "stats": stats(samples),
+            "extra_info": record.info()}
+
+
+def write_probe_file(path, entries: list[dict], version: str) -> None:
+    """A probe's entries so far, written whole (a probe writes after each measurement: a time limit keeps the
+    rest)."""
+    import json
+
+    from harness.env import fingerprint
+    from harness.files import write_atomic
+
+    write_atomic(Path(path), json.dumps(benchmark_file(entries, fingerprint(0), version), indent=1).encode())

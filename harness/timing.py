@@ -80,11 +80,16 @@ class NullClock:
 
 
 def median_cuda_ms(fn, runs: int = 20, warmup: int = 3) -> float:
-    """`fn`'s median GPU time in milliseconds over `runs` calls after `warmup` untimed ones, each between two
+    """The median of cuda_times_ms."""
+    import statistics
+
+    return float(statistics.median(cuda_times_ms(fn, runs, warmup)))
+
+
+def cuda_times_ms(fn, runs: int = 20, warmup: int = 3) -> list[float]:
+    """`fn`'s GPU time in milliseconds for each of `runs` calls after `warmup` untimed ones, each between two
     CUDA events on the current stream: the tools' probes (tools/compile_bench.py, blur_bench.py,
     fused_conv_probe.py) time with this one function; the benchmark suites use harness.benchkit.measure."""
-    import numpy as np
-
     times = []
     for index in range(warmup + runs):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -94,4 +99,4 @@ def median_cuda_ms(fn, runs: int = 20, warmup: int = 3) -> float:
         end.synchronize()
         if index >= warmup:
             times.append(start.elapsed_time(end))
-    return float(np.median(times))
+    return times

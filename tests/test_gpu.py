@@ -200,13 +200,22 @@ def test_gpu_compiled_graph_and_fused_stages_never_wait_for_the_host(sample_byte
     assert overlays.shape == frames.shape and masks.shape == (3, 224, 224, 1)
 
 
-def test_the_probes_timer_times_gpu_work():
-    """harness.timing.median_cuda_ms, the tools' one timer: a positive, finite time for GPU work, and nothing
-    left queued after it (no two timings are compared: a test checks, a benchmark measures)."""
+def test_the_probes_timer_times_gpu_work(tmp_path):
+    """harness.timing.cuda_times_ms, the tools' one timer: a positive, finite time for each call of GPU work,
+    nothing left queued after it, and a probe file of them that the report reads (no two timings are compared:
+    a test checks, a benchmark measures)."""
     import math
 
-    from harness.timing import median_cuda_ms
+    from harness.benchkit import Case
+    from harness.report.load import load
+    from harness.run_file import probe_entry, write_probe_file
+    from harness.timing import cuda_times_ms, median_cuda_ms
 
     x = torch.randn(1024, 1024, device="cuda")
-    ms = median_cuda_ms(lambda: x @ x, runs=5, warmup=1)
-    assert 0 < ms and math.isfinite(ms) and torch.cuda.current_stream().query()
+    times = cuda_times_ms(lambda: x @ x, runs=5, warmup=1)
+    assert len(times) == 5 and all(0 < ms and math.isfinite(ms) for ms in times)
+    assert 0 < median_cuda_ms(lambda: x @ x, runs=3, warmup=0) and torch.cuda.current_stream().query()
+    case = Case("inference", "matmul", "cuda", "fp32", 1, (1024, 1024), "", "probe:matmul")
+    write_probe_file(tmp_path / "probe.json", [probe_entry("matmul", case, times, flops=2 * 1024**3)], "test")
+    row = load([tmp_path / "probe.json"]).iloc[0]
+    assert row["kind"] == "probe" and row["hardware"] == torch.cuda.get_device_name(0) and row["tflops_per_s"] > 0

@@ -79,3 +79,27 @@ def test_the_record_says_the_kind_of_case_apart_from_the_stage(tmp_path):
              "extra_info": record.info()}
     (tmp_path / "run.json").write_text(json.dumps({"benchmarks": [entry], "machine_info": {}}))
     assert load([tmp_path / "run.json"]).iloc[0]["kind"] == "stage"
+
+
+def test_a_probe_writes_results_records_that_the_report_reads(tmp_path):
+    """tools/' probes write their measurements through harness.run_file.probe_entry: kind "probe", the samples
+    as the entry's raw data, TFLOPS from the work given, the agreement fields; the report renders the file,
+    the inference rows against the peak included."""
+    from harness.report.render import write_report
+    from harness.run_file import probe_entry, write_probe_file
+
+    case = Case("inference", "pytorch:fcn_resnet101", "cuda", "tf32", 32, (520, 520), "", "probe:eager-graph")
+    times = [100.0, 101.0, 99.0, 100.5, 99.5]
+    entry = probe_entry("inference[eager-graph]", case, times, flops=int(1e12), max_abs_diff=0.0,
+                        class_agreement=1.0, setup_seconds=2.0)
+    path = tmp_path / "probe.json"
+    write_probe_file(path, [entry], "tools/test")
+    data = json.loads(path.read_text())
+    assert data["version"] == "tools/test" and data["machine_info"]["harness"]["python"]
+    assert data["benchmarks"][0]["stats"]["data"] == [t / 1e3 for t in times]
+    row = load([path]).iloc[0]
+    assert row["kind"] == "probe" and row["variant"] == "probe:eager-graph" and row["timer"] == "cuda"
+    assert row["images_per_s"] == pytest.approx(320, rel=1e-3) and row["tflops_per_s"] == pytest.approx(10, rel=1e-3)
+    assert row["class_agreement"] == 1.0 and row["sample_count"] == 5
+    written = write_report(load([path]), tmp_path / "report")
+    assert "eager-graph" in written["markdown"].read_text()

@@ -7,8 +7,9 @@
                                                      diff, mask agreement, IoU
     python3 tools/compile_bench.py speed OUT.json [CASE ...]
                                                      the PyTorch backend at batch 32 (or the case's batch), one
-                                                     option set per row: images/s, TFLOPS, fraction of the dense
-                                                     peak, set-up seconds (compile, capture, autotuning)
+                                                     option set per row: images/s, TFLOPS, set-up seconds
+                                                     (compile, capture, autotuning), as results records that
+                                                     python -m harness.report reads (kind "probe")
     python3 tools/compile_bench.py profile OUT.json [CASE ...]
                                                      where a speed case's GPU time goes (torch.profiler, 5
                                                      calls): kernel time by kind (convolutions and matmuls,
@@ -17,8 +18,10 @@
     python3 tools/compile_bench.py setup OUT.json    set-up seconds of one compiled case in a fresh process
                                                      (the second run of the pair finds inductor's cache)
 
-CUDA-event medians of 20 calls after the backend's own warm-up.  Speed rows run on random inputs, goldens on
-the shipped photographs preprocessed by the torch engine on the CPU.  Each speed row starts from a reset
+golden and profile write documents of their own: agreement statistics (which set harness/tolerances.py) and
+a kernel-time breakdown, not timed cases.  CUDA-event times of 20 calls after the backend's own warm-up.
+Speed rows run on random inputs, goldens on the shipped photographs preprocessed by the torch engine on the
+CPU.  Each speed row starts from a reset
 dynamo (torch._dynamo.reset()), so its set-up seconds are its own compilation, or its load from inductor's
 on-disk cache when an earlier row compiled the same graph with the same inductor settings.  A row's
 `inductor` settings (e.g. freezing: BatchNorm folded into the convolutions' weights, weights as constants)
@@ -33,7 +36,7 @@ import time
 import torch
 
 from harness.backends import BACKENDS
-from harness.benchkit import flops_per_image
+from harness.benchkit import Case, flops_per_image
 from harness.compare import compare_logits, compare_masks
 from harness.chain import preprocess
 from harness.config import Config
@@ -42,7 +45,8 @@ from harness.decode import DECODERS
 from harness.inputs import sample_dir
 from harness.models import CLASS_NAMES
 from harness.ops import ENGINES
-from harness.timing import median_cuda_ms
+from harness.run_file import probe_entry, write_probe_file
+from harness.timing import cuda_times_ms, median_cuda_ms
 from harness.report.peaks import peak_tflops
 
 PERSON = CLASS_NAMES.index("person")
@@ -129,23 +133,26 @@ def row_flops(model: str, batch: int, side: int) -> float:
     return flops_per_image(model, side, side, MODELS.get(model, {}).get("aux_head", False)) * batch
 
 
+def inference_case(name: str, model: str, precision: str, batch: int, side: int) -> Case:
+    """A probe row as a results-record case: inference of `model`, the row's name as its variant."""
+    return Case("inference", f"pytorch:{model}", "cuda", precision, batch, (side, side), "", f"probe:{name}")
+
+
 def speed(path: str, names: list[str]) -> None:
-    gpu = torch.cuda.get_device_name(0).replace("NVIDIA ", "")
-    rows = []
+    """Each row as a results record (kind "probe"): images/s, TFLOPS (the report sets them against the peak),
+    set-up seconds."""
+    entries = []
     for name, model, precision, batch, side, options, inductor in SPEED:
         if names and name not in names:
             continue
         run, x, total_setup = prepared(name, model, precision, batch, side, options, inductor)
-        ms = median_cuda_ms(lambda: run(x), warmup=0)
-        peak = peak_tflops(gpu, precision)
-        tflops = row_flops(model, batch, side) / ms / 1e9
-        rows.append(dict(name=name, model=model, precision=precision, batch=batch, size=side, options=options,
-                         inductor=inductor, ms=ms, images_per_s=batch / ms * 1e3, tflops_per_s=tflops,
-                         peak_fraction=tflops / peak if peak else None, setup_seconds=run.setup_seconds,
-                         total_setup_seconds=total_setup))
-        print(json.dumps(rows[-1]), flush=True)
+        times = cuda_times_ms(lambda: run(x), warmup=0)
+        entries.append(probe_entry(f"inference[{name}]", inference_case(name, model, precision, batch, side), times,
+                                   flops=int(row_flops(model, batch, side)), options=options, inductor=inductor,
+                                   setup_seconds=run.setup_seconds, total_setup_seconds=total_setup))
+        print(entries[-1]["name"], f"{entries[-1]['stats']['median'] * 1e3:.2f} ms", flush=True)
         run = None  # its graphs and buffers go before the next case's
-        write(path, {"gpu": gpu, "torch": torch.__version__, "rows": rows})  # each row: a time limit keeps the rest
+        write_probe_file(path, entries, "tools/compile_bench.py speed")  # each row: a time limit keeps the rest
 
 
 def kind_of(kernel: str) -> str:
