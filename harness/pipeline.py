@@ -29,6 +29,7 @@ class BatchResult:
     overlays: Frames | None = None  # uint8 RGB at the original sizes, on the pipeline's device
     jpegs: list[bytes] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)  # per stage, plus 'total'
+    clock: object = None  # the batch's StageClock, for its timeline (None where parts of it ran apart)
 
 
 def merge_results(parts: list[tuple[list[int], BatchResult]], refused: list[tuple[int, str]] = ()) -> BatchResult:
@@ -154,10 +155,10 @@ class Pipeline:
         with self._on_device(), torch.inference_mode():
             decoded = self.decode(jpegs, clock)
             if decoded.frames is None:
-                return BatchResult(decoded.done, decoded.failed, timings_ms=clock.result())
+                return BatchResult(decoded.done, decoded.failed, timings_ms=clock.result(), clock=clock)
             masks, overlays = self.compute(decoded.frames, clock)
             encoded = self.encode(overlays, clock)
-        return BatchResult(decoded.done, decoded.failed, masks, overlays, encoded, clock.result())
+        return BatchResult(decoded.done, decoded.failed, masks, overlays, encoded, clock.result(), clock)
 
     # The three phases of a batch: the overlapped executor (harness.runner) runs each on its own lane.
 

@@ -287,7 +287,8 @@ class _Run:
                                     strict=False)
         batch.done, batch.failed, batch.jpegs = out.done, out.failed, out.jpegs
         self.busy(batch, "compute", started)  # every phase: this lane waits for encode
-        batch.clocks = [("compute", out.timings_ms)]
+        # the clock where the batch ran whole, so that its stages are on the timeline; else the merged times
+        batch.clocks = [("compute", out.clock if isinstance(out.clock, StageClock) else out.timings_ms)]
         batch.redo = False
 
     def write(self, batch: _Batch) -> None:

@@ -164,6 +164,8 @@ def test_a_real_cpu_run_traces_every_lane_of_every_batch(tmp_path, sample_bytes,
     assert {(s[0], s[1]) for s in spans if s[2] is None} == {(lane, b) for lane in lanes for b in (1, 2, 3)}
     assert all(s[3] == "host" and 0 <= s[4] <= s[5] for s in spans)  # the CPU has one clock
     assert {s[2] for s in spans if s[2] is not None} <= set(STAGES)
+    for batch in (1, 2, 3):  # each batch's stages inside its lanes, the sequential executor's in compute
+        assert {"decode", "inference", "encode"} <= {s[2] for s in spans if s[1] == batch and s[2]}, batch
     write_trace(tmp_path / "run.trace.json", spans, {"executor": executor})
     trace = json.loads((tmp_path / "run.trace.json").read_text())
     assert len(x_events(trace)) == len(spans)
@@ -319,3 +321,29 @@ def test_the_lane_timeline_reads_well_in_a_real_browser(tmp_path, browser_page):
     assert natural > 500 and shown <= 1440  # decoded, and within the window
     assert image.bounding_box()["y"] > heading.bounding_box()["y"]
     assert page.evaluate("document.documentElement.scrollWidth") <= 1440
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("executor", ["overlapped", "sequential"])
+def test_a_real_gpu_run_traces_its_stages_on_both_clocks(tmp_path, sample_bytes, executor):
+    """The GPU twin: each batch's stages on CUDA events inside the lane's GPU span, for either executor."""
+    import torch
+
+    from harness.config import Config
+    from harness.pipeline import Pipeline
+    from harness.runner import run_jobs, write_jobs
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU: torch.cuda.is_available() is False here")
+    pipeline = Pipeline(Config(device="cuda", model="lraspp_mobilenet_v3_large", weights="synthetic",
+                               target_img_height=64, target_img_width=64, batch_size=2, executor=executor))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    result = run_jobs(pipeline, write_jobs(sample_bytes, tmp_path / "in"), tmp_path / "out")
+    assert result.written == 5
+    for batch in (1, 2, 3):
+        assert {"decode", "inference", "encode"} <= {s[2] for s in result.spans if s[1] == batch and s[3] == "cuda"}
+    write_trace(tmp_path / "run.trace.json", result.spans, {"executor": executor})
+    trace = json.loads((tmp_path / "run.trace.json").read_text())
+    assert set(names_of(trace, "process_name").values()) == {"host lanes", "GPU (CUDA events)"}
+    check_nesting(trace)
