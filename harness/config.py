@@ -18,6 +18,10 @@ MAX_BATCH_SIZE = 4096  # beyond any GPU's memory at the smallest model size; lar
 
 DEVICES = ("auto", "cuda", "cpu")
 PRECISIONS = ("fp32", "tf32", "fp16")  # tf32: fp32 tensors, TF32 tensor-core convolutions and matmuls
+#: Options that change how the model is built or run, with their flags: a backend runs those it declares in
+#: Backend.model_options (harness.resolve refuses the rest).
+MODEL_OPTIONS = {"compile": "--compile", "cuda_graph": "--cuda_graph", "fuse_conv": "--fuse_conv",
+                 "aux_head": "--aux_head"}
 PREPROCESSING = ("staged", "fused", "folded")  # see harness.PREPROCESS_STAGES
 #: torch.compile's modes, and "off" for eager PyTorch (the pytorch backend's --compile)
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -103,16 +107,9 @@ class Config:
         check_choice("preprocessing (--preprocess)", self.preprocess, PREPROCESSING)
         check_choice("post-processing (--postprocess)", self.postprocess, ("staged", "fused"))
         check_choice("compile mode (--compile)", self.compile, COMPILE_MODES)
-        for flag, used in (("--compile", self.compile != "off"), ("--cuda_graph", self.cuda_graph),
-                           ("--fuse_conv", self.fuse_conv)):
-            if used and self.backend != "pytorch":
-                raise HarnessError(f"{flag} is for -bk pytorch: drop it for -bk {self.backend}")
         if self.cuda_graph and self.compile in ("reduce-overhead", "max-autotune"):
             raise HarnessError(f"--compile {self.compile} captures CUDA graphs itself: drop --cuda_graph, "
                                "or use --compile default or max-autotune-no-cudagraphs with it")
-        if self.aux_head and self.backend != "pytorch":
-            raise HarnessError("--aux_head is for -bk pytorch (the ONNX export has no auxiliary head): "
-                               f"drop it for -bk {self.backend}")
         check_choice("blur mode (--blur_mode)", self.blur_mode, ("exact", "downscaled"))
         if not 2 <= self.blur_downscale <= 16:
             raise HarnessError(f"--blur_downscale is {self.blur_downscale}: give 2 to 16")
@@ -122,6 +119,11 @@ class Config:
             raise HarnessError(f"--jpeg_quality is {self.jpeg_quality}: give 1 to 100")
         check_executor(self.executor, self.depth)
         return self
+
+def model_options(config: Config) -> list[str]:
+    """The MODEL_OPTIONS this request uses: each backend declares the ones it runs (Backend.model_options)."""
+    return [name for name in MODEL_OPTIONS if getattr(config, name) != getattr(Config, name)]
+
 
 @dataclass(frozen=True)
 class Plan:

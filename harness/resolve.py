@@ -7,7 +7,8 @@ from __future__ import annotations
 from harness import HarnessError
 from harness.backends import BACKENDS
 from harness.cache import default_cache_dir
-from harness.config import Config, Plan, channels_last_default, check_choice, cuda_device_count, torch_device
+from harness.config import (MODEL_OPTIONS, Config, Plan, channels_last_default, check_choice, cuda_device_count,
+                            model_options, torch_device)
 from harness.decode import DECODERS
 from harness.models import CLASS_NAMES, MODELS
 from harness.ops import ENGINES, check_blur
@@ -20,6 +21,11 @@ def validate(request: Config) -> Config:
     if request.class_name not in CLASS_NAMES:
         raise HarnessError(f"unknown class {request.class_name!r}: choose one of {', '.join(CLASS_NAMES)}")
     check_choice("backend (-bk)", request.backend, tuple(BACKENDS.names()))
+    for option in model_options(request):
+        if option not in BACKENDS[request.backend].model_options:
+            runs = [name for name in BACKENDS.names() if option in BACKENDS[name].model_options]
+            raise HarnessError(f"{MODEL_OPTIONS[option]} is for -bk {' or '.join(runs)}: "
+                               f"drop it for -bk {request.backend}")
     check_choice("ops engine (--ops)", request.ops, ("auto", *ENGINES.names()))
     check_choice("decoder (--decoder)", request.decoder, ("auto", *DECODERS.names()))
     if request.model is not None:

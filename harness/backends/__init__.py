@@ -34,6 +34,8 @@ class Backend(Part):
     static_shapes = False  # True: built for one batch size, so a partial batch is padded
     precisions = ("fp32", "tf32", "fp16")  # the --precision values it runs (harness.resolve refuses the others)
     precision_note = ""  # how the refusal says why ("runs the fp32 graph")
+    #: the model options (harness.config.MODEL_OPTIONS) it runs; harness.resolve refuses the others
+    model_options: tuple[str, ...] = ()
 
     def __init__(self, plan: Plan):
         self.config = config = plan.config

@@ -38,6 +38,7 @@ WARM_UP_CALLS = 3  # before a capture: compile, cuDNN's autotuning, the allocato
 @BACKENDS.register("pytorch")
 class PytorchBackend(Backend):
     name = "pytorch"
+    model_options = ("compile", "cuda_graph", "fuse_conv", "aux_head")
     default_model = "deeplabv3_resnet101"
 
     def __init__(self, plan):
