@@ -5,12 +5,15 @@ fused_conv_probe.py: an entry per measurement, kind "probe")."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import socket
 import statistics
 import time
 from pathlib import Path
 from typing import Callable
+
+from harness.config import Config
 
 STAGE = "distributed_throughput"
 
@@ -48,9 +51,19 @@ def stats(samples: list[float]) -> dict:
     return {**stats_of(samples).as_dict(), "iterations": 1, "data": list(samples)}
 
 
-#: Options that change the work or its speed, named in a case's variant when they differ from the default.
+#: Config fields that are not named in a variant: the case's other fields (size, batch, precision, engine,
+#: device), what the plan resolves, inputs and outputs, and what does not change the work (weights' values,
+#: seed, class, --strict); the executor, its depth and --lenient are named apart.
+NOT_IN_VARIANT = ("input_path", "output_dir", "class_name", "target_img_height", "target_img_width", "batch_size",
+                  "device_id", "backend", "model", "weights", "seed", "precision", "ops", "decoder", "device",
+                  "cache_dir", "strict", "lenient", "executor", "depth")
+#: Options that change the work or its speed, named in a case's variant when they differ from the default: these
+#: first, in the order older files name them, then every other Config field not left out above, so that a new
+#: option is a new case without a change here.
 VARIANT_OPTIONS = ("preprocess", "postprocess", "compile", "cuda_graph", "fuse_conv", "blur_mode", "channels_last",
                    "aux_head", "cudnn_benchmark")
+VARIANT_OPTIONS += tuple(field.name for field in dataclasses.fields(Config)
+                         if field.name not in VARIANT_OPTIONS + NOT_IN_VARIANT)
 
 
 def variant(plan, procs_per_gpu: int = 1) -> str:

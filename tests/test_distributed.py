@@ -137,6 +137,10 @@ def test_variant_names_only_what_differs_from_the_defaults():
     assert variant(lenient, 1) == "preprocess=folded,fuse_conv=True,lenient"
     assert variant(resolve(Config(device="cpu", executor="sequential")), 1) == "executor=sequential"
     assert variant(resolve(Config(device="cpu", depth=3)), 1) == "depth=3"
+    # every option that changes the work is named, without a list to extend: the encoder's quality, the blur
+    assert variant(resolve(Config(device="cpu", jpeg_quality=80, blur_sigma=3.0)), 1) == \
+        "blur_sigma=3.0,jpeg_quality=80"
+    assert variant(resolve(Config(device="cpu", weights="synthetic", seed=3, class_name="dog")), 1) == ""
     os.environ["HARNESS_READERS"] = "threads"  # the files read in threads of the pipeline's process
     try:
         assert variant(cpu, 1) == "readers=threads"
