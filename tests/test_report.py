@@ -528,3 +528,24 @@ def test_the_throughput_plot_takes_more_series_than_its_palette_and_names_the_mo
         "cvcuda", f"cvcuda{n}")) for n in range(6) for model in ("deeplabv3_resnet101", "fcn_resnet101")]
     image = plot_throughput(pd.concat(copies, ignore_index=True))
     assert image is not None and image[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stage_colours_are_fixed_by_name_and_a_new_stage_changes_none(monkeypatch):
+    """A stage added to harness.STAGES takes a colour no stage or lane has; every other colour stays."""
+    import importlib
+
+    import harness
+    from harness.report import present
+
+    before = dict(present.STAGE_COLORS)
+    lanes = {present.LANE_COLORS[lane] for lane in ("read", "compute", "write")}
+    assert set(harness.STAGES) | {"unattributed"} <= set(before) and len(set(before.values())) == len(before)
+    assert not lanes & set(before.values())
+    monkeypatch.setattr(harness, "STAGES", (harness.STAGES[0], "flip", *harness.STAGES[1:]))
+    try:
+        grown = importlib.reload(present).STAGE_COLORS
+        assert {name: grown[name] for name in before} == before
+        assert grown["flip"] not in set(before.values()) | lanes
+    finally:
+        monkeypatch.undo()
+        importlib.reload(present)

@@ -15,8 +15,17 @@ from harness import STAGES
 KELLY = ("#0067A5", "#F38400", "#008856", "#BE0032", "#875692", "#F3C300", "#848482", "#A1CAF1", "#882D17",
          "#8DB600", "#E68FAC", "#654522", "#F99379", "#2B3D26", "#C2B280", "#604E97", "#DCD300", "#B3446C",
          "#F6A600", "#E25822")
-#: The same stage has the same colour in every plot of every report.
-STAGE_COLORS = dict(zip((*STAGES, "unattributed"), KELLY))
+#: Each stage's colour, fixed by name: the same stage has the same colour in every plot of every report, and a
+#: stage added to STAGES takes a colour no stage or lane has (FREE), changing no other's.
+STAGE_COLORS = dict(zip(("decode", "resize", "convert", "normalize", "reformat", "preprocess", "inference",
+                         "softmax", "mask", "upscale", "blur", "overlay", "blur_overlay", "encode", "unattributed"),
+                        KELLY))
+#: The lanes that are not stages (decode and encode keep their stage's colour).
+LANE_COLORS = {"read": KELLY[15], "decode": STAGE_COLORS["decode"], "compute": KELLY[17],
+               "encode": STAGE_COLORS["encode"], "write": KELLY[19]}
+FREE = [c for c in (*KELLY, "#1B9E77", "#D95F02", "#7570B3", "#E7298A", "#66A61E", "#E6AB02")
+        if c not in STAGE_COLORS.values() and c not in LANE_COLORS.values()]
+STAGE_COLORS.update(zip([s for s in STAGES if s not in STAGE_COLORS], FREE))
 
 #: Column titles with their units; columns not listed are shown with spaces for underscores.
 TITLES = {

@@ -24,14 +24,11 @@ from harness.report.findings import findings  # noqa: E402
 from harness.report.compare import SHOWN  # noqa: E402
 from harness.report.gpus import comparisons  # noqa: E402
 from harness.report.load import environment  # noqa: E402
-from harness.report.present import DASH, KELLY, STAGE_COLORS, arranged, readable  # noqa: E402
+from harness.report.present import DASH, KELLY, LANE_COLORS, STAGE_COLORS, arranged, readable  # noqa: E402
 from harness.report.tables import (breakdown, copy_bandwidth, end_to_end_summary, floor_fractions,  # noqa: E402
                                    lane_cases, peak_fractions, scaling, sample_comparison, speedups, stage_table,
                                    whole_table)
 
-#: Lanes that are stages (decode, encode) keep their stage's colour; the others take Kelly colours no stage has.
-LANE_COLORS = {"read": KELLY[15], "decode": STAGE_COLORS["decode"], "compute": KELLY[17],
-               "encode": STAGE_COLORS["encode"], "write": KELLY[19]}
 FOLD_ROWS = 15  # tables longer than this are folded away in the page (and whole in their CSV)
 CSS = """
 body{font:15px/1.45 system-ui,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}
