@@ -96,3 +96,30 @@ def test_the_docs_pages_are_linked_from_the_readme():
     readme = set(links(ROOT / "README.md"))
     missing = [p.name for p in DOCS if f"docs/{p.name}" not in readme]
     assert not missing, f"README.md does not link {', '.join(missing)}"
+
+
+def test_every_option_of_the_command_line_has_a_row_in_the_options_tables():
+    """The hand-written tables of docs/cli.md (flag, default, meaning) name every long option of
+    python -m harness: a new option without its row fails here."""
+    from harness.cli import build_parser
+
+    rows = "\n".join(line.split("|")[1] for line in (ROOT / "docs" / "cli.md").read_text().splitlines()
+                     if line.startswith("| `-"))
+    options = {flag for action in build_parser()._actions for flag in action.option_strings
+               if flag.startswith("--") and flag not in ("--help", "--version")}
+    missing = sorted(flag for flag in options if not re.search(rf"`(-\w+/)?{re.escape(flag)}[`\s]", rows))
+    assert not missing, f"docs/cli.md's options tables lack a row for {', '.join(missing)}"
+
+
+def test_the_help_names_every_registered_part():
+    """--ops, --decoder and -bk list their choices in the help (the parser imports no registry, to stay fast):
+    a registered engine, decoder or backend missing there fails here."""
+    from harness.backends import BACKENDS
+    from harness.cli import build_parser
+    from harness.decode import DECODERS
+    from harness.ops import ENGINES
+
+    helps = {flag: action.help for action in build_parser()._actions for flag in action.option_strings}
+    for flag, registry in (("--ops", ENGINES), ("--decoder", DECODERS), ("--backend", BACKENDS)):
+        missing = [name for name in registry.names() if not re.search(rf"\b{re.escape(name)}\b", helps[flag])]
+        assert not missing, f"the {flag} help does not name {', '.join(missing)} (harness/cli.py)"
