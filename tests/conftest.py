@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from harness.decode import DECODERS
+from harness.inputs import sample_dir
 
-from harness.decode import DECODERS  # noqa: E402
-from harness.inputs import sample_dir  # noqa: E402
+# Under pytest-xdist (.ci/run: -n auto) a worker's environment names it; a `pytest bench/` that a test starts
+# would inherit that and pytest-benchmark would disable every benchmark there (it reads PYTEST_XDIST_WORKER).
+for name in [name for name in os.environ if name.startswith("PYTEST_XDIST_")]:
+    del os.environ[name]
 
 
 @pytest.fixture

@@ -165,11 +165,12 @@ def test_on_the_gpu_both_executors_write_the_same_overlays_and_skip_the_same_fil
         assert np.abs(a - b).mean() <= 0.5, name  # the same work; nvJPEG's encode may differ in a few bits
 
 
-def test_warm_up_runs_the_executor_and_leaves_nothing(tmp_path, pipeline, sample_bytes):
+def test_warm_up_runs_the_executor_and_leaves_nothing(tmp_path, pipeline, sample_bytes, monkeypatch):
     import tempfile
 
     from harness.runner import warm_up
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # its own: tests running beside it warm up too
     before = set(Path(tempfile.gettempdir()).glob("harness-warmup-*"))
     warm_up(pipeline, sample_bytes[:2], batches=2)
     assert set(Path(tempfile.gettempdir()).glob("harness-warmup-*")) == before
