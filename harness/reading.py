@@ -29,12 +29,16 @@ from harness import HarnessError
 from harness.inputs import MAX_FILE_BYTES, BadImage, JpegFile, read_jpeg
 
 
+MAX_READ_WORKERS = 32
+
+
 def read_workers() -> int:
     """How many files are read and checked at once: the cores beside the lanes' threads (two), shared by
-    the ranks of harness.distributed on this machine; at most 8."""
+    the ranks of harness.distributed on this machine; at most MAX_READ_WORKERS.  The libjpeg check takes
+    4-7 ms of a core per 1080p file, so a lane that keeps up with a GPU's JPEG engines needs a core each."""
     cores = len(os.sched_getaffinity(0))
     ranks = max(1, int(os.environ.get("LOCAL_WORLD_SIZE") or 1))
-    return max(1, min(8, (cores - 2) // ranks))
+    return max(1, min(MAX_READ_WORKERS, (cores - 2) // ranks))
 
 
 def read_or_reason(path: Path, strict: bool = True) -> JpegFile | str:
@@ -84,11 +88,11 @@ class Reader:
                 return 0
         return len(self.memory) if self.memory is not None else 0
 
-    def read(self, paths: list[Path], strict: bool) -> list[JpegFile | str]:
+    def read(self, paths: list[Path], strict: bool, workers: int) -> list[JpegFile | str]:
         with self.lock:
             capacity = self._room(sum(_size(path) for path in paths))
             try:
-                self.requests.send((paths, strict, read_workers(), capacity))
+                self.requests.send((paths, strict, workers, capacity))
                 files = self.answers.recv()
             except (EOFError, OSError):
                 raise HarnessError("the process reading the input files died (out of memory, or killed): "
@@ -130,16 +134,18 @@ def in_threads() -> bool:
     return os.environ.get("HARNESS_READERS") == "threads"
 
 
-def read_files(paths: list[Path], strict: bool) -> list[JpegFile | str]:
-    """Per path, its inputs.JpegFile or why it cannot be used, in order.  HARNESS_READERS=threads reads
-    them in threads of this process instead, to measure the difference."""
+def read_files(paths: list[Path], strict: bool, workers: int | None = None) -> list[JpegFile | str]:
+    """Per path, its inputs.JpegFile or why it cannot be used, in order, `workers` (read_workers()) at a
+    time.  HARNESS_READERS=threads reads them in threads of this process instead, to measure the
+    difference."""
     global _reader
+    workers = workers or read_workers()
     if in_threads():
-        return read_batch(paths, strict, read_workers())
+        return read_batch(paths, strict, workers)
     if _reader is None or _reader.process.poll() is not None:
         _reader = Reader()
         atexit.register(_reader.close)
-    return _reader.read(paths, strict)
+    return _reader.read(paths, strict, workers)
 
 
 def _serve(requests: Connection, answers: Connection, memory_fd: int) -> None:

@@ -50,7 +50,7 @@ def test_a_batch_larger_than_the_memory_grows_it(tmp_path, sample_bytes):
         for index in range(120):  # about 20 MB: more than the 16 MB the memory starts with
             paths.append(tmp_path / f"{index}.jpg")
             paths[-1].write_bytes(sample_bytes[index % 5])
-        files = reader.read(paths, True)
+        files = reader.read(paths, True, 2)
         assert [file.data for file in files] == [sample_bytes[index % 5] for index in range(120)]
         assert len(reader.memory) >= sum(len(file.data) for file in files)
     finally:
@@ -65,7 +65,7 @@ def test_a_reading_process_that_dies_mid_batch_is_one_line(tmp_path, sample_byte
         reader.process.kill()
         reader.process.wait()
         with pytest.raises(HarnessError, match="the process reading the input files died"):
-            reader.read([tmp_path / "a.jpg"], True)
+            reader.read([tmp_path / "a.jpg"], True, 2)
     finally:
         reader.close()
 

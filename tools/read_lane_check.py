@@ -1,8 +1,9 @@
 """Does Python work on other threads slow the read lane (files read and checked by libjpeg), in threads of
-this process (HARNESS_READERS=threads) and in harness.reading's process?  64 real 1920x1080 JPEGs in
-batches of 32, read alone and beside BUSY threads that only run Python (as the lanes' threads do), the best
-of 3 each.
-Usage: python tools/read_lane_check.py [BUSY=3]   (prints one line per mode, and JSON with --json FILE)"""
+this process (HARNESS_READERS=threads) and in harness.reading's process, and how many files a second does
+each number of reader threads check?  FILES real 1920x1080 JPEGs in batches of 32, read alone and beside
+BUSY threads that only run Python (as the lanes' threads do), the best of 3 each.
+Usage: python tools/read_lane_check.py [BUSY=3] [--files 64] [--workers 8,14]   (one line per mode and
+number of workers, default harness.reading.read_workers(); JSON with --json FILE)"""
 
 import argparse
 import json
@@ -24,11 +25,11 @@ def busy(stop: threading.Event) -> None:
             x += i * i
 
 
-def best_of_3(paths: list[Path], batch: int = 32) -> float:
+def best_of_3(paths: list[Path], workers: int, batch: int = 32) -> float:
     def read_all() -> float:
         started = time.perf_counter()
         for at in range(0, len(paths), batch):
-            read_files(paths[at:at + batch], True)
+            read_files(paths[at:at + batch], True, workers)
         return time.perf_counter() - started
 
     read_all()  # warm: processes started, files in the page cache
@@ -38,24 +39,29 @@ def best_of_3(paths: list[Path], batch: int = 32) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("busy", nargs="?", type=int, default=3)
+    parser.add_argument("--files", type=int, default=64)
+    parser.add_argument("--workers", help="comma-separated numbers of reader threads to measure")
     parser.add_argument("--json")
     args = parser.parse_args()
-    paths = [path for path, _ in write_jobs(photographs("1920x1080", 64), Path(tempfile.mkdtemp()))]
-    results = {"files": len(paths), "workers": read_workers(), "busy_threads": args.busy}
-    for mode in ("threads", "process"):
-        os.environ["HARNESS_READERS"] = mode  # read_files reads it on each call
-        alone = best_of_3(paths)
-        stop = threading.Event()
-        workers = [threading.Thread(target=busy, args=(stop,)) for _ in range(args.busy)]
-        for worker in workers:
-            worker.start()
-        loaded = best_of_3(paths)
-        stop.set()
-        for worker in workers:
-            worker.join()
-        results[mode] = {"alone_s": alone, "beside_busy_s": loaded}
-        print(f"{mode}: {len(paths)} files in batches of 32 on {read_workers()} threads alone {alone:.3f} s, "
-              f"beside {args.busy} busy Python threads {loaded:.3f} s")
+    paths = [path for path, _ in write_jobs(photographs("1920x1080", args.files), Path(tempfile.mkdtemp()))]
+    counts = [int(n) for n in args.workers.split(",")] if args.workers else [read_workers()]
+    results = {"files": len(paths), "workers": read_workers(), "busy_threads": args.busy, "runs": []}
+    for workers in counts:
+        for mode in ("threads", "process"):
+            os.environ["HARNESS_READERS"] = mode  # read_files reads it on each call
+            alone = best_of_3(paths, workers)
+            stop = threading.Event()
+            busy_threads = [threading.Thread(target=busy, args=(stop,)) for _ in range(args.busy)]
+            for thread in busy_threads:
+                thread.start()
+            loaded = best_of_3(paths, workers)
+            stop.set()
+            for thread in busy_threads:
+                thread.join()
+            results["runs"].append({"mode": mode, "workers": workers, "alone_s": alone, "beside_busy_s": loaded})
+            print(f"{mode}: {len(paths)} files in batches of 32 on {workers} threads alone {alone:.3f} s "
+                  f"({len(paths) / alone:.0f} files/s), beside {args.busy} busy Python threads {loaded:.3f} s "
+                  f"({len(paths) / loaded:.0f} files/s)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
