@@ -114,6 +114,21 @@ def test_the_recorded_h100_h200_pair_is_explained():
     assert topics["Copy bandwidth"][-1] == "NVIDIA H200 over NVIDIA H100 80GB HBM3: 1.417x the bandwidth."
 
 
+def test_the_recorded_inference_pair_splits_cuda_cores_from_tensor_cores():
+    """The real inference pair: IEEE fp32 on the identical CUDA cores agrees with the data sheets; tf32 and
+    fp16 gain 13-15% on identical tensor cores, so they disagree (part of their time is bandwidth bound)."""
+    folder = ROOT / "reports" / "gpus-2026-12-07-h100-h200"
+    (compared,) = comparisons(load([folder / "h100-inference.json", folder / "h200-inference.json"]))
+    assert (compared["a"], compared["b"]) == ("NVIDIA H100 80GB HBM3", "NVIDIA H200") and not compared["warnings"]
+    sheets = dict(compared["topics"])["Against the data sheets"]
+    verdicts = {s.split(":")[0]: ("**disagrees**" in s, float(re.search(r"\*\*([\d.]+)x\*\*", s)[1]))
+                for s in sheets}
+    assert verdicts["CUDA cores (fp32)"][0] is False and 0.95 < verdicts["CUDA cores (fp32)"][1] < 0.98
+    for precision in ("fp16", "tf32"):
+        disagrees, ratio = verdicts[f"tensor cores ({precision})"]
+        assert disagrees and 0.84 < ratio < 0.88
+
+
 def test_the_end_to_end_difference_is_split_by_stage(tmp_path):
     """Only the end-to-end cases' inference made 20% faster: the split gives inference the whole difference."""
     files = as_other_gpu(tmp_path / "h200", lambda bench: 1.0)
