@@ -103,17 +103,26 @@ def photo() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def quick_run_path(tmp_path_factory) -> Path:
-    """The benchmark suites run in quick mode as a user runs them (CPU cases here), once per session."""
-    import os
+def quick_run_path(request, tmp_path_factory) -> Path:
+    """The benchmark suites run in quick mode as a user runs them (CPU cases here), once per test run:
+    pytest-xdist's workers share it (the first to ask runs it, the others wait on a file lock)."""
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parent.parent
-    out = tmp_path_factory.mktemp("bench") / "out.json"
-    env = dict(os.environ, PYTHONPATH=str(root), HARNESS_BENCH_QUICK="1")
-    result = subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
-                             "--benchmark-json", str(out)], cwd=root, env=env, capture_output=True, text=True,
-                            timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):  # a pytest-xdist worker: its base folder's parent is the run's
+        shared = shared.parent
+    out = shared / "bench-quick-run.json"
+    with FileLock(f"{out}.lock"):
+        if not out.exists():
+            root = Path(__file__).resolve().parent.parent
+            written = shared / "bench-quick-run.partial.json"
+            env = dict(os.environ, PYTHONPATH=str(root), HARNESS_BENCH_QUICK="1")
+            result = subprocess.run([sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
+                                     "--benchmark-json", str(written)], cwd=root, env=env, capture_output=True,
+                                    text=True, timeout=900)
+            assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+            written.rename(out)
     return out
