@@ -19,6 +19,7 @@ of memory stop every rank with one line each, the other ranks naming the rank th
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
@@ -66,14 +67,31 @@ def _world() -> tuple[int, int, int]:
 
 
 def _join(rank: int, size: int) -> None:
+    """Meet the other ranks (the gloo process group); the group is left (_leave) before the interpreter exits,
+    whatever the caller does."""
     import torch.distributed as dist
 
+    atexit.register(_leave)
     try:
         dist.init_process_group("gloo", rank=rank, world_size=size)
     except (RuntimeError, ValueError) as error:
         where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
         raise HarnessError(f"cannot meet the other processes at {where} ({first_line(error)}): start every "
                            "process with torchrun, with the same rendezvous endpoint") from None
+
+
+def _leave() -> None:
+    """Destroy the process group, if there is one, joining gloo's worker threads and the TCPStore's.
+
+    Left to the end of the interpreter, those threads outlive it: a worker still dropping a collective's
+    tensors then takes the GIL after Python has started finalizing, Python ends the thread inside a noexcept
+    destructor and the process dies of SIGABRT ('terminate called without an active exception') after its
+    one-line message, at random under load.  Destroying the group needs no other rank, so it is as safe after
+    a rank is lost; an atexit function still runs before the interpreter finalizes."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _together(size: int, work: Callable, share: bool = False):
@@ -160,9 +178,7 @@ def run(args) -> int:
         return _run(args, rank, size, local)
     finally:
         if size > 1:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+            _leave()
 
 
 def _run(args, rank: int, size: int, local: int) -> int:
