@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import faulthandler
 import importlib
 import os
 import signal
@@ -28,6 +29,9 @@ from harness.files import remove_partial_files
 
 INTERRUPTED, TERMINATED = 130, 143  # the shell's statuses for SIGINT and SIGTERM
 _STATUS = {signal.SIGINT: INTERRUPTED, signal.SIGTERM: TERMINATED}
+#: After a signal, how long the interpreter may take to exit once the run's clean-up is over.  A process
+#: still alive then is stuck (a thread that never returns): it prints every thread's stack and exits with 1.
+EXIT_LIMIT_S = 30
 
 #: Modules whose package has another name on PyPI.
 PACKAGES = {"cv2": "opencv-python-headless", "PIL": "pillow", "pynvml": "nvidia-ml-py"}
@@ -146,7 +150,8 @@ class _Signals:
     traceback.  After it, while the interpreter still joins threads on its way out, a further signal ends the
     process at once, with the first signal's status: a stuck exit can still be stopped.  Late in the exit,
     where Python would put the default handlers back (and a signal would kill the process with its own
-    status), they are ignored."""
+    status), they are ignored.  A process whose exit takes over EXIT_LIMIT_S, with no further signal, prints
+    its threads' stacks and exits with 1: nothing is left running."""
 
     def __init__(self):
         self.first: int | None = None
@@ -156,10 +161,22 @@ class _Signals:
         self.previous = {number: signal.signal(number, self.handle) for number in _STATUS}
         self.previous_hook = sys.unraisablehook
         sys.unraisablehook = self.unraisable
+        self.arrivals = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)  # (read, write)
+        self.previous_wakeup = signal.set_wakeup_fd(self.arrivals[1], warn_on_full_buffer=False)
+
+    def _first_to_arrive(self, number: int) -> int:
+        """Python runs the handlers of signals that arrive together (while the main thread is in one long C
+        call) in numeric order, SIGINT before SIGTERM; its C handler writes each number to the wakeup
+        descriptor as it arrives."""
+        try:
+            arrived = os.read(self.arrivals[0], 256)
+        except OSError:  # nothing there
+            arrived = b""
+        return next((signal.Signals(byte) for byte in arrived if byte in _STATUS), number)
 
     def handle(self, number: int, frame) -> None:
         if self.first is None or self.lost:
-            self.first, self.lost = self.first or number, False
+            self.first, self.lost = self.first or self._first_to_arrive(number), False
             if self.running:
                 raise KeyboardInterrupt() if self.first == signal.SIGINT else Terminated()
         elif self.released:
@@ -186,12 +203,18 @@ class _Signals:
 
     def release(self) -> None:
         sys.unraisablehook = self.previous_hook
+        signal.set_wakeup_fd(self.previous_wakeup)
+        for end in self.arrivals:
+            os.close(end)
         self.released = True
         if self.first is None:
             for number, handler in self.previous.items():
                 signal.signal(number, handler)
         else:
             atexit.register(lambda: [signal.signal(number, signal.SIG_IGN) for number in _STATUS])
+            # at the start of the exit, before threads are joined (only when the interpreter exits: the
+            # tests call guarded in their own process)
+            threading._register_atexit(faulthandler.dump_traceback_later, EXIT_LIMIT_S, exit=True)
 
 
 def _forward(read: int, terminal: int) -> None:

@@ -223,14 +223,18 @@ def test_two_signals_a_tenth_of_a_second_apart_leave_no_temporary_file(tmp_path,
     def trial(first, second, executor, out: Path):
         process = subprocess.Popen([sys.executable, "-m", "harness", "-i", str(folder), "-o", str(out), *CPU_RUN,
                                     "--executor", executor], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, env=_env(PYTHONUNBUFFERED="1"))
+                                   text=True, env=_env(PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1"))
         for line in process.stdout:
             if "Saving the overlay" in line:
                 break
         process.send_signal(first)
         time.sleep(0.1)
         process.send_signal(second)
-        results[out] = process.communicate(timeout=120)[1], process.returncode
+        try:
+            results[out] = process.communicate(timeout=120)[1], process.returncode
+        except subprocess.TimeoutExpired:  # stuck: its threads' stacks (faulthandler, on SIGABRT) say where
+            process.send_signal(signal.SIGABRT)
+            results[out] = f"still running 120 s after the signals:\n{process.communicate()[1]}", "stuck"
 
     threads = [threading.Thread(target=trial, args=(first, second, executor, tmp_path / executor))
                for first, second, executor, _, _ in trials]
@@ -271,3 +275,55 @@ def test_a_signal_after_the_clean_up_ends_the_process_with_the_first_signals_sta
                             timeout=60)
     assert result.returncode == 130 and result.stdout == "130\n", result.stderr
     assert _one_line(result.stderr, "harness") == "harness: interrupted"
+
+
+#: SIGTERM, then SIGINT a moment later, both while the main thread is inside one long C call (a second of
+#: key derivation): Python then runs the two handlers in the signals' numeric order, SIGINT's first.
+TOGETHER = """
+import hashlib, sys
+from harness.errors import guarded
+
+def run(_):
+    print("ready", flush=True)
+    hashlib.pbkdf2_hmac("sha256", b"key", b"salt", 3_000_000)
+    return 0
+
+sys.exit(guarded("harness", run, None))
+"""
+
+
+def test_signals_that_arrive_together_are_taken_in_the_order_they_came():
+    process = subprocess.Popen([sys.executable, "-c", TOGETHER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=_env())
+    assert process.stdout.readline() == "ready\n"
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert _one_line(stderr, "harness") == "harness: terminated"
+
+
+#: Interrupted, then unable to exit: a thread that never ends is joined at the exit, and no second signal comes.
+NEVER_ENDS = """
+import os, signal, threading, time
+import harness.errors
+from harness.errors import guarded
+
+harness.errors.EXIT_LIMIT_S = 1
+
+def run(_):
+    threading.Thread(target=threading.Event().wait, name="never-ends").start()
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(10)
+
+guarded("harness", run, None)
+"""
+
+
+def test_an_exit_that_never_ends_prints_the_stacks_and_ends():
+    result = subprocess.run([sys.executable, "-c", NEVER_ENDS], capture_output=True, text=True, env=_env(),
+                            timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("harness: interrupted\n"), result.stderr
+    assert "Timeout (0:00:01)!" in result.stderr and "in wait" in result.stderr, result.stderr
