@@ -128,3 +128,14 @@ def test_no_process_outlives_a_failed_write(tmp_path):
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 1 and "cannot write" in stderr and "Traceback" not in stderr, stderr
     assert_nothing_left(process.pid, out)
+
+
+def test_harness_read_workers_sets_the_reader_threads_and_a_bad_value_is_one_line(monkeypatch):
+    from harness.reading import MAX_READ_WORKERS, read_workers
+
+    monkeypatch.setenv("HARNESS_READ_WORKERS", "3")
+    assert read_workers() == 3
+    for bad in ("0", "many", str(MAX_READ_WORKERS + 1)):
+        monkeypatch.setenv("HARNESS_READ_WORKERS", bad)
+        with pytest.raises(HarnessError, match="HARNESS_READ_WORKERS=.* is not a number of threads: give 1 to 32"):
+            read_workers()
