@@ -8,7 +8,8 @@
 # fused (the same work compiled) and fastest-fused (fp16, compiled, the downscaled blur).
 # PEER_OURS="sample-work fastest-fused" runs only those, in that order.  An entry PRESET-lenient runs PRESET
 # without the libjpeg check of every file (which the sample does not make); PRESET-threads with its files
-# read in threads of the pipeline's process (HARNESS_READERS=threads), as before harness.reading.
+# read in threads of the pipeline's process (HARNESS_READERS=threads), as before harness.reading;
+# PRESET-readersN with N reader threads (HARNESS_READ_WORKERS=N).  Suffixes combine: PRESET-lenient-readers8.
 # PEER_DEPTHS=1 adds depths 1 and 3 and the sequential executor, like for like, at the first case.
 # PEER_REPEAT=N runs each of them N times in a row (files named <name>_<n>): the spread between runs.
 # PEER_TRACE=1 writes each of this project's runs' timelines (--trace) beside their JSON.
@@ -47,6 +48,11 @@ for case in "${cases[@]}"; do
     [ "${name%-threads}" != "$name" ] && readers=threads
     export HARNESS_READERS=$readers
     preset=${name%-threads}
+    unset HARNESS_READ_WORKERS  # PRESET-readersN: N reader threads
+    if [[ $preset =~ ^(.*)-readers([0-9]+)$ ]]; then
+      preset=${BASH_REMATCH[1]}
+      export HARNESS_READ_WORKERS=${BASH_REMATCH[2]}
+    fi
     extra=()
     [ "${preset%-lenient}" != "$preset" ] && extra=(--lenient) && preset=${preset%-lenient}  # no libjpeg check
     options=($(python3 -m harness.presets "$preset")) || exit 2
