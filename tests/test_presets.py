@@ -35,3 +35,14 @@ def test_the_side_by_side_runs_presets():
         text = (ROOT / "tools" / script).read_text()
         default = re.search(r"PEER_OURS:-([^}]*)\}", text).group(1).split()
         assert default and all(re.sub(r"(-lenient)?(-threads)?$", "", run) in PRESETS for run in default), default
+
+
+def test_the_side_by_side_table_sets_steady_against_steady():
+    """On a recorded call: the sample's headline (164.4 images/s, its set-up counted) is not the yardstick."""
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "peer_table.py"),
+                             str(ROOT / "reports" / "h100-2026-12-07-readers" / "peer")],
+                            capture_output=True, text=True, env=python_env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split(" | ")[0] + " " + line.split(" | ")[1]: line for line in result.stdout.splitlines()[2:]}
+    assert len(rows) == 8
+    assert rows["| b32/224 fastest"] == "| b32/224 | fastest | 656.2 (656-667) | 1098.7 | 1.67x | 103% | read 0.237 |"

@@ -69,4 +69,5 @@ if [ "${PEER_DEPTHS:-0}" = 1 ]; then
     ours "sample-work-$(echo "$option" | tr -d ' -')" "$1" "$2" "${LIKE[@]}" $option
   done
 fi
+python3 tools/peer_table.py "$OUT/peer"  # steady against steady: the sample's headline counts its set-up
 tar -czf "$OUT/peer.tar.gz" -C "$OUT" peer  # one file: the device tool brings back only a few
