@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from harness import HarnessError
-from harness.inputs import MAX_FILE_BYTES, BadImage, JpegFile, read_jpeg
+from harness.inputs import BadImage, JpegFile, read_jpeg
 
 
 MAX_READ_WORKERS = 32
@@ -81,31 +81,23 @@ class Reader:
         self.answers = Connection(os.dup(self.process.stdout.fileno()), writable=False)
         self.lock = threading.Lock()  # one batch at a time
 
-    def _room(self, needed: int) -> int:
-        """The memory's size, grown to `needed` if it can be; 0 where it cannot (under a file-size limit,
-        say): the bytes then come back through the pipe."""
-        if needed and (self.memory is None or len(self.memory) < needed):
-            try:
-                size = max(needed, 16 << 20)
-                os.ftruncate(self.memory_fd, size)
-                if self.memory is not None:
-                    self.memory.close()
-                self.memory = mmap.mmap(self.memory_fd, size)
-            except OSError:
-                return 0
-        return len(self.memory) if self.memory is not None else 0
-
     def read(self, paths: list[Path], strict: bool, workers: int) -> list[JpegFile | str]:
+        """One request and one answer: each system call here would wait for the interpreter lock again,
+        which the lanes' threads hold in turn (32 stat calls of the files cost 80-120 ms a batch beside
+        three busy Python threads, against 0.1 ms alone), so the reading process sizes the memory itself."""
         with self.lock:
-            capacity = self._room(sum(_size(path) for path in paths))
             try:
-                self.requests.send((paths, strict, workers, capacity))
-                files = self.answers.recv()
+                self.requests.send((paths, strict, workers))
+                files, size = self.answers.recv()
             except (EOFError, OSError):
                 raise HarnessError("the process reading the input files died (out of memory, or killed): "
                                    "rerun, with fewer or smaller files") from None
             if isinstance(files, BaseException):
                 raise files
+            if size and (self.memory is None or len(self.memory) < size):  # it grew the memory
+                if self.memory is not None:
+                    self.memory.close()
+                self.memory = mmap.mmap(self.memory_fd, size)
             return [JpegFile(file[0], self.memory[file[1]:file[1] + file[2]], *file[3:])
                     if isinstance(file, tuple) else file for file in files]
 
@@ -122,15 +114,6 @@ class Reader:
             if self.memory is not None:
                 self.memory.close()
             os.close(self.memory_fd)
-
-
-def _size(path: Path) -> int:
-    """What the file will take in the shared memory: 0 for what read_jpeg refuses anyway."""
-    try:
-        size = os.stat(path).st_size
-    except OSError:
-        return 0
-    return size if size <= MAX_FILE_BYTES else 0
 
 
 _reader: Reader | None = None
@@ -156,29 +139,46 @@ def read_files(paths: list[Path], strict: bool, workers: int | None = None) -> l
 
 
 def _serve(requests: Connection, answers: Connection, memory_fd: int) -> None:
-    """The reading process: each request is a batch; each file that fits in the shared memory comes back as
-    (path, offset, length, height, width), its bytes there, one after another."""
+    """The reading process: each request is a batch; the answer is, per file, why it cannot be used or
+    (path, offset, length, height, width) with its bytes in the shared memory, one after another, and the
+    memory's size.  The memory grows to fit a batch; where it cannot (under a file-size limit, say), the
+    bytes come back through the pipe."""
     while True:
         try:
-            paths, strict, threads, capacity = requests.recv()
+            paths, strict, threads = requests.recv()
         except EOFError:
             return
+        size = 0
         try:
             out = read_batch(paths, strict, threads)
-            if capacity:
-                with mmap.mmap(memory_fd, capacity) as memory:
+            size = _grown(memory_fd, sum(len(file.data) for file in out if isinstance(file, JpegFile)))
+            if size:
+                with mmap.mmap(memory_fd, size) as memory:
                     at = 0
                     for index, file in enumerate(out):
-                        if isinstance(file, JpegFile) and at + len(file.data) <= capacity:
+                        if isinstance(file, JpegFile) and at + len(file.data) <= size:
                             memory[at:at + len(file.data)] = file.data
                             out[index] = (file.path, at, len(file.data), file.height, file.width)
                             at += len(file.data)
         except Exception as error:  # the caller raises it
             out = error
         try:
-            answers.send(out)
+            answers.send((out, size))
         except pickle.PicklingError as error:
-            answers.send(RuntimeError(f"cannot hand back a batch: {error}"))
+            answers.send((RuntimeError(f"cannot hand back a batch: {error}"), 0))
+
+
+def _grown(memory_fd: int, needed: int) -> int:
+    """The shared memory's size, grown to `needed` (at least 16 MB) if it is smaller; 0 where it cannot
+    grow or nothing is needed."""
+    size = os.fstat(memory_fd).st_size
+    if needed and size < needed:
+        try:
+            size = max(needed, 16 << 20)
+            os.ftruncate(memory_fd, size)
+        except OSError:
+            return 0
+    return size if needed else 0
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 this process (HARNESS_READERS=threads) and in harness.reading's process, and how many files a second does
 each number of reader threads check?  FILES real 1920x1080 JPEGs in batches of 32, read alone and beside
 BUSY threads that only run Python (as the lanes' threads do), the best of 3 each.
-Usage: python tools/read_lane_check.py [BUSY=3] [--files 64] [--workers 8,14]   (one line per mode and
-number of workers, default harness.reading.read_workers(); JSON with --json FILE)"""
+Usage: python tools/read_lane_check.py [BUSY=3] [--files 64] [--workers 8,14] [--modes threads,process]
+(one line per mode and number of workers, default harness.reading.read_workers(); JSON with --json FILE)"""
 
 import argparse
 import json
@@ -41,13 +41,14 @@ def main() -> None:
     parser.add_argument("busy", nargs="?", type=int, default=3)
     parser.add_argument("--files", type=int, default=64)
     parser.add_argument("--workers", help="comma-separated numbers of reader threads to measure")
+    parser.add_argument("--modes", default="threads,process", help="where the files are read (HARNESS_READERS)")
     parser.add_argument("--json")
     args = parser.parse_args()
     paths = [path for path, _ in write_jobs(photographs("1920x1080", args.files), Path(tempfile.mkdtemp()))]
     counts = [int(n) for n in args.workers.split(",")] if args.workers else [read_workers()]
     results = {"files": len(paths), "workers": read_workers(), "busy_threads": args.busy, "runs": []}
     for workers in counts:
-        for mode in ("threads", "process"):
+        for mode in args.modes.split(","):
             os.environ["HARNESS_READERS"] = mode  # read_files reads it on each call
             alone = best_of_3(paths, workers)
             stop = threading.Event()
