@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from types import ModuleType
 from typing import Callable
@@ -30,7 +31,7 @@ from harness.files import remove_partial_files
 INTERRUPTED, TERMINATED = 130, 143  # the shell's statuses for SIGINT and SIGTERM
 _STATUS = {signal.SIGINT: INTERRUPTED, signal.SIGTERM: TERMINATED}
 #: After a signal, how long the interpreter may take to exit once the run's clean-up is over.  A process
-#: still alive then is stuck (a thread that never returns): it prints every thread's stack and exits with 1.
+#: still alive then is stuck (a thread that never returns): it prints every thread's stack and ends.
 EXIT_LIMIT_S = 30
 
 #: Modules whose package has another name on PyPI.
@@ -151,23 +152,26 @@ class _Signals:
     process at once, with the first signal's status: a stuck exit can still be stopped.  Late in the exit,
     where Python would put the default handlers back (and a signal would kill the process with its own
     status), they are ignored.  A process whose exit takes over EXIT_LIMIT_S, with no further signal, prints
-    its threads' stacks and exits with 1: nothing is left running."""
+    its threads' stacks and ends with the first signal's status: nothing is left running."""
 
-    def __init__(self):
+    def __init__(self, prog: str):
+        self.prog = prog
         self.first: int | None = None
         self.running = True  # once the run is over, a signal is only recorded
         self.lost = False  # the first signal's exception was dropped (see unraisable)
         self.released = False
+        self.arrivals = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)  # (read, write), before any handler can run
+        self.previous_wakeup = signal.set_wakeup_fd(self.arrivals[1], warn_on_full_buffer=False)
         self.previous = {number: signal.signal(number, self.handle) for number in _STATUS}
         self.previous_hook = sys.unraisablehook
         sys.unraisablehook = self.unraisable
-        self.arrivals = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)  # (read, write)
-        self.previous_wakeup = signal.set_wakeup_fd(self.arrivals[1], warn_on_full_buffer=False)
 
     def _first_to_arrive(self, number: int) -> int:
         """Python runs the handlers of signals that arrive together (while the main thread is in one long C
         call) in numeric order, SIGINT before SIGTERM; its C handler writes each number to the wakeup
         descriptor as it arrives."""
+        if self.released:  # the descriptor is closed
+            return number
         try:
             arrived = os.read(self.arrivals[0], 256)
         except OSError:  # nothing there
@@ -203,18 +207,31 @@ class _Signals:
 
     def release(self) -> None:
         sys.unraisablehook = self.previous_hook
+        self.released = True
         signal.set_wakeup_fd(self.previous_wakeup)
         for end in self.arrivals:
             os.close(end)
-        self.released = True
         if self.first is None:
             for number, handler in self.previous.items():
                 signal.signal(number, handler)
         else:
             atexit.register(lambda: [signal.signal(number, signal.SIG_IGN) for number in _STATUS])
-            # at the start of the exit, before threads are joined (only when the interpreter exits: the
-            # tests call guarded in their own process)
-            threading._register_atexit(faulthandler.dump_traceback_later, EXIT_LIMIT_S, exit=True)
+            exiting = threading.Event()
+            threading.Thread(target=self._watch_exit, args=(exiting,), name="harness-exit-watch", daemon=True).start()
+            threading._register_atexit(exiting.set)  # the exit's start, before threads are joined (not in tests)
+
+    def _watch_exit(self, exiting: threading.Event) -> None:
+        """A process still running EXIT_LIMIT_S after its interpreter began to exit (joining a thread that
+        never returns, say) prints every thread's stack and ends with the first signal's status."""
+        exiting.wait()
+        time.sleep(EXIT_LIMIT_S)
+        try:
+            print(f"{self.prog}: still exiting {EXIT_LIMIT_S} s after the signal (a bug): its threads' stacks follow",
+                  file=sys.__stderr__, flush=True)
+            faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
+        except Exception:  # no stderr
+            pass
+        os._exit(_STATUS[self.first])
 
 
 def _forward(read: int, terminal: int) -> None:
@@ -257,9 +274,14 @@ def _without_native_stacks():
                              closefd=False)
     copier = threading.Thread(target=_forward, args=(read, terminal), name="harness-stderr", daemon=True)
     copier.start()
+    dumping = faulthandler.is_enabled()  # PYTHONFAULTHANDLER: its stacks go straight to the terminal too
+    if dumping:
+        faulthandler.enable(file=ours)
     try:
         yield
     finally:
+        if dumping:
+            faulthandler.enable(file=python_stderr)
         sys.stderr = python_stderr
         ours.close()
         os.dup2(terminal, 2)  # closes the pipe's last write end, unless a child process still holds it
@@ -276,7 +298,7 @@ def guarded(prog: str, run: Callable, args, error_status: int = 1, debug: bool =
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must not stop a run
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    signals = _Signals()
+    signals = _Signals(prog)
     try:
         with nullcontext() if debug else _without_native_stacks():
             try:
