@@ -39,7 +39,7 @@ def read_workers() -> int:
     HARNESS_READ_WORKERS=N sets the number, to measure what the cores left to the decoders are worth."""
     chosen = os.environ.get("HARNESS_READ_WORKERS")
     if chosen:
-        if not chosen.isdigit() or not 1 <= int(chosen) <= MAX_READ_WORKERS:
+        if not (chosen.isascii() and chosen.isdigit()) or not 1 <= int(chosen) <= MAX_READ_WORKERS:
             raise HarnessError(f"HARNESS_READ_WORKERS={chosen!r} is not a number of threads: give 1 to "
                                f"{MAX_READ_WORKERS}, or unset it")
         return int(chosen)
@@ -95,9 +95,10 @@ class Reader:
             if isinstance(files, BaseException):
                 raise files
             if size and (self.memory is None or len(self.memory) < size):  # it grew the memory
+                grown = mmap.mmap(self.memory_fd, size)
                 if self.memory is not None:
                     self.memory.close()
-                self.memory = mmap.mmap(self.memory_fd, size)
+                self.memory = grown
             return [JpegFile(file[0], self.memory[file[1]:file[1] + file[2]], *file[3:])
                     if isinstance(file, tuple) else file for file in files]
 

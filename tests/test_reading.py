@@ -135,7 +135,7 @@ def test_harness_read_workers_sets_the_reader_threads_and_a_bad_value_is_one_lin
 
     monkeypatch.setenv("HARNESS_READ_WORKERS", "3")
     assert read_workers() == 3
-    for bad in ("0", "many", str(MAX_READ_WORKERS + 1)):
+    for bad in ("0", "many", "²", str(MAX_READ_WORKERS + 1)):
         monkeypatch.setenv("HARNESS_READ_WORKERS", bad)
         with pytest.raises(HarnessError, match="HARNESS_READ_WORKERS=.* is not a number of threads: give 1 to 32"):
             read_workers()
