@@ -9,7 +9,8 @@
 # PEER_OURS="sample-work fastest-fused" runs only those, in that order.  An entry PRESET-lenient runs PRESET
 # without the libjpeg check of every file (which the sample does not make); PRESET-threads with its files
 # read in threads of the pipeline's process (HARNESS_READERS=threads), as before harness.reading;
-# PRESET-readersN with N reader threads (HARNESS_READ_WORKERS=N).  Suffixes combine: PRESET-lenient-readers8.
+# PRESET-readersN with N reader threads (HARNESS_READ_WORKERS=N).  Suffixes combine, in any order; every
+# name is checked before the first run.
 # PEER_DEPTHS=1 adds depths 1 and 3 and the sequential executor, like for like, at the first case.
 # PEER_REPEAT=N runs each of them N times in a row (files named <name>_<n>): the spread between runs.
 # PEER_TRACE=1 writes each of this project's runs' timelines (--trace) beside their JSON.
@@ -38,30 +39,38 @@ print(f"   steady {e['steady_images_per_s']:.1f} images/s, bound {e['bound_image
       f"lanes {({k: round(v, 3) for k, v in e['lane_seconds'].items()} if e['lane_seconds'] else None)}")
 PY
 }
+parse() {  # NAME: its preset's options, with its suffixes (-lenient, -threads, -readersN, in any order)
+  local preset=$1
+  readers=process workers= extra=()
+  while :; do
+    case $preset in
+      *-lenient) extra=(--lenient) preset=${preset%-lenient} ;;  # no libjpeg check
+      *-threads) readers=threads preset=${preset%-threads} ;;  # read in threads of the pipeline's process
+      *) [[ $preset =~ ^(.*)-readers([0-9]+)$ ]] || break  # N reader threads
+         preset=${BASH_REMATCH[1]} workers=${BASH_REMATCH[2]} ;;
+    esac
+  done
+  options=($(python3 -m harness.presets "$preset")) || return 2
+  options+=("${extra[@]}")
+}
+names=${PEER_OURS:-sample-work sample-work-compiled-fused fastest-fused}
+for name in $names; do parse "$name" >/dev/null || exit 2; done  # every name, before the first run
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=("32 224" "32 520" "4 224")
 for case in "${cases[@]}"; do
   set -- $case
   peer "$1" "$2" ""
-  for name in ${PEER_OURS:-sample-work sample-work-compiled-fused fastest-fused}; do
-    readers=process  # PRESET-threads: the same run, its files read in threads of the pipeline's process
-    [ "${name%-threads}" != "$name" ] && readers=threads
+  for name in $names; do
+    parse "$name"
     export HARNESS_READERS=$readers
-    preset=${name%-threads}
-    unset HARNESS_READ_WORKERS  # PRESET-readersN: N reader threads
-    if [[ $preset =~ ^(.*)-readers([0-9]+)$ ]]; then
-      preset=${BASH_REMATCH[1]}
-      export HARNESS_READ_WORKERS=${BASH_REMATCH[2]}
-    fi
-    extra=()
-    [ "${preset%-lenient}" != "$preset" ] && extra=(--lenient) && preset=${preset%-lenient}  # no libjpeg check
-    options=($(python3 -m harness.presets "$preset")) || exit 2
-    options+=("${extra[@]}")
+    if [ -n "$workers" ]; then export HARNESS_READ_WORKERS=$workers; else unset HARNESS_READ_WORKERS; fi
     if [ -z "${PEER_REPEAT:-}" ]; then ours "$name" "$1" "$2" "${options[@]}"; continue; fi
     for n in $(seq "$PEER_REPEAT"); do ours "${name}_$n" "$1" "$2" "${options[@]}"; done
   done
   peer "$1" "$2" "_after"
 done
+export HARNESS_READERS=process
+unset HARNESS_READ_WORKERS
 # The executor's depth and the sequential executor, like for like at the first case's batch and size
 set -- ${cases[0]}
 if [ "${PEER_DEPTHS:-0}" = 1 ]; then

@@ -15,10 +15,15 @@ OURS = re.compile(r"harness_(?P<name>.+)_b(?P<batch>\d+)_s(?P<size>\d+)\.json")
 
 
 def sample_steady(folder: Path, batch: str, size: str) -> list[float]:
-    """The steady images/s of the sample's timed runs in this case, before and after this project's runs."""
+    """The steady images/s of the sample's timed runs in this case, before and after this project's runs (a
+    file cut short by the call's time limit is left out)."""
     rates = []
-    for path in sorted(folder.glob(f"peer_b{batch}_s{size}*.json")):
-        rates += [run["steady_images_per_s"] for run in json.loads(path.read_text())["runs"] if run["kind"] == "timed"]
+    for name in (f"peer_b{batch}_s{size}.json", f"peer_b{batch}_s{size}_after.json"):
+        try:
+            runs = json.loads((folder / name).read_text())["runs"]
+        except (OSError, ValueError, KeyError):
+            continue
+        rates += [run["steady_images_per_s"] for run in runs if run.get("kind") == "timed"]
     return rates
 
 
@@ -28,7 +33,10 @@ def rows(folder: Path) -> list[dict]:
         match = OURS.fullmatch(path.name)
         if not match:
             continue
-        info = json.loads(path.read_text())["benchmarks"][0]["extra_info"]
+        try:
+            info = json.loads(path.read_text())["benchmarks"][0]["extra_info"]
+        except (ValueError, KeyError, IndexError):  # a run that failed or was cut short
+            continue
         sample = sample_steady(folder, match["batch"], match["size"])
         lanes = info.get("lane_seconds") or {}
         busiest = max(lanes, key=lanes.get) if lanes else None
