@@ -101,8 +101,9 @@ class Record:
     executor: Optional[str] = None  # "overlapped" or "sequential"
     depth: Optional[int] = None  # batches in flight between two lanes (overlapped)
     lane_seconds: Optional[dict] = None  # each lane's busy time over the run: read, decode, compute, encode, write
-    bound_images_per_s: Optional[float] = None  # the pipelining bound: images / the busiest lane's time (steady)
+    bound_images_per_s: Optional[float] = None  # the pipelining bound: images / the busiest lane's time (steady window)
     bound_fraction: Optional[float] = None  # steady images/s over that bound
+    bound_lane: Optional[str] = None  # the lane that sets it: the busiest in the steady window
     steady_images_per_s: Optional[float] = None  # from the first batch's end to the last's (no pipeline fill)
     lane_spans: Optional[list] = None  # the last run's lanes per batch: [lane, batch, None, clock, start_s, end_s]
 

@@ -15,13 +15,14 @@ Either way every job is written or skipped with its reason, in input order; a ba
 is run again by `Pipeline.run`, which retries it image by image, so one bad image costs only itself.  A
 batch over inputs.MAX_BATCH_PIXELS goes to `Pipeline.run` too, which runs it in parts within that budget.
 Errors that stop a run (out of memory, a broken GPU, a HarnessError, a failed write) stop every lane.
-Each batch's lane times (`JobsResult.lanes`) give the pipelining bound: the rate the slowest lane allows;
+The lanes' busy time in the steady window gives the pipelining bound: the rate the slowest lane allows;
 `JobsResult.spans` is the run's timeline (harness.trace writes it for Perfetto).  The read lane hands each
 batch to harness.reading's process.
 """
 
 from __future__ import annotations
 
+import itertools
 import queue
 import sys
 import threading
@@ -66,11 +67,14 @@ class JobsResult:
         return {lane: sum(batch.get(lane, 0.0) for batch in self.lanes[first:]) for lane in LANES}
 
     def info(self) -> dict:
-        """The executor's results-record fields: lanes, the pipelining bound, the steady rate and the lanes'
-        timeline (the spans of whole lanes, to the microsecond: the report draws it)."""
+        """The executor's results-record fields: lanes, the pipelining bound and the lane that sets it, the
+        steady rate and the lanes' timeline (the spans of whole lanes, to the microsecond: the report draws
+        it)."""
         bound, steady = self.bound_images_per_s(), self.steady_images_per_s()
+        window = self.window_lane_seconds()
         return {"executor": self.executor, "depth": self.depth, "lane_seconds": self.lane_seconds(),
                 "bound_images_per_s": bound, "bound_fraction": steady / bound if bound and steady else None,
+                "bound_lane": max(window, key=window.get) if bound else None,
                 "steady_images_per_s": steady,
                 "lane_spans": [row[:4] + [round(row[4], 6), round(row[5], 6)] for row in self.spans if row[2] is None]}
 
@@ -80,11 +84,35 @@ class JobsResult:
         seconds = sum(self.batch_seconds[1:])
         return sum(self.batch_written[1:]) / seconds if seconds > 0 else None
 
+    def _steady_window(self) -> tuple[int, float, float]:
+        """The first batch of the steady state and its window on the run's host clock: from the first
+        batch's end to the last's, or the whole run where it has one batch."""
+        ends = list(itertools.accumulate(self.batch_seconds))
+        first = 1 if len(ends) > 1 else 0
+        return first, ends[0] if first else 0.0, ends[-1] if ends else 0.0
+
+    def window_lane_seconds(self) -> dict[str, float]:
+        """Each lane's busy time inside the steady window: per batch the larger of its host span and, for a
+        GPU lane, its span on the GPU (as lane_seconds)."""
+        _, start, end = self._steady_window()
+        inside: dict[tuple[str, int], float] = {}
+        for lane, number, stage, _, began, ended in self.spans:
+            if stage is None:
+                seconds = max(0.0, min(ended, end) - max(began, start))
+                inside[lane, number] = max(inside.get((lane, number), 0.0), seconds)
+        busy = dict.fromkeys(LANES, 0.0)
+        for (lane, _), seconds in inside.items():
+            busy[lane] = busy.get(lane, 0.0) + seconds
+        return busy
+
     def bound_images_per_s(self) -> float | None:
-        """The pipelining bound: overlays per second if the busiest lane never waited, over the batches after
-        the first (the first pays for warming each lane's thread and stream), as steady_images_per_s."""
-        first = 1 if len(self.lanes) > 1 else 0
-        slowest = max(self.lane_seconds(first).values(), default=0.0)
+        """The pipelining bound: overlays per second if the busiest lane never waited, over the steady window
+        (as steady_images_per_s; the first batch pays for warming each lane's thread and stream).  Only the
+        lanes' work inside the window counts, so steady / bound is the busiest lane's share of the window:
+        at most 1, unless a GPU lane's stream runs behind its host (the batches' whole lane times, part of
+        batch 2's done before the window opens, gave up to 129% on short runs)."""
+        first, _, _ = self._steady_window()
+        slowest = max(self.window_lane_seconds().values(), default=0.0)
         return sum(self.batch_written[first:]) / slowest if slowest > 0 else None
 
 

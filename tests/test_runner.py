@@ -174,3 +174,25 @@ def test_warm_up_runs_the_executor_and_leaves_nothing(tmp_path, pipeline, sample
     before = set(Path(tempfile.gettempdir()).glob("harness-warmup-*"))
     warm_up(pipeline, sample_bytes[:2], batches=2)
     assert set(Path(tempfile.gettempdir()).glob("harness-warmup-*")) == before
+
+
+def test_the_bound_counts_only_the_lanes_work_inside_the_steady_window():
+    """Three batches of 10, finishing at 1.0, 2.0 and 3.0 s; the read lane works 0-0.9, 0.9-1.9 and 1.9-2.9 s,
+    so 0.1 s of batch 2's read falls before the window (1.0-3.0 s) opens.  On the GPU the compute lane's
+    stream runs 0.1 s longer than its host span: the larger one counts."""
+    from harness.runner import JobsResult
+
+    result = JobsResult(batch_seconds=[1.0, 1.0, 1.0], batch_written=[10, 10, 10])
+    for number, (began, ended) in enumerate([(0.0, 0.9), (0.9, 1.9), (1.9, 2.9)], start=1):
+        result.spans.append(["read", number, None, "host", began, ended])
+        result.spans.append(["compute", number, None, "host", ended, ended + 0.05])
+        result.spans.append(["compute", number, None, "cuda", ended, ended + 0.15])
+        result.spans.append(["compute", number, "inference", "cuda", ended, ended + 0.1])  # a stage: not a lane
+    window = result.window_lane_seconds()
+    assert window["read"] == pytest.approx(1.9) and window["compute"] == pytest.approx(0.3)
+    assert result.steady_images_per_s() == pytest.approx(10.0)
+    assert result.bound_images_per_s() == pytest.approx(20 / 1.9)
+    info = result.info()
+    assert info["bound_lane"] == "read" and info["bound_fraction"] == pytest.approx(0.95)
+    one = JobsResult(batch_seconds=[2.0], batch_written=[4], spans=[["read", 1, None, "host", 0.0, 1.0]])
+    assert one.bound_images_per_s() == pytest.approx(4.0) and one.steady_images_per_s() is None

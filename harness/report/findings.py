@@ -64,7 +64,8 @@ def time_shares(rows: pd.DataFrame) -> list[str]:
                        f"time): {top}.")
     lanes = rows[rows["bound_images_per_s"].notna() & (rows["batch_size"] == 32) & (rows["executor"] == "overlapped")]
     for _, row in lanes.sort_values("bound_fraction").head(4).iterrows():
-        busiest = (max(row["lane_seconds"], key=row["lane_seconds"].get) if isinstance(row["lane_seconds"], dict)
+        busiest = (row["bound_lane"] if isinstance(row.get("bound_lane"), str)  # older files: the whole run's
+                   else max(row["lane_seconds"], key=row["lane_seconds"].get) if isinstance(row["lane_seconds"], dict)
                    else "?")
         out.append(f"Overlapped, {describe(row)}: {number(row['steady_images_per_s'])} images/s steady, "
                    f"{number(row['bound_fraction'], 'fraction')} of the pipelining bound "
