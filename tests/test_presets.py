@@ -45,4 +45,5 @@ def test_the_side_by_side_table_sets_steady_against_steady():
     assert result.returncode == 0, result.stderr
     rows = {line.split(" | ")[0] + " " + line.split(" | ")[1]: line for line in result.stdout.splitlines()[2:]}
     assert len(rows) == 8
-    assert rows["| b32/224 fastest"] == "| b32/224 | fastest | 656.2 (656-667) | 1098.7 | 1.67x | 103% | read 0.237 |"
+    # the bound over the steady window, from the file's timeline (it recorded 103%: batch 2's work before it)
+    assert rows["| b32/224 fastest"] == "| b32/224 | fastest | 656.2 (656-667) | 1098.7 | 1.67x | 87% | read |"
