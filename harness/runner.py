@@ -62,19 +62,18 @@ class JobsResult:
     executor: str = ""
     depth: int = 0
 
-    def lane_seconds(self, first: int = 0) -> dict[str, float]:
-        """Each lane's busy time over the run (from batch `first` on)."""
-        return {lane: sum(batch.get(lane, 0.0) for batch in self.lanes[first:]) for lane in LANES}
+    def lane_seconds(self) -> dict[str, float]:
+        """Each lane's busy time over the whole run."""
+        return {lane: sum(batch.get(lane, 0.0) for batch in self.lanes) for lane in LANES}
 
     def info(self) -> dict:
         """The executor's results-record fields: lanes, the pipelining bound and the lane that sets it, the
         steady rate and the lanes' timeline (the spans of whole lanes, to the microsecond: the report draws
         it)."""
-        bound, steady = self.bound_images_per_s(), self.steady_images_per_s()
-        window = self.window_lane_seconds()
+        (bound, bound_lane), steady = self._bound(), self.steady_images_per_s()
         return {"executor": self.executor, "depth": self.depth, "lane_seconds": self.lane_seconds(),
                 "bound_images_per_s": bound, "bound_fraction": steady / bound if bound and steady else None,
-                "bound_lane": max(window, key=window.get) if bound else None,
+                "bound_lane": bound_lane,
                 "steady_images_per_s": steady,
                 "lane_spans": [row[:4] + [round(row[4], 6), round(row[5], 6)] for row in self.spans if row[2] is None]}
 
@@ -111,9 +110,14 @@ class JobsResult:
         lanes' work inside the window counts, so steady / bound is the busiest lane's share of the window:
         at most 1, unless a GPU lane's stream runs behind its host (the batches' whole lane times, part of
         batch 2's done before the window opens, gave up to 129% on short runs)."""
+        return self._bound()[0]
+
+    def _bound(self) -> tuple[float | None, str | None]:
+        """The pipelining bound and the lane that sets it (None, None where no lane worked in the window)."""
         first, _, _ = self._steady_window()
-        slowest = max(self.window_lane_seconds().values(), default=0.0)
-        return sum(self.batch_written[first:]) / slowest if slowest > 0 else None
+        busy = self.window_lane_seconds()
+        lane = max(busy, key=busy.get)
+        return (sum(self.batch_written[first:]) / busy[lane], lane) if busy[lane] > 0 else (None, None)
 
 
 def _print_skip(path: Path, reason: str) -> None:
