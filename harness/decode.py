@@ -7,11 +7,13 @@ three agree pixel for pixel in geometry.
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Union
 
 import torch
 
+from harness import HarnessError
 from harness.errors import first_line, stops_the_run
 from harness.registry import Part, Registry
 
@@ -21,6 +23,22 @@ warnings.filterwarnings("ignore", message="The image decoding and encoding capab
                         category=DeprecationWarning)
 
 Decoded = Union[torch.Tensor, str]
+MAX_CODEC_THREADS = 64
+
+
+def codec_threads() -> int:
+    """The CPU threads of each nvImageCodec decoder and encoder: 0, their default, sizes each pool to every
+    core, beside the read lane's threads.  HARNESS_CODEC_THREADS=N sets the number, to measure what that
+    sharing of the cores costs."""
+    chosen = os.environ.get("HARNESS_CODEC_THREADS")
+    if not chosen:
+        return 0
+    if not (chosen.isascii() and chosen.isdigit()) or not 1 <= int(chosen) <= MAX_CODEC_THREADS:
+        raise HarnessError(f"HARNESS_CODEC_THREADS={chosen!r} is not a number of threads: give 1 to "
+                           f"{MAX_CODEC_THREADS}, or unset it")
+    return int(chosen)
+
+
 DECODERS: Registry[type["Decoder"]] = Registry("decoder", "--decoder")
 
 
@@ -137,7 +155,7 @@ class NvImageCodecDecoder(Decoder):
         super().__init__(device)
         from nvidia import nvimgcodec
 
-        self._decoder = nvimgcodec.Decoder(device_id=device.index or 0)
+        self._decoder = nvimgcodec.Decoder(device_id=device.index or 0, max_num_cpu_threads=codec_threads())
         rgb = getattr(nvimgcodec.ColorSpec, "RGB", None) or nvimgcodec.ColorSpec.SRGB  # renamed in 0.9
         self._params = nvimgcodec.DecodeParams(color_spec=rgb, allow_any_depth=False, apply_exif_orientation=False)
 

@@ -62,6 +62,20 @@ def test_gpu_decoders_report_bad_images_and_keep_good_ones(name, request, sample
     assert isinstance(out[1], str)
 
 
+def test_gpu_codec_threads_set_nvimagecodec_pools_and_the_pipeline_still_matches(monkeypatch, sample_bytes,
+                                                                               cvcuda_module, nvimgcodec_module):
+    expected = decoder("cpu")(sample_bytes)
+    monkeypatch.setenv("HARNESS_CODEC_THREADS", "1")  # one CPU thread in each decoder and encoder
+    actual = decoder("nvimgcodec")(sample_bytes)
+    for a, e in zip(actual, expected, strict=True):
+        assert isinstance(a, torch.Tensor) and a.shape == e.shape
+        assert (a.cpu().int() - e.int()).abs().float().mean().item() <= DECODE_MEAN_ABS_DIFF
+    config = Config(device="cuda", ops="cvcuda", decoder="nvimgcodec", model="fcn_resnet101", weights="synthetic",
+                    class_name="bicycle", batch_size=5)
+    result = Pipeline(config).run(sample_bytes)
+    assert result.done == [0, 1, 2, 3, 4] and all(j[:2] == b"\xff\xd8" for j in result.jpegs)
+
+
 def cpu_reference(model: str, sample_bytes) -> torch.Tensor:
     config = Config(device="cpu", ops="torch", model=model, weights="synthetic", class_name="bicycle")
     return Pipeline(config).run(sample_bytes).masks

@@ -139,3 +139,16 @@ def test_harness_read_workers_sets_the_reader_threads_and_a_bad_value_is_one_lin
         monkeypatch.setenv("HARNESS_READ_WORKERS", bad)
         with pytest.raises(HarnessError, match="HARNESS_READ_WORKERS=.* is not a number of threads: give 1 to 32"):
             read_workers()
+
+
+def test_harness_codec_threads_sets_nvimagecodec_pools_and_a_bad_value_is_one_line(monkeypatch):
+    from harness.decode import MAX_CODEC_THREADS, codec_threads
+
+    monkeypatch.delenv("HARNESS_CODEC_THREADS", raising=False)
+    assert codec_threads() == 0  # nvImageCodec's default: every core
+    monkeypatch.setenv("HARNESS_CODEC_THREADS", "4")
+    assert codec_threads() == 4
+    for bad in ("0", "four", "²", str(MAX_CODEC_THREADS + 1)):
+        monkeypatch.setenv("HARNESS_CODEC_THREADS", bad)
+        with pytest.raises(HarnessError, match="HARNESS_CODEC_THREADS=.* is not a number of threads: give 1 to 64"):
+            codec_threads()

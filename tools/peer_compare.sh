@@ -9,8 +9,10 @@
 # PEER_OURS="sample-work fastest-fused" runs only those, in that order.  An entry PRESET-lenient runs PRESET
 # without the libjpeg check of every file (which the sample does not make); PRESET-threads with its files
 # read in threads of the pipeline's process (HARNESS_READERS=threads), as before harness.reading;
-# PRESET-readersN with N reader threads (HARNESS_READ_WORKERS=N).  Suffixes combine, in any order; every
-# name is checked before the first run.
+# PRESET-readersN with N reader threads (HARNESS_READ_WORKERS=N); PRESET-codecN with N CPU threads in each
+# nvImageCodec decoder and encoder (HARNESS_CODEC_THREADS=N); PRESET-switchMS with the interpreter's switch
+# interval set to MS milliseconds in every process (a sitecustomize.py).  Suffixes combine, in any order; every name is
+# checked before the first run.
 # PEER_DEPTHS=1 adds depths 1 and 3 and the sequential executor, like for like, at the first case.
 # PEER_REPEAT=N runs each of them N times in a row (files named <name>_<n>): the spread between runs.
 # PEER_TRACE=1 writes each of this project's runs' timelines (--trace) beside their JSON.
@@ -39,19 +41,33 @@ print(f"   steady {e['steady_images_per_s']:.1f} images/s, bound {e['bound_image
       f"lanes {({k: round(v, 3) for k, v in e['lane_seconds'].items()} if e['lane_seconds'] else None)}")
 PY
 }
-parse() {  # NAME: its preset's options, with its suffixes (-lenient, -threads, -readersN, in any order)
+parse() {  # NAME: its preset's options, with its suffixes (-lenient, -threads, -readersN, -codecN, any order)
   local preset=$1
-  readers=process workers= extra=()
+  readers=process workers= codec= switch= extra=()
   while :; do
     case $preset in
       *-lenient) extra=(--lenient) preset=${preset%-lenient} ;;  # no libjpeg check
       *-threads) readers=threads preset=${preset%-threads} ;;  # read in threads of the pipeline's process
-      *) [[ $preset =~ ^(.*)-readers([0-9]+)$ ]] || break  # N reader threads
-         preset=${BASH_REMATCH[1]} workers=${BASH_REMATCH[2]} ;;
+      *) if [[ $preset =~ ^(.*)-readers([0-9]+)$ ]]; then  # N reader threads
+           preset=${BASH_REMATCH[1]} workers=${BASH_REMATCH[2]}
+         elif [[ $preset =~ ^(.*)-codec([0-9]+)$ ]]; then  # N threads in each nvImageCodec decoder and encoder
+           preset=${BASH_REMATCH[1]} codec=${BASH_REMATCH[2]}
+         elif [[ $preset =~ ^(.*)-switch([0-9.]+)$ ]]; then  # the interpreter's switch interval, in ms
+           preset=${BASH_REMATCH[1]} switch=${BASH_REMATCH[2]}
+         else break; fi ;;
     esac
   done
   options=($(python3 -m harness.presets "$preset")) || return 2
   options+=("${extra[@]}")
+}
+# a sitecustomize.py, first on the path for the -switchMS runs: every Python process of the run imports it
+SWITCH=$(mktemp -d)
+trap 'rm -rf "$SWITCH"' EXIT
+echo 'import os, sys; sys.setswitchinterval(float(os.environ["PEER_SWITCH_MS"]) / 1000)' > "$SWITCH/sitecustomize.py"
+BASE_PYTHONPATH=${PYTHONPATH:-}
+plain() {  # the settings of a run without suffixes
+  export HARNESS_READERS=process PYTHONPATH=$BASE_PYTHONPATH
+  unset HARNESS_READ_WORKERS HARNESS_CODEC_THREADS PEER_SWITCH_MS
 }
 names=${PEER_OURS:-sample-work sample-work-compiled-fused fastest-fused}
 for name in $names; do parse "$name" >/dev/null || exit 2; done  # every name, before the first run
@@ -64,13 +80,15 @@ for case in "${cases[@]}"; do
     parse "$name"
     export HARNESS_READERS=$readers
     if [ -n "$workers" ]; then export HARNESS_READ_WORKERS=$workers; else unset HARNESS_READ_WORKERS; fi
+    if [ -n "$codec" ]; then export HARNESS_CODEC_THREADS=$codec; else unset HARNESS_CODEC_THREADS; fi
+    if [ -n "$switch" ]; then export PEER_SWITCH_MS=$switch PYTHONPATH="$SWITCH${BASE_PYTHONPATH:+:$BASE_PYTHONPATH}"
+    else unset PEER_SWITCH_MS; export PYTHONPATH=$BASE_PYTHONPATH; fi
     if [ -z "${PEER_REPEAT:-}" ]; then ours "$name" "$1" "$2" "${options[@]}"; continue; fi
     for n in $(seq "$PEER_REPEAT"); do ours "${name}_$n" "$1" "$2" "${options[@]}"; done
   done
+  plain
   peer "$1" "$2" "_after"
 done
-export HARNESS_READERS=process
-unset HARNESS_READ_WORKERS
 # The executor's depth and the sequential executor, like for like at the first case's batch and size
 set -- ${cases[0]}
 if [ "${PEER_DEPTHS:-0}" = 1 ]; then

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from harness.decode import codec_threads
 from harness.ops import ENGINES, IMAGENET_MEAN, IMAGENET_STD, Frames, frame_sizes, per_image, small_size
 from harness.ops.torch_engine import TorchEngine, reaches_past_border
 
@@ -171,7 +172,7 @@ class CvcudaEngine(TorchEngine):
             return super().encode(overlays)
         codec = self._nvimgcodec
         if self._encoder is None:
-            self._encoder = codec.Encoder(device_id=self.device.index or 0)
+            self._encoder = codec.Encoder(device_id=self.device.index or 0, max_num_cpu_threads=codec_threads())
             quality = getattr(codec.QualityType, "QUALITY", None)  # without it the value may be ignored
             extra = {"quality_type": quality} if quality is not None else {}
             self._encode_params = codec.EncodeParams(quality_value=float(self.jpeg_quality), **extra)
