@@ -1,14 +1,17 @@
-"""Reading and checking the input files (inputs.read_jpeg: the strict check is CPU work) in a process of
-their own, for harness.runner's read lane.
+"""Reading and checking the input files (inputs.read_jpeg: the strict check is CPU work), and writing the
+overlays, in processes of their own, for harness.runner's read lane and its writes.
 
 In threads of the pipeline's process the check waits for the interpreter lock that the lanes' Python threads
 hold, and the read lane was the busiest of all in every fast run on an H100 (issue 27).  So one reading
 process, started on first use and kept for the process's life, reads each batch with its threads, where
 they compete with no one.  The files' bytes come back through memory the two share: a pipe hands a batch's
-6 MB back in 64 KB reads, each of which waits for that lock again.
+6 MB back in 64 KB reads, each of which waits for that lock again.  Writing is the same story: five system
+calls a file (files.write_atomic), each a wait for the lock, so a writing process takes each batch's
+overlays through memory the two share and writes them, in order, in one request.
 
-The process is `python -m harness.reading` (multiprocessing would run the caller's main module in it
+Each is `python -m harness.reading read|write` (multiprocessing would run the caller's main module in it
 again), ignores Ctrl-C (the caller decides what stops), and exits when its pipe closes: with the caller.
+A SIGTERM of its own ends the writing process with its file in hand removed (files.write_atomic).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from harness import HarnessError
+from harness.files import write_atomic
 from harness.inputs import BadImage, JpegFile, read_jpeg
 
 
@@ -66,41 +70,39 @@ def read_batch(paths: list[Path], strict: bool, threads: int) -> list[JpegFile |
     return list(_threads[threads].map(read_or_reason, paths, [strict] * len(paths)))
 
 
-class Reader:
-    """The reading process and the memory its batches come back in: an anonymous file (memfd) that it
-    inherits, so that nothing is left behind however the run ends."""
+class _Helper:
+    """A process of this module and the memory it shares with this one: an anonymous file (memfd) that it
+    inherits, so that nothing is left behind however the run ends.  One request at a time."""
+
+    role = ""
+    died = ""  # the message when the process is gone
 
     def __init__(self):
         path = os.pathsep.join(entry for entry in sys.path if entry)  # the harness this process imported
-        self.memory_fd = os.memfd_create("harness-read")
+        self.memory_fd = os.memfd_create(f"harness-{self.role}")
         self.memory: mmap.mmap | None = None
-        self.process = subprocess.Popen([sys.executable, "-m", "harness.reading", str(self.memory_fd)],
+        self.process = subprocess.Popen([sys.executable, "-m", "harness.reading", self.role, str(self.memory_fd)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=[self.memory_fd],
                                         env={**os.environ, "PYTHONPATH": path})
         self.requests = Connection(os.dup(self.process.stdin.fileno()), readable=False)
         self.answers = Connection(os.dup(self.process.stdout.fileno()), writable=False)
         self.lock = threading.Lock()  # one batch at a time
 
-    def read(self, paths: list[Path], strict: bool, workers: int) -> list[JpegFile | str]:
-        """One request and one answer: each system call here would wait for the interpreter lock again,
-        which the lanes' threads hold in turn (32 stat calls of the files cost 80-120 ms a batch beside
-        three busy Python threads, against 0.1 ms alone), so the reading process sizes the memory itself."""
-        with self.lock:
-            try:
-                self.requests.send((paths, strict, workers))
-                files, size = self.answers.recv()
-            except (EOFError, OSError):
-                raise HarnessError("the process reading the input files died (out of memory, or killed): "
-                                   "rerun, with fewer or smaller files") from None
-            if isinstance(files, BaseException):
-                raise files
-            if size and (self.memory is None or len(self.memory) < size):  # it grew the memory
-                grown = mmap.mmap(self.memory_fd, size)
-                if self.memory is not None:
-                    self.memory.close()
-                self.memory = grown
-            return [JpegFile(file[0], self.memory[file[1]:file[1] + file[2]], *file[3:])
-                    if isinstance(file, tuple) else file for file in files]
+    def _ask(self, request):
+        """One request and one answer: each system call here would wait for the interpreter lock again."""
+        try:
+            self.requests.send(request)
+            return self.answers.recv()
+        except (EOFError, OSError):
+            raise HarnessError(self.died) from None
+
+    def _mapped(self, size: int) -> None:
+        """The memory mapped here at `size` bytes or more (the new map made before the old one closes)."""
+        if size and (self.memory is None or len(self.memory) < size):
+            grown = mmap.mmap(self.memory_fd, size)
+            if self.memory is not None:
+                self.memory.close()
+            self.memory = grown
 
     def close(self) -> None:
         """Close the pipe (the process exits on it) and the memory; kill the process if it lingers."""
@@ -117,12 +119,61 @@ class Reader:
             os.close(self.memory_fd)
 
 
+class Reader(_Helper):
+    """The reading process: it checks each batch's files with its threads and sizes the memory itself (32
+    stat calls of the files here cost 80-120 ms a batch beside three busy Python threads, against 0.1 ms
+    alone)."""
+
+    role = "read"
+    died = ("the process reading the input files died (out of memory, or killed): rerun, with fewer or "
+            "smaller files")
+
+    def read(self, paths: list[Path], strict: bool, workers: int) -> list[JpegFile | str]:
+        with self.lock:
+            files, size = self._ask((paths, strict, workers))
+            if isinstance(files, BaseException):
+                raise files
+            self._mapped(size)
+            return [JpegFile(file[0], self.memory[file[1]:file[1] + file[2]], *file[3:])
+                    if isinstance(file, tuple) else file for file in files]
+
+
+class Writer(_Helper):
+    """The writing process: a batch's overlays go to it through the memory in one request."""
+
+    role = "write"
+    died = "the process writing the overlays died (out of memory, or killed): rerun"
+
+    def write(self, targets: list[Path], datas: list[bytes]) -> tuple[int, str | None] | None:
+        """How many of `targets` were written, in order, and why the next one was not (None: all were);
+        None where the memory cannot grow to the batch (a file-size limit, say)."""
+        with self.lock:
+            needed = sum(len(data) for data in datas)
+            size = _grown(self.memory_fd, needed)
+            if not size:
+                return None if needed else (0, None)
+            self._mapped(size)
+            spans, at = [], 0
+            for target, data in zip(targets, datas):
+                self.memory[at:at + len(data)] = data
+                spans.append((str(target), at, len(data)))
+                at += len(data)
+            return self._ask((spans, size))
+
+
 _reader: Reader | None = None
+_writer: Writer | None = None
 
 
 def in_threads() -> bool:
     """HARNESS_READERS=threads: the files are read in threads of this process, to measure the difference."""
     return os.environ.get("HARNESS_READERS") == "threads"
+
+
+def writes_here() -> bool:
+    """HARNESS_WRITERS=threads: the overlays are written by this process's writing thread, to measure the
+    difference."""
+    return os.environ.get("HARNESS_WRITERS") == "threads"
 
 
 def read_files(paths: list[Path], strict: bool, workers: int | None = None) -> list[JpegFile | str]:
@@ -137,6 +188,48 @@ def read_files(paths: list[Path], strict: bool, workers: int | None = None) -> l
         _reader = Reader()
         atexit.register(_reader.close)
     return _reader.read(paths, strict, workers)
+
+
+def write_files(targets: list[Path], datas: list[bytes]) -> tuple[int, str | None]:
+    """Write each of `datas` to its target whole (files.write_atomic), in order, until one fails: how many
+    were written and why the next was not (None: all were).  In the writing process, unless
+    HARNESS_WRITERS=threads or the shared memory cannot grow to the batch."""
+    global _writer
+    answer = None
+    if not writes_here():
+        if _writer is None or _writer.process.poll() is not None:
+            _writer = Writer()
+            atexit.register(_writer.close)
+        answer = _writer.write(targets, datas)
+    return answer if answer is not None else _write(zip(targets, datas))
+
+
+def _write(pairs) -> tuple[int, str | None]:
+    """write_atomic each (target, bytes) in order until one fails: how many were written, and why not."""
+    written = 0
+    for target, data in pairs:
+        try:
+            write_atomic(Path(target), data)
+        except HarnessError as error:
+            return written, str(error)
+        written += 1
+    return written, None
+
+
+def _serve_writes(requests: Connection, answers: Connection, memory_fd: int) -> None:
+    """The writing process: each request is a batch, (target, offset, length) per file and the memory's
+    size; the answer is how many were written, in order, and why the next was not."""
+    while True:
+        try:
+            spans, size = requests.recv()
+        except EOFError:
+            return
+        with mmap.mmap(memory_fd, size) as memory:
+            answer = _write((target, memory[at:at + length]) for target, at, length in spans)
+        try:
+            answers.send(answer)
+        except OSError:  # the caller is gone (Ctrl-C): the files it asked for are whole
+            return
 
 
 def _serve(requests: Connection, answers: Connection, memory_fd: int) -> None:
@@ -167,6 +260,8 @@ def _serve(requests: Connection, answers: Connection, memory_fd: int) -> None:
             answers.send((out, size))
         except pickle.PicklingError as error:
             answers.send((RuntimeError(f"cannot hand back a batch: {error}"), 0))
+        except OSError:  # the caller is gone
+            return
 
 
 def _grown(memory_fd: int, needed: int) -> int:
@@ -182,8 +277,14 @@ def _grown(memory_fd: int, needed: int) -> int:
     return size if needed else 0
 
 
+def _terminated(number, frame) -> None:
+    raise SystemExit(128 + number)  # through write_atomic, which removes its temporary file
+
+
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _terminated)
     incoming, outgoing = Connection(os.dup(0), writable=False), Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # whatever prints, prints to the terminal, not into the pipe
-    _serve(incoming, outgoing, int(sys.argv[1]))
+    role, memory_fd = sys.argv[1], int(sys.argv[2])
+    (_serve_writes if role == "write" else _serve)(incoming, outgoing, memory_fd)

@@ -17,7 +17,7 @@ batch over inputs.MAX_BATCH_PIXELS goes to `Pipeline.run` too, which runs it in 
 Errors that stop a run (out of memory, a broken GPU, a HarnessError, a failed write) stop every lane.
 The lanes' busy time in the steady window gives the pipelining bound: the rate the slowest lane allows;
 `JobsResult.spans` is the run's timeline (harness.trace writes it for Perfetto).  The read lane hands each
-batch to harness.reading's process.
+batch to harness.reading's reading process, and the write lane each batch's overlays to its writing process.
 """
 
 from __future__ import annotations
@@ -34,13 +34,12 @@ from typing import Callable
 
 import torch
 
-from harness import LANES
+from harness import LANES, HarnessError
 from harness.config import check_executor
 from harness.errors import stops_the_run
 from harness.inputs import MAX_BATCH_PIXELS, JpegFile, batches
-from harness.files import write_atomic
 from harness.pipeline import Pipeline
-from harness.reading import read_files
+from harness.reading import read_files, write_files
 from harness.timing import NullClock, StageClock
 
 
@@ -219,7 +218,8 @@ class _Run:
 
     def start(self) -> None:
         """The origin of the run's timeline, on the host and on the GPU."""
-        read_files([], self.strict)  # the reading process starts before the clock, as the lane threads do
+        read_files([], self.strict)  # the reading and writing processes start before the clock, as the lane
+        write_files([], [])  # threads do
         if self.gpu:
             self.cuda_origin = torch.cuda.Event(enable_timing=True)
             self.cuda_origin.record(torch.cuda.current_stream(self.pipeline.device))
@@ -333,12 +333,15 @@ class _Run:
                 self._skip(path, file)
         for index, reason in batch.failed:
             self._skip(batch.readable[index][0].path, reason)
-        for index, data in zip(batch.done, batch.jpegs or []):
-            target = self.out_dir / batch.readable[index][1]
-            write_atomic(target, data)
+        pairs = list(zip(batch.done, batch.jpegs or []))
+        targets = [self.out_dir / batch.readable[index][1] for index, _ in pairs]
+        written, error = write_files(targets, [data for _, data in pairs])
+        for target in targets[:written]:
             self.result.written += 1
             if self.on_written:
                 self.on_written(target)
+        if error:
+            raise HarnessError(error)
         self.busy(batch, "write", started)
 
     def _skip(self, path: Path, reason: str) -> None:

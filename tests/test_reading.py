@@ -13,7 +13,7 @@ import time
 import pytest
 
 from harness import HarnessError
-from harness.reading import Reader, read_batch, read_files
+from harness.reading import Reader, Writer, read_batch, read_files, write_files
 from helpers import SMALL_MODEL
 from helpers import python_env
 
@@ -68,6 +68,38 @@ def test_a_reading_process_that_dies_mid_batch_is_one_line(tmp_path, sample_byte
             reader.read([tmp_path / "a.jpg"], True, 2)
     finally:
         reader.close()
+
+
+def test_the_writing_process_writes_as_this_process_does_in_order_and_stops_at_a_failure(tmp_path, monkeypatch,
+                                                                                         sample_bytes):
+    datas = [bytes([index]) * (3 << 20) for index in range(8)] + sample_bytes  # 24 MB: the memory grows
+    for mode in ("process", "threads"):
+        monkeypatch.setenv("HARNESS_WRITERS", mode)
+        out = tmp_path / mode
+        out.mkdir()
+        targets = [out / f"out_{index}.jpg" for index in range(len(datas))]
+        assert write_files(targets, datas) == (len(datas), None)
+        assert [target.read_bytes() for target in targets] == datas
+        # the third target's folder is missing: two are written, the reason names the third, the rest wait
+        targets = [out / "a.jpg", out / "b.jpg", out / "missing" / "c.jpg", out / "d.jpg"]
+        written, error = write_files(targets, sample_bytes[:4])
+        assert written == 2 and error.startswith(f"cannot write {targets[2]} (No such file or directory)"), error
+        assert not targets[3].exists() and not list(out.rglob(".harness-*"))
+
+
+def test_a_writing_process_that_dies_is_one_line_and_one_that_closes_exits(tmp_path, sample_bytes):
+    writer = Writer()
+    try:
+        assert writer.write([tmp_path / "a.jpg"], [sample_bytes[0]]) == (1, None)
+        writer.process.kill()
+        writer.process.wait()
+        with pytest.raises(HarnessError, match="the process writing the overlays died"):
+            writer.write([tmp_path / "b.jpg"], [sample_bytes[1]])
+    finally:
+        writer.close()
+    closed = Writer()
+    closed.close()
+    assert closed.process.returncode == 0
 
 
 def assert_nothing_left(group: int, out) -> None:

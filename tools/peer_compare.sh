@@ -9,6 +9,7 @@
 # PEER_OURS="sample-work fastest-fused" runs only those, in that order.  An entry PRESET-lenient runs PRESET
 # without the libjpeg check of every file (which the sample does not make); PRESET-threads with its files
 # read in threads of the pipeline's process (HARNESS_READERS=threads), as before harness.reading;
+# PRESET-writethreads with its overlays written by the pipeline's process (HARNESS_WRITERS=threads);
 # PRESET-readersN with N reader threads (HARNESS_READ_WORKERS=N); PRESET-codecN with N CPU threads in each
 # nvImageCodec decoder and encoder (HARNESS_CODEC_THREADS=N); PRESET-switchMS with the interpreter's switch
 # interval set to MS milliseconds in every process (a sitecustomize.py).  Suffixes combine, in any order; every name is
@@ -41,12 +42,13 @@ print(f"   steady {e['steady_images_per_s']:.1f} images/s, bound {e['bound_image
       f"lanes {({k: round(v, 3) for k, v in e['lane_seconds'].items()} if e['lane_seconds'] else None)}")
 PY
 }
-parse() {  # NAME: its preset's options, with its suffixes (-lenient, -threads, -readersN, -codecN, any order)
+parse() {  # NAME: its preset's options, with its suffixes (-lenient, -threads, -writethreads, -readersN, ...)
   local preset=$1
-  readers=process workers= codec= switch= extra=()
+  readers=process writers=process workers= codec= switch= extra=()
   while :; do
     case $preset in
       *-lenient) extra=(--lenient) preset=${preset%-lenient} ;;  # no libjpeg check
+      *-writethreads) writers=threads preset=${preset%-writethreads} ;;  # written by the pipeline's process
       *-threads) readers=threads preset=${preset%-threads} ;;  # read in threads of the pipeline's process
       *) if [[ $preset =~ ^(.*)-readers([0-9]+)$ ]]; then  # N reader threads
            preset=${BASH_REMATCH[1]} workers=${BASH_REMATCH[2]}
@@ -66,7 +68,7 @@ trap 'rm -rf "$SWITCH"' EXIT
 echo 'import os, sys; sys.setswitchinterval(float(os.environ["PEER_SWITCH_MS"]) / 1000)' > "$SWITCH/sitecustomize.py"
 BASE_PYTHONPATH=${PYTHONPATH:-}
 plain() {  # the settings of a run without suffixes
-  export HARNESS_READERS=process PYTHONPATH=$BASE_PYTHONPATH
+  export HARNESS_READERS=process HARNESS_WRITERS=process PYTHONPATH=$BASE_PYTHONPATH
   unset HARNESS_READ_WORKERS HARNESS_CODEC_THREADS PEER_SWITCH_MS
 }
 names=${PEER_OURS:-sample-work sample-work-compiled-fused fastest-fused}
@@ -78,7 +80,7 @@ for case in "${cases[@]}"; do
   peer "$1" "$2" ""
   for name in $names; do
     parse "$name"
-    export HARNESS_READERS=$readers
+    export HARNESS_READERS=$readers HARNESS_WRITERS=$writers
     if [ -n "$workers" ]; then export HARNESS_READ_WORKERS=$workers; else unset HARNESS_READ_WORKERS; fi
     if [ -n "$codec" ]; then export HARNESS_CODEC_THREADS=$codec; else unset HARNESS_CODEC_THREADS; fi
     if [ -n "$switch" ]; then export PEER_SWITCH_MS=$switch PYTHONPATH="$SWITCH${BASE_PYTHONPATH:+:$BASE_PYTHONPATH}"

@@ -1,9 +1,11 @@
 """Does Python work on other threads slow the read lane (files read and checked by libjpeg), in threads of
 this process (HARNESS_READERS=threads) and in harness.reading's process, and how many files a second does
 each number of reader threads check?  FILES real 1920x1080 JPEGs in batches of 32, read alone and beside
-BUSY threads that only run Python (as the lanes' threads do), the best of 3 each.
+BUSY threads that only run Python (as the lanes' threads do), the best of 3 each.  With --writes, the same
+for writing them back (harness.reading.write_files; HARNESS_WRITERS=threads: by this process).
 Usage: python tools/read_lane_check.py [BUSY=3] [--files 64] [--workers 8,14] [--modes threads,process]
-(one line per mode and number of workers, default harness.reading.read_workers(); JSON with --json FILE)"""
+       [--writes]  (one line per mode and number of workers, default harness.reading.read_workers(); JSON
+       with --json FILE)"""
 
 import argparse
 import json
@@ -14,7 +16,7 @@ import os
 from pathlib import Path
 
 from harness.benchkit import photographs
-from harness.reading import read_files, read_workers
+from harness.reading import read_files, read_workers, write_files
 from harness.runner import write_jobs
 
 
@@ -25,15 +27,34 @@ def busy(stop: threading.Event) -> None:
             x += i * i
 
 
-def best_of_3(paths: list[Path], workers: int, batch: int = 32) -> float:
+def best_of_3(paths: list[Path], workers: int, batch: int = 32, out: Path | None = None) -> float:
+    """Reading the files in batches, or with `out` writing their bytes there (workers unused)."""
+    datas = [path.read_bytes() for path in paths] if out else []
+
     def read_all() -> float:
         started = time.perf_counter()
         for at in range(0, len(paths), batch):
-            read_files(paths[at:at + batch], True, workers)
+            if out:
+                write_files([out / path.name for path in paths[at:at + batch]], datas[at:at + batch])
+            else:
+                read_files(paths[at:at + batch], True, workers)
         return time.perf_counter() - started
 
     read_all()  # warm: processes started, files in the page cache
     return min(read_all() for _ in range(3))
+
+
+def alone_and_beside_busy(busy_count: int, measure) -> tuple[float, float]:
+    alone = measure()
+    stop = threading.Event()
+    busy_threads = [threading.Thread(target=busy, args=(stop,)) for _ in range(busy_count)]
+    for thread in busy_threads:
+        thread.start()
+    loaded = measure()
+    stop.set()
+    for thread in busy_threads:
+        thread.join()
+    return alone, loaded
 
 
 def main() -> None:
@@ -42,6 +63,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=64)
     parser.add_argument("--workers", help="comma-separated numbers of reader threads to measure")
     parser.add_argument("--modes", default="threads,process", help="where the files are read (HARNESS_READERS)")
+    parser.add_argument("--writes", action="store_true", help="measure writing the files back too")
     parser.add_argument("--json")
     args = parser.parse_args()
     paths = [path for path, _ in write_jobs(photographs("1920x1080", args.files), Path(tempfile.mkdtemp()))]
@@ -50,19 +72,19 @@ def main() -> None:
     for workers in counts:
         for mode in args.modes.split(","):
             os.environ["HARNESS_READERS"] = mode  # read_files reads it on each call
-            alone = best_of_3(paths, workers)
-            stop = threading.Event()
-            busy_threads = [threading.Thread(target=busy, args=(stop,)) for _ in range(args.busy)]
-            for thread in busy_threads:
-                thread.start()
-            loaded = best_of_3(paths, workers)
-            stop.set()
-            for thread in busy_threads:
-                thread.join()
+            alone, loaded = alone_and_beside_busy(args.busy, lambda: best_of_3(paths, workers))
             results["runs"].append({"mode": mode, "workers": workers, "alone_s": alone, "beside_busy_s": loaded})
             print(f"{mode}: {len(paths)} files in batches of 32 on {workers} threads alone {alone:.3f} s "
                   f"({len(paths) / alone:.0f} files/s), beside {args.busy} busy Python threads {loaded:.3f} s "
                   f"({len(paths) / loaded:.0f} files/s)")
+    if args.writes:
+        for mode in args.modes.split(","):
+            os.environ["HARNESS_WRITERS"] = mode  # write_files reads it on each call
+            out = Path(tempfile.mkdtemp())
+            alone, loaded = alone_and_beside_busy(args.busy, lambda: best_of_3(paths, 0, out=out))
+            results["runs"].append({"mode": mode, "writes": True, "alone_s": alone, "beside_busy_s": loaded})
+            print(f"{mode}: {len(paths)} files written in batches of 32 alone {alone:.3f} s, beside {args.busy} "
+                  f"busy Python threads {loaded:.3f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
