@@ -3,9 +3,11 @@ cores, or the interpreter lock?  It decodes a batch of 1080p JPEGs, and encodes 
 alone; beside the read lane's work (harness.reading's process checking the files in a loop: its cores, few
 interpreter-lock handoffs); beside BUSY threads that only run Python (the lock, one core); and beside both
 (as in the pipeline).  Each with every number of codec threads (HARNESS_CODEC_THREADS; 0 is nvImageCodec's
-default, every core) and every interpreter switch interval given.  Median ms a batch of 20, GPU work included.
+default, every core) and every interpreter switch interval given.  Median ms a batch of REPEATS (after 3
+to warm), GPU work included; the JSON is written after each measurement (beside busy threads a batch can take
+2 s: a time limit keeps what was measured).
 Usage (GPU): python tools/decode_check.py [--images DIR] [--batch 32] [--busy 3] [--codec-threads 0,4]
-             [--switch-ms 5,0.5] [--json FILE]"""
+             [--switch-ms 5,0.5] [--repeats 20] [--json FILE]"""
 
 import argparse
 import json
@@ -38,7 +40,7 @@ def reads(stop: threading.Event, paths: list[Path], batch: int) -> None:
             read_files(paths[at:at + batch], True)
 
 
-def median_ms(step, repeats: int = 20) -> float:
+def median_ms(step, repeats: int) -> float:
     for _ in range(3):
         step()
     torch.cuda.synchronize()
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=3)
     parser.add_argument("--codec-threads", default="0,4")
     parser.add_argument("--switch-ms", default="5,0.5", help="sys.setswitchinterval values, in ms")
+    parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--json")
     args = parser.parse_args()
     from nvidia import nvimgcodec
@@ -90,19 +93,19 @@ def main() -> None:
                 for worker in workers:
                     worker.start()
                 time.sleep(0.2)
-                decode_ms = median_ms(lambda: decoder._decode(datas))
-                encode_ms = median_ms(encode)
+                decode_ms = median_ms(lambda: decoder._decode(datas), args.repeats)
+                encode_ms = median_ms(encode, args.repeats)
                 stop.set()
                 for worker in workers:
                     worker.join()
                 run = {"codec_threads": threads, "switch_ms": switch_ms, "load": load,
                        "decode_ms": round(decode_ms, 2), "encode_ms": round(encode_ms, 2)}
                 results["runs"].append(run)
+                if args.json:
+                    Path(args.json).write_text(json.dumps(results, indent=1))
                 print(f"codec threads {threads or 'default'}, switch {switch_ms} ms, {load}: "
                       f"decode {decode_ms:.1f} ms, encode {encode_ms:.1f} ms a batch of {len(datas)}", flush=True)
     sys.setswitchinterval(0.005)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
