@@ -3,6 +3,7 @@ prints give exactly the preset's options, and tools/peer_compare.sh runs presets
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -35,6 +36,27 @@ def test_the_side_by_side_runs_presets():
         text = (ROOT / "tools" / script).read_text()
         default = re.search(r"PEER_OURS:-([^}]*)\}", text).group(1).split()
         assert default and all(re.sub(r"(-lenient)?(-threads)?$", "", run) in PRESETS for run in default), default
+
+
+def test_the_side_by_side_names_take_their_suffixes_in_any_order(tmp_path):
+    """peer_compare.sh's parse(): each suffix sets its setting, in any order, and a bad name stops the call."""
+    text = (ROOT / "tools" / "peer_compare.sh").read_text()
+    parse = text[text.index("parse() {"):text.index("\n}\n", text.index("parse() {")) + 3]
+    (tmp_path / "python3").symlink_to(sys.executable)  # the script's python3: this interpreter
+    show = 'parse "$1" && echo "$readers $writers ${workers:--} ${codec:--} ${switch:--} ${extra[*]:--} ${options[*]}"'
+    env = python_env(PATH=f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+
+    def parsed(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", parse + show, "parse", name], capture_output=True, text=True,
+                              env=env, cwd=ROOT, timeout=120)
+
+    fastest = " ".join(flags("fastest-fused"))
+    assert parsed("fastest-fused").stdout.strip() == f"process process - - - - {fastest}"
+    assert (parsed("fastest-fused-codec4-lenient-readers6-switch0.5-writethreads").stdout.strip()
+            == f"process threads 6 4 0.5 --lenient {fastest} --lenient")
+    assert parsed("fastest-fused-writethreads-threads").stdout.strip() == f"threads threads - - - - {fastest}"
+    unknown = parsed("fastest-of-all-lenient")
+    assert unknown.returncode == 2 and "unknown preset 'fastest-of-all'" in unknown.stderr
 
 
 def test_the_side_by_side_table_sets_steady_against_steady():
