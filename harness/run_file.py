@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 import socket
 import statistics
 import time
@@ -70,8 +71,10 @@ def variant(plan, procs_per_gpu: int = 1) -> str:
     """The case's variant: options that differ from their defaults on the plan's device and precision, and
     processes per GPU, so that runs of different commands are different cases to the report and the gate
     (the same command's runs are the same case).  --lenient is named: it drops the read lane's libjpeg check;
-    readers=threads too (HARNESS_READERS): the files were read in threads of the pipeline's process."""
-    from harness.reading import in_threads
+    so are the environment's settings of the host lanes: readers=threads and writers=threads (the files read,
+    the overlays written, by the pipeline's process), read_workers=N and codec_threads=N."""
+    from harness.decode import codec_threads
+    from harness.reading import in_threads, read_workers, writes_here
 
     defaults = plan.defaults()
     parts = [f"{name}={getattr(plan.config, name)}" for name in VARIANT_OPTIONS
@@ -81,6 +84,12 @@ def variant(plan, procs_per_gpu: int = 1) -> str:
         parts.append("lenient")
     if in_threads():
         parts.append("readers=threads")
+    if writes_here():
+        parts.append("writers=threads")
+    if os.environ.get("HARNESS_READ_WORKERS"):
+        parts.append(f"read_workers={read_workers()}")
+    if codec_threads():
+        parts.append(f"codec_threads={codec_threads()}")
     if config.executor != defaults.executor:
         parts.append(f"executor={config.executor}")
     elif config.depth != defaults.depth:

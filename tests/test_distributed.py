@@ -141,11 +141,14 @@ def test_variant_names_only_what_differs_from_the_defaults():
     assert variant(resolve(Config(device="cpu", jpeg_quality=80, blur_sigma=3.0)), 1) == \
         "blur_sigma=3.0,jpeg_quality=80"
     assert variant(resolve(Config(device="cpu", weights="synthetic", seed=3, class_name="dog")), 1) == ""
-    os.environ["HARNESS_READERS"] = "threads"  # the files read in threads of the pipeline's process
+    host_lanes = {"HARNESS_READERS": "threads", "HARNESS_WRITERS": "threads", "HARNESS_READ_WORKERS": "3",
+                  "HARNESS_CODEC_THREADS": "4"}  # the files read, the overlays written, by the pipeline's process
+    os.environ.update(host_lanes)
     try:
-        assert variant(cpu, 1) == "readers=threads"
+        assert variant(cpu, 1) == "readers=threads,writers=threads,read_workers=3,codec_threads=4"
     finally:
-        del os.environ["HARNESS_READERS"]
+        for name in host_lanes:
+            del os.environ[name]
 
 
 def test_colliding_names_across_ranks_give_every_overlay(tmp_path, sample_paths):
