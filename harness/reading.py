@@ -156,7 +156,7 @@ class Writer(_Helper):
             spans, at = [], 0
             for target, data in zip(targets, datas):
                 self.memory[at:at + len(data)] = data
-                spans.append((str(target), at, len(data)))
+                spans.append((os.path.abspath(target), at, len(data)))  # not relative to a cwd the two share
                 at += len(data)
             return self._ask((spans, size))
 
