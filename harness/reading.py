@@ -10,13 +10,15 @@ calls a file (files.write_atomic), each a wait for the lock, so a writing proces
 overlays through memory the two share and writes them, in order, in one request.
 
 Each is `python -m harness.reading read|write` (multiprocessing would run the caller's main module in it
-again), ignores Ctrl-C (the caller decides what stops), and exits when its pipe closes: with the caller.
-A SIGTERM of its own ends the writing process with its file in hand removed (files.write_atomic).
+again), ignores Ctrl-C (the caller decides what stops), and exits when its pipe closes, when a wait for its
+answer is cut short, or when the thread that started it ends (Linux's parent-death signal: a caller ended by
+os._exit or SIGKILL).  Its SIGTERM stops it at the file in hand, which it removes (files.write_atomic).
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import mmap
 import os
 import pickle
@@ -29,7 +31,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from harness import HarnessError
-from harness.files import write_atomic
+from harness.errors import first_line
+from harness.files import remove_partial_files, write_atomic
 from harness.inputs import BadImage, JpegFile, read_jpeg
 
 
@@ -81,20 +84,31 @@ class _Helper:
         path = os.pathsep.join(entry for entry in sys.path if entry)  # the harness this process imported
         self.memory_fd = os.memfd_create(f"harness-{self.role}")
         self.memory: mmap.mmap | None = None
-        self.process = subprocess.Popen([sys.executable, "-m", "harness.reading", self.role, str(self.memory_fd)],
+        self.process = subprocess.Popen([sys.executable, "-m", "harness.reading", self.role, str(self.memory_fd),
+                                         str(os.getpid())],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=[self.memory_fd],
                                         env={**os.environ, "PYTHONPATH": path})
         self.requests = Connection(os.dup(self.process.stdin.fileno()), readable=False)
         self.answers = Connection(os.dup(self.process.stdout.fileno()), writable=False)
         self.lock = threading.Lock()  # one batch at a time
+        self.broken = False  # a request was cut short: its answer, or its work, is still to come
+
+    def usable(self) -> bool:
+        return not self.broken and self.process.poll() is None
 
     def _ask(self, request):
-        """One request and one answer: each system call here would wait for the interpreter lock again."""
+        """One request and one answer: each system call here would wait for the interpreter lock again.  A
+        wait cut short (Ctrl-C) ends the process, which stops at the file in hand: the next request would
+        read this one's answer, and the shared memory is still in use."""
         try:
             self.requests.send(request)
             return self.answers.recv()
         except (EOFError, OSError):
             raise HarnessError(self.died) from None
+        except BaseException:
+            self.broken = True
+            self.process.terminate()
+            raise
 
     def _mapped(self, size: int) -> None:
         """The memory mapped here at `size` bytes or more (the new map made before the old one closes)."""
@@ -147,16 +161,17 @@ class Writer(_Helper):
     def write(self, targets: list[Path], datas: list[bytes]) -> tuple[int, str | None] | None:
         """How many of `targets` were written, in order, and why the next one was not (None: all were);
         None where the memory cannot grow to the batch (a file-size limit, say)."""
+        if not targets:
+            return 0, None
         with self.lock:
-            needed = sum(len(data) for data in datas)
-            size = _grown(self.memory_fd, needed)
+            size = _grown(self.memory_fd, sum(len(data) for data in datas))
             if not size:
-                return None if needed else (0, None)
+                return None
             self._mapped(size)
             spans, at = [], 0
             for target, data in zip(targets, datas):
                 self.memory[at:at + len(data)] = data
-                spans.append((os.path.abspath(target), at, len(data)))  # not relative to a cwd the two share
+                spans.append((str(Path(target).absolute()), at, len(data)))  # as given: '..' is the kernel's
                 at += len(data)
             return self._ask((spans, size))
 
@@ -165,15 +180,22 @@ _reader: Reader | None = None
 _writer: Writer | None = None
 
 
+def _mode(variable: str) -> str:
+    value = os.environ.get(variable) or "process"
+    if value not in ("process", "threads"):
+        raise HarnessError(f"{variable}={value!r} is neither process nor threads: give one, or unset it")
+    return value
+
+
 def in_threads() -> bool:
     """HARNESS_READERS=threads: the files are read in threads of this process, to measure the difference."""
-    return os.environ.get("HARNESS_READERS") == "threads"
+    return _mode("HARNESS_READERS") == "threads"
 
 
 def writes_here() -> bool:
     """HARNESS_WRITERS=threads: the overlays are written by this process's writing thread, to measure the
     difference."""
-    return os.environ.get("HARNESS_WRITERS") == "threads"
+    return _mode("HARNESS_WRITERS") == "threads"
 
 
 def read_files(paths: list[Path], strict: bool, workers: int | None = None) -> list[JpegFile | str]:
@@ -184,7 +206,7 @@ def read_files(paths: list[Path], strict: bool, workers: int | None = None) -> l
     workers = workers or read_workers()
     if in_threads():
         return read_batch(paths, strict, workers)
-    if _reader is None or _reader.process.poll() is not None:
+    if _reader is None or not _reader.usable():
         _reader = Reader()
         atexit.register(_reader.close)
     return _reader.read(paths, strict, workers)
@@ -197,7 +219,7 @@ def write_files(targets: list[Path], datas: list[bytes]) -> tuple[int, str | Non
     global _writer
     answer = None
     if not writes_here():
-        if _writer is None or _writer.process.poll() is not None:
+        if _writer is None or not _writer.usable():
             _writer = Writer()
             atexit.register(_writer.close)
         answer = _writer.write(targets, datas)
@@ -224,8 +246,11 @@ def _serve_writes(requests: Connection, answers: Connection, memory_fd: int) -> 
             spans, size = requests.recv()
         except EOFError:
             return
-        with mmap.mmap(memory_fd, size) as memory:
-            answer = _write((target, memory[at:at + length]) for target, at, length in spans)
+        try:
+            with mmap.mmap(memory_fd, size) as memory:
+                answer = _write((target, memory[at:at + length]) for target, at, length in spans)
+        except Exception as error:  # not a file's (out of memory here, say): the run stops with it
+            answer = 0, f"the process writing the overlays failed ({first_line(error)}): rerun"
         try:
             answers.send(answer)
         except OSError:  # the caller is gone (Ctrl-C): the files it asked for are whole
@@ -278,7 +303,19 @@ def _grown(memory_fd: int, needed: int) -> int:
 
 
 def _terminated(number, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the clean-up short
     raise SystemExit(128 + number)  # through write_atomic, which removes its temporary file
+
+
+def _ends_with(parent: int) -> None:
+    """A SIGTERM when the process that started this one ends, however it ends (os._exit, SIGKILL): Linux's
+    parent-death signal."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it ended before the call
+        raise SystemExit(0)
 
 
 if __name__ == "__main__":
@@ -286,5 +323,9 @@ if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _terminated)
     incoming, outgoing = Connection(os.dup(0), writable=False), Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # whatever prints, prints to the terminal, not into the pipe
-    role, memory_fd = sys.argv[1], int(sys.argv[2])
-    (_serve_writes if role == "write" else _serve)(incoming, outgoing, memory_fd)
+    role, memory_fd, parent = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    try:
+        _ends_with(parent)
+        (_serve_writes if role == "write" else _serve)(incoming, outgoing, memory_fd)
+    finally:
+        remove_partial_files()

@@ -8,11 +8,13 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from harness import HarnessError
+from harness import HarnessError, reading
 from harness.reading import Reader, Writer, read_batch, read_files, write_files
 from helpers import SMALL_MODEL
 from helpers import python_env
@@ -100,6 +102,87 @@ def test_a_writing_process_that_dies_is_one_line_and_one_that_closes_exits(tmp_p
     closed = Writer()
     closed.close()
     assert closed.process.returncode == 0
+
+
+def test_a_wait_cut_short_ends_the_writing_process_and_the_next_batch_gets_a_new_one(tmp_path, monkeypatch):
+    """Ctrl-C while the answer is awaited: the process was still writing into the memory the next batch uses,
+    and the next request read this one's answer ((4000, None) for a batch of one)."""
+    monkeypatch.delenv("HARNESS_WRITERS", raising=False)
+    assert write_files([tmp_path / "first.jpg"], [b"first"]) == (1, None)
+    writer = reading._writer
+    os.kill(writer.process.pid, signal.SIGSTOP)  # it answers nothing until the alarm has cut the wait short
+
+    def cut_short(number, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, cut_short)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with pytest.raises(KeyboardInterrupt):
+            write_files([tmp_path / f"many_{index}.jpg" for index in range(50)], [b"x" * 1000] * 50)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        os.kill(writer.process.pid, signal.SIGCONT)
+    assert writer.process.wait(timeout=60) == 128 + signal.SIGTERM and not writer.usable()
+    assert write_files([tmp_path / "next.jpg"], [b"next"]) == (1, None) and reading._writer is not writer
+    assert (tmp_path / "next.jpg").read_bytes() == b"next" and not list(tmp_path.glob(".harness-*"))
+
+
+def test_the_writing_process_writes_empty_data_and_paths_as_the_kernel_resolves_them(tmp_path, monkeypatch):
+    """`link/../out` is `real/out` to the kernel (link -> real/sub), not `./out` as os.path.abspath has it."""
+    monkeypatch.delenv("HARNESS_WRITERS", raising=False)
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "real" / "out").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "sub")
+    monkeypatch.chdir(tmp_path)
+    assert write_files([Path("link/../out/a.jpg"), Path("empty.jpg")], [b"a", b""]) == (2, None)
+    assert (tmp_path / "real" / "out" / "a.jpg").read_bytes() == b"a" and (tmp_path / "empty.jpg").stat().st_size == 0
+    assert write_files([Path("empty_only.jpg")], [b""]) == (1, None) and (tmp_path / "empty_only.jpg").exists()
+
+
+def test_a_sigterm_mid_batch_leaves_no_temporary_file_and_a_bad_mode_is_one_line(tmp_path, monkeypatch):
+    writer = Writer()
+    try:
+        targets = [tmp_path / f"{index}.jpg" for index in range(100)]
+        threading.Timer(0.05, writer.process.terminate).start()  # the batch takes longer than that to write
+        try:
+            writer.write(targets, [b"y" * (1 << 20)] * 100)
+        except HarnessError as error:
+            assert "the process writing the overlays died" in str(error)
+        # stopped at a file, or before its handler was set (-15), or after the batch (it answered, then read EOF)
+        assert writer.process.wait(timeout=60) in (0, 128 + signal.SIGTERM, -signal.SIGTERM)
+    finally:
+        writer.close()
+    assert not list(tmp_path.glob(".harness-*")), "a temporary file outlived the writing process"
+    monkeypatch.setenv("HARNESS_WRITERS", "thread")
+    with pytest.raises(HarnessError, match="HARNESS_WRITERS='thread' is neither process nor threads"):
+        write_files([tmp_path / "a.jpg"], [b"a"])
+
+
+def test_the_writing_process_ends_with_the_process_that_started_it(tmp_path):
+    """A caller ended by os._exit runs no clean-up, and here a `sleep` it started keeps the pipe to the writing
+    process open, so no end of file comes: only the parent-death signal ends the writing process."""
+    script = ("import os, subprocess; from harness.reading import Writer; w = Writer(); "
+              "fd = w.requests.fileno(); os.set_inheritable(fd, True); "
+              "s = subprocess.Popen(['sleep', '120'], pass_fds=[fd], start_new_session=True, "
+              "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+              "print(w.process.pid, s.pid, flush=True); os._exit(0)")
+    done = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True, env=python_env(), timeout=120)
+    pid, holder = (int(word) for word in done.stdout.split())
+    try:
+        for _ in range(600):
+            try:
+                if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+                    break  # ended; who reaps it is the container's business
+            except FileNotFoundError:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the writing process outlived the process that started it")
+    finally:
+        os.kill(holder, signal.SIGKILL)
 
 
 def assert_nothing_left(group: int, out) -> None:
