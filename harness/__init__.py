@@ -1,5 +1,6 @@
 """CV-CUDA semantic-segmentation pipeline harness: the pipeline, its stages and its command line."""
 
+import os
 import sys
 
 __version__ = "0.1.0"
@@ -52,6 +53,17 @@ def stages(preprocess: str = "staged", postprocess: str = "staged") -> tuple[str
 
 class HarnessError(Exception):
     """A problem the user can fix: printed as one line, without a traceback."""
+
+
+def threads_setting(variable: str, maximum: int) -> int | None:
+    """A number of threads the environment sets (HARNESS_READ_WORKERS, HARNESS_CODEC_THREADS), to measure
+    what they are worth: None where unset, else 1 to `maximum`, or one line naming the fix."""
+    chosen = os.environ.get(variable)
+    if not chosen:
+        return None
+    if not (chosen.isascii() and chosen.isdigit()) or not 1 <= int(chosen) <= maximum:
+        raise HarnessError(f"{variable}={chosen!r} is not a number of threads: give 1 to {maximum}, or unset it")
+    return int(chosen)
 
 
 def _missing_module_line(kind, error, traceback):

@@ -7,13 +7,12 @@ three agree pixel for pixel in geometry.
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Union
 
 import torch
 
-from harness import HarnessError
+from harness import threads_setting
 from harness.errors import first_line, stops_the_run
 from harness.registry import Part, Registry
 
@@ -30,13 +29,7 @@ def codec_threads() -> int:
     """The CPU threads of each nvImageCodec decoder and encoder: 0, their default, sizes each pool to every
     core, beside the read lane's threads.  HARNESS_CODEC_THREADS=N sets the number, to measure what that
     sharing of the cores costs."""
-    chosen = os.environ.get("HARNESS_CODEC_THREADS")
-    if not chosen:
-        return 0
-    if not (chosen.isascii() and chosen.isdigit()) or not 1 <= int(chosen) <= MAX_CODEC_THREADS:
-        raise HarnessError(f"HARNESS_CODEC_THREADS={chosen!r} is not a number of threads: give 1 to "
-                           f"{MAX_CODEC_THREADS}, or unset it")
-    return int(chosen)
+    return threads_setting("HARNESS_CODEC_THREADS", MAX_CODEC_THREADS) or 0
 
 
 DECODERS: Registry[type["Decoder"]] = Registry("decoder", "--decoder")

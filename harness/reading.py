@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from harness import HarnessError
+from harness import HarnessError, threads_setting
 from harness.errors import first_line
 from harness.files import remove_partial_files, write_atomic
 from harness.inputs import BadImage, JpegFile, read_jpeg
@@ -44,12 +44,9 @@ def read_workers() -> int:
     the ranks of harness.distributed on this machine; at most MAX_READ_WORKERS.  The libjpeg check takes
     4-7 ms of a core per 1080p file, so a lane that keeps up with a GPU's JPEG engines needs a core each.
     HARNESS_READ_WORKERS=N sets the number, to measure what the cores left to the decoders are worth."""
-    chosen = os.environ.get("HARNESS_READ_WORKERS")
+    chosen = threads_setting("HARNESS_READ_WORKERS", MAX_READ_WORKERS)
     if chosen:
-        if not (chosen.isascii() and chosen.isdigit()) or not 1 <= int(chosen) <= MAX_READ_WORKERS:
-            raise HarnessError(f"HARNESS_READ_WORKERS={chosen!r} is not a number of threads: give 1 to "
-                               f"{MAX_READ_WORKERS}, or unset it")
-        return int(chosen)
+        return chosen
     cores = len(os.sched_getaffinity(0))
     ranks = max(1, int(os.environ.get("LOCAL_WORLD_SIZE") or 1))
     return max(1, min(MAX_READ_WORKERS, (cores - 2) // ranks))

@@ -245,25 +245,18 @@ def test_no_process_outlives_a_failed_write(tmp_path):
     assert_nothing_left(process.pid, out)
 
 
-def test_harness_read_workers_sets_the_reader_threads_and_a_bad_value_is_one_line(monkeypatch):
-    from harness.reading import MAX_READ_WORKERS, read_workers
+@pytest.mark.parametrize("variable,default,maximum", [("HARNESS_READ_WORKERS", None, 32),
+                                                      ("HARNESS_CODEC_THREADS", 0, 64)])
+def test_a_thread_count_setting_is_taken_and_a_bad_value_is_one_line(monkeypatch, variable, default, maximum):
+    from harness.decode import codec_threads
+    from harness.reading import read_workers
 
-    monkeypatch.setenv("HARNESS_READ_WORKERS", "3")
-    assert read_workers() == 3
-    for bad in ("0", "many", "²", str(MAX_READ_WORKERS + 1)):
-        monkeypatch.setenv("HARNESS_READ_WORKERS", bad)
-        with pytest.raises(HarnessError, match="HARNESS_READ_WORKERS=.* is not a number of threads: give 1 to 32"):
-            read_workers()
-
-
-def test_harness_codec_threads_sets_nvimagecodec_pools_and_a_bad_value_is_one_line(monkeypatch):
-    from harness.decode import MAX_CODEC_THREADS, codec_threads
-
-    monkeypatch.delenv("HARNESS_CODEC_THREADS", raising=False)
-    assert codec_threads() == 0  # nvImageCodec's default: every core
-    monkeypatch.setenv("HARNESS_CODEC_THREADS", "4")
-    assert codec_threads() == 4
-    for bad in ("0", "four", "²", str(MAX_CODEC_THREADS + 1)):
-        monkeypatch.setenv("HARNESS_CODEC_THREADS", bad)
-        with pytest.raises(HarnessError, match="HARNESS_CODEC_THREADS=.* is not a number of threads: give 1 to 64"):
-            codec_threads()
+    count = {"HARNESS_READ_WORKERS": read_workers, "HARNESS_CODEC_THREADS": codec_threads}[variable]
+    monkeypatch.delenv(variable, raising=False)
+    assert count() == (default if default is not None else read_workers())  # 0: nvImageCodec's, every core
+    monkeypatch.setenv(variable, "3")
+    assert count() == 3
+    for bad in ("0", "many", "²", str(maximum + 1)):
+        monkeypatch.setenv(variable, bad)
+        with pytest.raises(HarnessError, match=f"{variable}=.* is not a number of threads: give 1 to {maximum}"):
+            count()
