@@ -3,9 +3,11 @@ metadata every JSON entry carries (so that reports need no parsing)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -41,6 +43,30 @@ def photographs(source: str, count: int) -> list[bytes]:
     """`count` JPEGs (quality 90) of the shipped photographs scaled to the source size, cycling through them."""
     encoded = _scaled_photographs(source)
     return [encoded[i % len(encoded)] for i in range(count)]
+
+
+@contextlib.contextmanager
+def busy_python(threads: int):
+    """`threads` threads that run only Python while the block runs, holding the interpreter lock in turn as
+    the lanes' threads do: what the host-lane probes (tools/read_lane_check.py, decode_check.py) time
+    beside."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        x = 0
+        while not stop.is_set():
+            for i in range(1000):
+                x += i * i
+
+    spinning = [threading.Thread(target=spin, name="harness-busy") for _ in range(threads)]
+    for thread in spinning:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in spinning:
+            thread.join()
 
 
 @functools.lru_cache(maxsize=None)

@@ -89,7 +89,8 @@ def median_cuda_ms(fn, runs: int = 20, warmup: int = 3) -> float:
 def cuda_times_ms(fn, runs: int = 20, warmup: int = 3) -> list[float]:
     """`fn`'s GPU time in milliseconds for each of `runs` calls after `warmup` untimed ones, each between two
     CUDA events on the current stream: the tools' probes (tools/compile_bench.py, blur_bench.py,
-    fused_conv_probe.py) time with this one function; the benchmark suites use harness.benchkit.measure."""
+    fused_conv_probe.py, decode_check.py) time with this one function; the benchmark suites use
+    harness.benchkit.measure."""
     times = []
     for index in range(warmup + runs):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

@@ -12,7 +12,6 @@ Usage (GPU): python tools/decode_check.py [--images DIR] [--batch 32] [--busy 3]
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -21,36 +20,17 @@ from pathlib import Path
 
 import torch
 
-from harness.benchkit import photographs
+from harness.benchkit import busy_python, photographs
 from harness.decode import NvImageCodecDecoder, codec_threads
 from harness.reading import read_files, read_workers
 from harness.runner import write_jobs
-
-
-def busy(stop: threading.Event) -> None:
-    x = 0
-    while not stop.is_set():
-        for i in range(1000):
-            x += i * i
+from harness.timing import median_cuda_ms
 
 
 def reads(stop: threading.Event, paths: list[Path], batch: int) -> None:
     while not stop.is_set():
         for at in range(0, len(paths), batch):
             read_files(paths[at:at + batch], True)
-
-
-def median_ms(step, repeats: int) -> float:
-    for _ in range(3):
-        step()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
 
 
 def main() -> None:
@@ -86,18 +66,16 @@ def main() -> None:
             sys.setswitchinterval(switch_ms / 1000)
             for load in ("alone", "reads", "busy", "reads+busy"):
                 stop = threading.Event()
-                count = args.busy if "busy" in load else 0
-                workers = [threading.Thread(target=busy, args=(stop,)) for _ in range(count)]
+                reader = threading.Thread(target=reads, args=(stop, paths, args.batch))
                 if "reads" in load:
-                    workers.append(threading.Thread(target=reads, args=(stop, paths, args.batch)))
-                for worker in workers:
-                    worker.start()
-                time.sleep(0.2)
-                decode_ms = median_ms(lambda: decoder._decode(datas), args.repeats)
-                encode_ms = median_ms(encode, args.repeats)
+                    reader.start()
+                with busy_python(args.busy if "busy" in load else 0):
+                    time.sleep(0.2)
+                    decode_ms = median_cuda_ms(lambda: decoder._decode(datas), args.repeats)
+                    encode_ms = median_cuda_ms(encode, args.repeats)
                 stop.set()
-                for worker in workers:
-                    worker.join()
+                if reader.is_alive():
+                    reader.join()
                 run = {"codec_threads": threads, "switch_ms": switch_ms, "load": load,
                        "decode_ms": round(decode_ms, 2), "encode_ms": round(encode_ms, 2)}
                 results["runs"].append(run)

@@ -10,21 +10,13 @@ Usage: python tools/read_lane_check.py [BUSY=3] [--files 64] [--workers 8,14] [-
 import argparse
 import json
 import tempfile
-import threading
 import time
 import os
 from pathlib import Path
 
-from harness.benchkit import photographs
+from harness.benchkit import busy_python, photographs
 from harness.reading import read_files, read_workers, write_files
 from harness.runner import write_jobs
-
-
-def busy(stop: threading.Event) -> None:
-    x = 0
-    while not stop.is_set():
-        for i in range(1000):
-            x += i * i
 
 
 def best_of_3(paths: list[Path], workers: int, batch: int = 32, out: Path | None = None) -> float:
@@ -46,15 +38,8 @@ def best_of_3(paths: list[Path], workers: int, batch: int = 32, out: Path | None
 
 def alone_and_beside_busy(busy_count: int, measure) -> tuple[float, float]:
     alone = measure()
-    stop = threading.Event()
-    busy_threads = [threading.Thread(target=busy, args=(stop,)) for _ in range(busy_count)]
-    for thread in busy_threads:
-        thread.start()
-    loaded = measure()
-    stop.set()
-    for thread in busy_threads:
-        thread.join()
-    return alone, loaded
+    with busy_python(busy_count):
+        return alone, measure()
 
 
 def main() -> None:
