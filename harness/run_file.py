@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import os
 import socket
 import statistics
 import time
@@ -73,8 +72,9 @@ def variant(plan, procs_per_gpu: int = 1) -> str:
     (the same command's runs are the same case).  --lenient is named: it drops the read lane's libjpeg check;
     so are the environment's settings of the host lanes: readers=threads and writers=threads (the files read,
     the overlays written, by the pipeline's process), read_workers=N and codec_threads=N."""
+    from harness import threads_setting
     from harness.decode import codec_threads
-    from harness.reading import in_threads, read_workers, writes_here
+    from harness.reading import MAX_READ_WORKERS, in_threads, writes_here
 
     defaults = plan.defaults()
     parts = [f"{name}={getattr(plan.config, name)}" for name in VARIANT_OPTIONS
@@ -86,10 +86,10 @@ def variant(plan, procs_per_gpu: int = 1) -> str:
         parts.append("readers=threads")
     if writes_here():
         parts.append("writers=threads")
-    if os.environ.get("HARNESS_READ_WORKERS"):
-        parts.append(f"read_workers={read_workers()}")
-    if codec_threads():
-        parts.append(f"codec_threads={codec_threads()}")
+    if workers := threads_setting("HARNESS_READ_WORKERS", MAX_READ_WORKERS):
+        parts.append(f"read_workers={workers}")
+    if threads := codec_threads():
+        parts.append(f"codec_threads={threads}")
     if config.executor != defaults.executor:
         parts.append(f"executor={config.executor}")
     elif config.depth != defaults.depth:
