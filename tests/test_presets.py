@@ -43,7 +43,8 @@ def test_the_side_by_side_names_take_their_suffixes_in_any_order(tmp_path):
     text = (ROOT / "tools" / "peer_compare.sh").read_text()
     parse = text[text.index("parse() {"):text.index("\n}\n", text.index("parse() {")) + 3]
     (tmp_path / "python3").symlink_to(sys.executable)  # the script's python3: this interpreter
-    show = 'parse "$1" && echo "$readers $writers ${workers:--} ${codec:--} ${switch:--} ${extra[*]:--} ${options[*]}"'
+    show = ('parse "$1" && echo "$readers $writers ${workers:--} ${codec:--} ${switch:--} ${at:--} '
+            '${extra[*]:--} ${options[*]}"')
     env = python_env(PATH=f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
 
     def parsed(name: str) -> subprocess.CompletedProcess:
@@ -51,10 +52,11 @@ def test_the_side_by_side_names_take_their_suffixes_in_any_order(tmp_path):
                               env=env, cwd=ROOT, timeout=120)
 
     fastest = " ".join(flags("fastest-fused"))
-    assert parsed("fastest-fused").stdout.strip() == f"process process - - - - {fastest}"
-    assert (parsed("fastest-fused-codec4-lenient-readers6-switch0.5-writethreads").stdout.strip()
-            == f"process threads 6 4 0.5 --lenient {fastest} --lenient")
-    assert parsed("fastest-fused-writethreads-threads").stdout.strip() == f"threads threads - - - - {fastest}"
+    assert parsed("fastest-fused").stdout.strip() == f"process process - - - - - {fastest}"
+    assert (parsed("fastest-fused-codec4-lenient-atHEAD-readers6-switch0.5-writethreads").stdout.strip()
+            == f"process threads 6 4 0.5 HEAD --lenient {fastest} --lenient")
+    assert parsed("fastest-fused-writethreads-threads").stdout.strip() == f"threads threads - - - - - {fastest}"
+    assert parsed("fastest-fused-at0123abcd").returncode == 2  # no such commit
     unknown = parsed("fastest-of-all-lenient")
     assert unknown.returncode == 2 and "unknown preset 'fastest-of-all'" in unknown.stderr
 

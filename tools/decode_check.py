@@ -1,13 +1,16 @@
 """Why does nvImageCodec take 18-50 ms a batch of 32 in the pipeline against 7.6 ms alone (issue 27): the
 cores, or the interpreter lock?  It decodes a batch of 1080p JPEGs, and encodes the decoded images back,
 alone; beside the read lane's work (harness.reading's process checking the files in a loop: its cores, few
-interpreter-lock handoffs); beside BUSY threads that only run Python (the lock, one core); and beside both
-(as in the pipeline).  Each with every number of codec threads (HARNESS_CODEC_THREADS; 0 is nvImageCodec's
-default, every core) and every interpreter switch interval given.  Median ms a batch of REPEATS (after 3
-to warm), GPU work included; the JSON is written after each measurement (beside busy threads a batch can take
-2 s: a time limit keeps what was measured).
+interpreter-lock handoffs); beside BUSY threads that only run Python (the lock, one core); beside both (as in
+the pipeline); and beside the other codec call in a loop on another thread ("codec": decode beside encode and
+encode beside decode, as the pipeline's decode and encode lanes run).  Each with every number of codec
+threads (HARNESS_CODEC_THREADS; 0 is nvImageCodec's default, every core) and every interpreter switch
+interval given.  It also times the hand-over of the decoded images to PyTorch both ways: torch.as_tensor
+(reads __cuda_array_interface__) and torch.from_dlpack (harness.decode's).  Median ms a batch of REPEATS
+(after 3 to warm), GPU work included; the JSON is written after each measurement (beside busy threads a batch
+can take 2 s: a time limit keeps what was measured).
 Usage (GPU): python tools/decode_check.py [--images DIR] [--batch 32] [--busy 3] [--codec-threads 0,4]
-             [--switch-ms 5,0.5] [--repeats 20] [--json FILE]"""
+             [--switch-ms 5,0.5] [--loads alone,reads,busy,reads+busy,codec] [--repeats 20] [--json FILE]"""
 
 import argparse
 import json
@@ -33,6 +36,12 @@ def reads(stop: threading.Event, paths: list[Path], batch: int) -> None:
             read_files(paths[at:at + batch], True)
 
 
+def looping(stop: threading.Event, work) -> None:
+    while not stop.is_set():
+        work()
+        torch.cuda.synchronize()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", help="a folder of JPEGs (default: the shipped photographs at 1920x1080)")
@@ -40,6 +49,7 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=3)
     parser.add_argument("--codec-threads", default="0,4")
     parser.add_argument("--switch-ms", default="5,0.5", help="sys.setswitchinterval values, in ms")
+    parser.add_argument("--loads", default="alone,reads,busy,reads+busy,codec")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -58,31 +68,40 @@ def main() -> None:
         decoder = NvImageCodecDecoder(device)
         encoder = nvimgcodec.Encoder(device_id=0, max_num_cpu_threads=codec_threads())
         images = decoder._decode(datas)
+        stream = torch.cuda.current_stream(device).cuda_stream
+        raw = decoder._decoder.decode(datas, params=decoder._params, cuda_stream=stream)
 
         def encode():
             encoder.encode([nvimgcodec.as_image(image) for image in images], "jpeg")
 
+        def decode():
+            decoder._decode(datas)
+
+        handovers = {"as_tensor": lambda: [torch.as_tensor(image, device=device) for image in raw],
+                     "from_dlpack": lambda: [torch.from_dlpack(image) for image in raw]}
         for switch_ms in [float(ms) for ms in args.switch_ms.split(",")]:
             sys.setswitchinterval(switch_ms / 1000)
-            for load in ("alone", "reads", "busy", "reads+busy"):
-                stop = threading.Event()
-                reader = threading.Thread(target=reads, args=(stop, paths, args.batch))
-                if "reads" in load:
-                    reader.start()
-                with busy_python(args.busy if "busy" in load else 0):
-                    time.sleep(0.2)
-                    decode_ms = median_cuda_ms(lambda: decoder._decode(datas), args.repeats)
-                    encode_ms = median_cuda_ms(encode, args.repeats)
-                stop.set()
-                if reader.is_alive():
-                    reader.join()
-                run = {"codec_threads": threads, "switch_ms": switch_ms, "load": load,
-                       "decode_ms": round(decode_ms, 2), "encode_ms": round(encode_ms, 2)}
+            for load in args.loads.split(","):
+                run = {"codec_threads": threads, "switch_ms": switch_ms, "load": load}
+                for name, work, other in (("decode", decode, encode), ("encode", encode, decode),
+                                          *((f"handover_{n}", w, encode) for n, w in handovers.items())):
+                    stop = threading.Event()
+                    beside = [threading.Thread(target=reads, args=(stop, paths, args.batch))] if "reads" in load else []
+                    beside += [threading.Thread(target=looping, args=(stop, other))] if load == "codec" else []
+                    for thread in beside:
+                        thread.start()
+                    with busy_python(args.busy if "busy" in load else 0):
+                        time.sleep(0.2)
+                        run[f"{name}_ms"] = round(median_cuda_ms(work, args.repeats), 3)
+                    stop.set()
+                    for thread in beside:
+                        thread.join()
                 results["runs"].append(run)
                 if args.json:
                     Path(args.json).write_text(json.dumps(results, indent=1))
                 print(f"codec threads {threads or 'default'}, switch {switch_ms} ms, {load}: "
-                      f"decode {decode_ms:.1f} ms, encode {encode_ms:.1f} ms a batch of {len(datas)}", flush=True)
+                      + ", ".join(f"{key[:-3]} {value:.2f}" for key, value in run.items() if key.endswith("_ms"))
+                      + f" ms a batch of {len(datas)}", flush=True)
     sys.setswitchinterval(0.005)
 
 

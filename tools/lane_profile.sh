@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Where the overlapped executor's host time goes, like for like compiled at b32/520 on the sample's images
-# (the sample-work-compiled preset, harness/presets.py): the run as is, with --lenient (no libjpeg
+# Where the overlapped executor's host time goes, on the sample's images: by default like for like compiled at
+# b32/520 (the sample-work-compiled preset, harness/presets.py; LANE_PRESET, LANE_BATCH and LANE_SIZE choose
+# another; LANE_MODES="gil" records only the first py-spy mode): the run as is, with --lenient (no libjpeg
 # check in the read lane), then under py-spy twice: the threads holding the interpreter's lock (--gil), and
 # every thread with native frames (--idle --native: who waits for the lock).  tools/pyspy_summary.py
 # summarises each recording.  Writes $OUT/lanes.tar.gz.
@@ -17,8 +18,9 @@ if [ ! -d "$MANY" ]; then
   mkdir -p "$MANY"
   for copy in 1 2 3 4 5 6 7 8; do for f in "$IMAGES"/*.jpg; do ln -s "$f" "$MANY/${copy}_$(basename "$f")"; done; done
 fi
-RUN=(python3 -m harness.distributed -o /tmp/harness_out -b 32 -th 520 -tw 520 --model fcn_resnet101
-     --weights synthetic --warmup_batches 2 $(python3 -m harness.presets sample-work-compiled))
+PRESET=${LANE_PRESET:-sample-work-compiled} BATCH=${LANE_BATCH:-32} SIZE=${LANE_SIZE:-520}
+RUN=(python3 -m harness.distributed -o /tmp/harness_out -b "$BATCH" -th "$SIZE" -tw "$SIZE" --model fcn_resnet101
+     --weights synthetic --warmup_batches 2 $(python3 -m harness.presets "$PRESET"))
 summary() {
   python3 - "$1" <<'PY'
 import json, sys
@@ -34,7 +36,7 @@ for name in as-is lenient; do
   "${RUN[@]}" -i "$IMAGES" --json "$OUT/lanes/$name.json" "${options[@]}" 2>&1 | tail -1 | sed "s/^/$name: /"
   summary "$OUT/lanes/$name.json"
 done
-for mode in gil native; do
+for mode in ${LANE_MODES:-gil native}; do
   # --threads: each stack starts with its thread's name (harness-read_3), which pyspy_summary.py groups by;
   # --nonblocking: py-spy does not stop the process for each sample (stopping it made the first recording
   # outlast its call's time limit on the H100); native stacks need the stops, so that one samples rarely

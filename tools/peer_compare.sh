@@ -12,8 +12,9 @@
 # PRESET-writethreads with its overlays written by the pipeline's process (HARNESS_WRITERS=threads);
 # PRESET-readersN with N reader threads (HARNESS_READ_WORKERS=N); PRESET-codecN with N CPU threads in each
 # nvImageCodec decoder and encoder (HARNESS_CODEC_THREADS=N); PRESET-switchMS with the interpreter's switch
-# interval set to MS milliseconds in every process (a sitecustomize.py).  Suffixes combine, in any order; every name is
-# checked before the first run.
+# interval set to MS milliseconds in every process (a sitecustomize.py); PRESET-atREV from a git worktree of
+# commit REV instead of the working tree (HEAD on the device is the landed main: a change against it, in the
+# same call).  Suffixes combine, in any order; every name is checked before the first run.
 # PEER_DEPTHS=1 adds depths 1 and 3 and the sequential executor, like for like, at the first case.
 # PEER_REPEAT=N runs each of them N times in a row (files named <name>_<n>): the spread between runs.
 # PEER_TRACE=1 writes each of this project's runs' timelines (--trace) beside their JSON.
@@ -33,8 +34,8 @@ ours() {  # name batch size [options]
   echo "   load average before $name: $(cut -d' ' -f1-3 /proc/loadavg)"
   local trace=()
   [ "${PEER_TRACE:-0}" = 1 ] && trace=(--trace "$OUT/peer/trace_${name}_b${b}_s${s}.json")
-  python3 -m harness.distributed -i "$IMAGES" -o /tmp/harness_out --json "$OUT/peer/harness_${name}_b${b}_s${s}.json" "${trace[@]}" \
-    -b "$b" -th "$s" -tw "$s" --model fcn_resnet101 --weights synthetic --warmup_batches 2 "$@" 2>&1 | tail -1 | sed "s/^/$name b$b s$s: /"
+  (cd "${tree:-.}" && python3 -m harness.distributed -i "$IMAGES" -o /tmp/harness_out --json "$OUT/peer/harness_${name}_b${b}_s${s}.json" "${trace[@]}" \
+    -b "$b" -th "$s" -tw "$s" --model fcn_resnet101 --weights synthetic --warmup_batches 2 "$@") 2>&1 | tail -1 | sed "s/^/$name b$b s$s: /"
   python3 - "$OUT/peer/harness_${name}_b${b}_s${s}.json" <<'PY'
 import json, sys
 e = json.load(open(sys.argv[1]))["benchmarks"][0]["extra_info"]  # rank 0: its lanes
@@ -44,7 +45,7 @@ PY
 }
 parse() {  # NAME: its preset's options, with its suffixes (-lenient, -threads, -writethreads, -readersN, ...)
   local preset=$1
-  readers=process writers=process workers= codec= switch= extra=()
+  readers=process writers=process workers= codec= switch= at= extra=()
   while :; do
     case $preset in
       *-lenient) extra=(--lenient) preset=${preset%-lenient} ;;  # no libjpeg check
@@ -56,6 +57,9 @@ parse() {  # NAME: its preset's options, with its suffixes (-lenient, -threads, 
            preset=${BASH_REMATCH[1]} codec=${BASH_REMATCH[2]}
          elif [[ $preset =~ ^(.*)-switch([0-9.]+)$ ]]; then  # the interpreter's switch interval, in ms
            preset=${BASH_REMATCH[1]} switch=${BASH_REMATCH[2]}
+         elif [[ $preset =~ ^(.*)-at([0-9a-fA-F]{4,40}|HEAD)$ ]]; then  # another commit's tree
+           preset=${BASH_REMATCH[1]} at=${BASH_REMATCH[2]}
+           git rev-parse -q --verify "$at^{commit}" >/dev/null || { echo "no commit $at here" >&2; return 2; }
          else break; fi ;;
     esac
   done
@@ -66,9 +70,10 @@ parse() {  # NAME: its preset's options, with its suffixes (-lenient, -threads, 
 SWITCH=$(mktemp -d)
 trap 'rm -rf "$SWITCH"' EXIT
 echo 'import os, sys; sys.setswitchinterval(float(os.environ["PEER_SWITCH_MS"]) / 1000)' > "$SWITCH/sitecustomize.py"
-BASE_PYTHONPATH=${PYTHONPATH:-}
+BASE_PYTHONPATH=${PYTHONPATH:-} BASE_COMMIT=${HARNESS_GIT_COMMIT:-}
 plain() {  # the settings of a run without suffixes
-  export HARNESS_READERS=process HARNESS_WRITERS=process PYTHONPATH=$BASE_PYTHONPATH
+  export HARNESS_READERS=process HARNESS_WRITERS=process PYTHONPATH=$BASE_PYTHONPATH HARNESS_GIT_COMMIT=$BASE_COMMIT
+  tree=
   unset HARNESS_READ_WORKERS HARNESS_CODEC_THREADS PEER_SWITCH_MS
 }
 names=${PEER_OURS:-sample-work sample-work-compiled-fused fastest-fused}
@@ -85,6 +90,12 @@ for case in "${cases[@]}"; do
     if [ -n "$codec" ]; then export HARNESS_CODEC_THREADS=$codec; else unset HARNESS_CODEC_THREADS; fi
     if [ -n "$switch" ]; then export PEER_SWITCH_MS=$switch PYTHONPATH="$SWITCH${BASE_PYTHONPATH:+:$BASE_PYTHONPATH}"
     else unset PEER_SWITCH_MS; export PYTHONPATH=$BASE_PYTHONPATH; fi
+    tree= HARNESS_GIT_COMMIT=$BASE_COMMIT
+    if [ -n "$at" ]; then  # its own commit in its records
+      tree=/tmp/peer-at-$at HARNESS_GIT_COMMIT=$(git rev-parse "$at")
+      [ -d "$tree" ] || git worktree add -q --detach "$tree" "$at" || exit 2
+    fi
+    export HARNESS_GIT_COMMIT
     if [ -z "${PEER_REPEAT:-}" ]; then ours "$name" "$1" "$2" "${options[@]}"; continue; fi
     for n in $(seq "$PEER_REPEAT"); do ours "${name}_$n" "$1" "$2" "${options[@]}"; done
   done
