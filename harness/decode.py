@@ -161,8 +161,10 @@ class NvImageCodecDecoder(Decoder):
                 images = [None]
             else:
                 return [image for data in datas for image in self._decode([data])]
+        # DLPack, not torch.as_tensor: reading __cuda_array_interface__ releases the interpreter lock three
+        # times an image, and beside the other lanes each release is a wait to take it back
         return [
-            torch.as_tensor(image, device=self.device).contiguous() if image is not None
+            torch.from_dlpack(image).contiguous() if image is not None
             else self._on_cpu(data, "nvImageCodec could not decode it")
             for data, image in zip(datas, images)
         ]
