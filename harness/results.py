@@ -105,6 +105,9 @@ class Record:
     bound_fraction: Optional[float] = None  # steady images/s over that bound
     bound_lane: Optional[str] = None  # the lane that sets it: the busiest in the steady window
     steady_images_per_s: Optional[float] = None  # from the first batch's end to the last's (no pipeline fill)
+    lane_cpu_seconds: Optional[dict] = None  # each lane thread's CPU time over the run (their sum near `seconds`:
+    #                                          the lanes take turns on the interpreter lock)
+    process_cpu_seconds: Optional[float] = None  # the pipeline's process, all its threads, over the run
     lane_spans: Optional[list] = None  # the last run's lanes per batch: [lane, batch, None, clock, start_s, end_s]
 
     # What the hardware allows (bench/test_stages.py).

@@ -57,6 +57,10 @@ class JobsResult:
     spans: list[list] = field(default_factory=list)
     batch_written: list[int] = field(default_factory=list)  # overlays written per batch
     seconds: float = 0.0  # the whole run, first read to last write
+    #: per batch: the CPU seconds each lane's thread used while it worked on the batch (time.thread_time): the
+    #: host work that needs a core, and in Python the interpreter lock, which one thread holds at a time
+    lane_cpu: list[dict[str, float]] = field(default_factory=list)
+    process_cpu_seconds: float = 0.0  # every thread of the pipeline's process over the run (time.process_time)
     images: int = 0  # images that reached the pipeline
     executor: str = ""
     depth: int = 0
@@ -64,6 +68,11 @@ class JobsResult:
     def lane_seconds(self) -> dict[str, float]:
         """Each lane's busy time over the whole run."""
         return {lane: sum(batch.get(lane, 0.0) for batch in self.lanes) for lane in LANES}
+
+    def lane_cpu_seconds(self) -> dict[str, float]:
+        """Each lane thread's CPU time over the whole run.  Their sum near the run's seconds says the lanes
+        take turns on one core: the interpreter lock binds, whatever the lanes' busy times say."""
+        return {lane: sum(batch.get(lane, 0.0) for batch in self.lane_cpu) for lane in LANES}
 
     def info(self) -> dict:
         """The executor's results-record fields: lanes, the pipelining bound and the lane that sets it, the
@@ -73,6 +82,7 @@ class JobsResult:
         return {"executor": self.executor, "depth": self.depth, "lane_seconds": self.lane_seconds(),
                 "bound_images_per_s": bound, "bound_fraction": steady / bound if bound and steady else None,
                 "bound_lane": bound_lane,
+                "lane_cpu_seconds": self.lane_cpu_seconds(), "process_cpu_seconds": self.process_cpu_seconds,
                 "steady_images_per_s": steady,
                 "lane_spans": [row[:4] + [round(row[4], 6), round(row[5], 6)] for row in self.spans if row[2] is None]}
 
@@ -119,6 +129,11 @@ class JobsResult:
         return (sum(self.batch_written[first:]) / busy[lane], lane) if busy[lane] > 0 else (None, None)
 
 
+def _started() -> tuple[float, float]:
+    """The host clock and this thread's CPU clock, at the start of a lane's work on a batch."""
+    return time.perf_counter(), time.thread_time()
+
+
 def _print_skip(path: Path, reason: str) -> None:
     print(f"Skipping {path}: {reason}", file=sys.stderr)
 
@@ -139,6 +154,7 @@ class _Batch:
     redo: bool = False  # a lane failed for it, or it is over MAX_BATCH_PIXELS: Pipeline.run takes it (write lane)
     ready: object = None  # a CUDA event the next lane waits for
     lanes: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of each lane's thread on this batch
     clocks: list = field(default_factory=list)  # (lane, StageClock or its result) per phase
     spans: list = field(default_factory=list)  # JobsResult.spans rows
 
@@ -174,6 +190,7 @@ def run_jobs(pipeline: Pipeline, jobs: list[tuple[Path, str]], out_dir: Path, ba
     else:
         run.overlapped(groups, depth)
     run.result.seconds = time.perf_counter() - run.origin
+    run.result.process_cpu_seconds = time.process_time() - run.cpu_origin
     return run.result
 
 
@@ -211,6 +228,7 @@ class _Run:
         self.gpu = pipeline.device.type == "cuda"
         self.Clock = StageClock if instrumented else NullClock
         self.origin = self.last_finish = time.perf_counter()
+        self.cpu_origin = time.process_time()
         self.cuda_origin = None
         # A lane holds its phase's lock while it works; a batch run again (redo) holds all three, so that
         # the decoder, engine and backend (TensorRT's one context, the codecs) never serve two at once.
@@ -224,17 +242,20 @@ class _Run:
             self.cuda_origin = torch.cuda.Event(enable_timing=True)
             self.cuda_origin.record(torch.cuda.current_stream(self.pipeline.device))
         self.origin = self.last_finish = time.perf_counter()
+        self.cpu_origin = time.process_time()
 
-    def busy(self, batch: _Batch, lane: str, started: float) -> None:
-        """Record that `lane` worked on `batch` from `started` until now (host clock)."""
-        now = time.perf_counter()
-        batch.lanes[lane] = now - started
-        batch.spans.append([lane, batch.number, None, "host", started - self.origin, now - self.origin])
+    def busy(self, batch: _Batch, lane: str, started: tuple[float, float]) -> None:
+        """Record that `lane` worked on `batch` from `started` (_started()) until now: its host span, and its
+        thread's CPU time."""
+        now, cpu = time.perf_counter(), time.thread_time()
+        batch.lanes[lane] = now - started[0]
+        batch.cpu[lane] = cpu - started[1]
+        batch.spans.append([lane, batch.number, None, "host", started[0] - self.origin, now - self.origin])
 
     # --- lanes: each takes a batch and fills in its part; the times go to batch.lanes ---
 
     def read(self, batch: _Batch) -> None:
-        started = time.perf_counter()
+        started = _started()
         batch.files = read_files([path for path, _ in batch.jobs], self.strict)
         batch.readable = [(f, name) for f, (_, name) in zip(batch.files, batch.jobs) if not isinstance(f, str)]
         # over the pixel budget: Pipeline.run takes the batch, in parts within it
@@ -253,7 +274,7 @@ class _Run:
             if host_synchronous:
                 batch.ready.synchronize()
             stream.wait_event(batch.ready)
-        started = time.perf_counter()
+        started = _started()
         try:
             with self.locks[lane], self.pipeline._on_device(), torch.inference_mode():
                 work(clock)
@@ -312,7 +333,7 @@ class _Run:
         """Decode through encode in one call (Pipeline.run, which retries a failed batch image by image)."""
         if not batch.readable:
             return
-        started = time.perf_counter()
+        started = _started()
         with self.locks["decode"], self.locks["compute"], self.locks["encode"]:  # the lanes share the parts
             # strict=False: the readers ran the check this run asked for; Pipeline.run reads the headers again
             out = self.pipeline.run([f.data for f, _ in batch.readable], instrumented=self.Clock is StageClock,
@@ -327,7 +348,7 @@ class _Run:
         """Lost images are reported here, on the calling thread, in input order; a failed write stops the run."""
         if batch.redo:
             self.sequential(batch)
-        started = time.perf_counter()
+        started = _started()
         for (path, _), file in zip(batch.jobs, batch.files):
             if isinstance(file, str):
                 self._skip(path, file)
@@ -359,6 +380,7 @@ class _Run:
         self.last_finish = now
         self.result.images += len(batch.readable)
         self.result.lanes.append(batch.lanes)
+        self.result.lane_cpu.append(batch.cpu)
         timings: dict[str, float] = {}
         for lane, clock in batch.clocks:  # the events are complete: the batch is written
             stage_ms = clock if isinstance(clock, dict) else clock.result()

@@ -158,6 +158,7 @@ def test_on_the_gpu_both_executors_write_the_same_overlays_and_skip_the_same_fil
         result = run_jobs(pipeline, jobs, out, 3, executor=executor, on_skip=lambda p, r: None)
         assert result.written == 9 and [p.name for p, _ in result.skipped] == ["img_3.jpg", "img_9.jpg"]
         assert result.lane_seconds()["compute"] > 0 and result.bound_images_per_s() > 0
+        assert result.lane_cpu_seconds()["compute"] > 0 and result.process_cpu_seconds > 0
         outputs[executor] = {p.name: p.read_bytes() for p in out.iterdir()}
     assert outputs["overlapped"].keys() == outputs["sequential"].keys()
     for name, data in outputs["overlapped"].items():

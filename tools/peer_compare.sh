@@ -41,6 +41,9 @@ import json, sys
 e = json.load(open(sys.argv[1]))["benchmarks"][0]["extra_info"]  # rank 0: its lanes
 print(f"   steady {e['steady_images_per_s']:.1f} images/s, bound {e['bound_images_per_s'] or 0:.1f}, "
       f"lanes {({k: round(v, 3) for k, v in e['lane_seconds'].items()} if e['lane_seconds'] else None)}")
+if e.get("lane_cpu_seconds"):  # the lanes' threads' CPU time: near the run's seconds, they take turns
+    print(f"   lanes' CPU {({k: round(v, 3) for k, v in e['lane_cpu_seconds'].items()})} of {e['seconds']:.3f} s, "
+          f"process CPU {e['process_cpu_seconds']:.3f} s")
 PY
 }
 parse() {  # NAME: its preset's options, with its suffixes (-lenient, -threads, -writethreads, -readersN, ...)
