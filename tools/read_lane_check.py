@@ -3,8 +3,8 @@ this process (HARNESS_READERS=threads) and in harness.reading's process, and how
 each number of reader threads check?  FILES real 1920x1080 JPEGs in batches of 32, read alone and beside
 BUSY threads that only run Python (as the lanes' threads do), the best of 3 each.  With --writes, the same
 for writing them back (harness.reading.write_files; HARNESS_WRITERS=threads: by this process).
-Usage: python tools/read_lane_check.py [BUSY=3] [--files 64] [--workers 8,14] [--modes threads,process]
-       [--writes]  (one line per mode and number of workers, default harness.reading.read_workers(); JSON
+Usage: python tools/read_lane_check.py [BUSY=3] [--files 64 | --images DIR] [--workers 8,14]
+       [--modes threads,process] [--writes]  (one line per mode and number of workers, default harness.reading.read_workers(); JSON
        with --json FILE)"""
 
 import argparse
@@ -46,12 +46,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("busy", nargs="?", type=int, default=3)
     parser.add_argument("--files", type=int, default=64)
+    parser.add_argument("--images", help="a folder of JPEGs to read instead (its first --files)")
     parser.add_argument("--workers", help="comma-separated numbers of reader threads to measure")
     parser.add_argument("--modes", default="threads,process", help="where the files are read (HARNESS_READERS)")
     parser.add_argument("--writes", action="store_true", help="measure writing the files back too")
     parser.add_argument("--json")
     args = parser.parse_args()
-    paths = [path for path, _ in write_jobs(photographs("1920x1080", args.files), Path(tempfile.mkdtemp()))]
+    if args.images:
+        paths = sorted(Path(args.images).glob("*.jpg"))[:args.files]
+    else:
+        paths = [path for path, _ in write_jobs(photographs("1920x1080", args.files), Path(tempfile.mkdtemp()))]
     counts = [int(n) for n in args.workers.split(",")] if args.workers else [read_workers()]
     results = {"files": len(paths), "workers": read_workers(), "busy_threads": args.busy, "runs": []}
     for workers in counts:
