@@ -155,6 +155,20 @@ def test_findings_are_computed_from_the_files():
     assert warned[0].startswith("**Throttled**") and "h100-2026-11-24/sample.json" in warned[0]
 
 
+def test_the_lane_finding_says_how_much_of_one_core_the_lanes_threads_used():
+    """Files that record the lanes' CPU time get its share of the run; older files get the sentence as before."""
+    from harness.report.findings import time_shares
+
+    peer = ROOT / "reports" / "h100-2026-12-07-decode" / "callC" / "peer"
+    table = load([peer / "harness_fastest-fused_b32_s224.json"])
+    (before,) = {s for s in time_shares(table) if s.startswith("Overlapped")}
+    assert before.endswith("set by the decode lane).") and "core" not in before
+    cpu = {"read": 0.01, "decode": 0.1, "compute": 0.06, "encode": 0.12, "write": 0.04}  # 0.33 s of 0.367831 s
+    table["lane_cpu_seconds"] = [cpu] * len(table)
+    (after,) = {s for s in time_shares(table) if s.startswith("Overlapped")}
+    assert after == before[:-2] + "); the lanes' threads used 89.7% of one core."
+
+
 def test_numbers_are_shown_to_their_precision_with_units_and_never_as_nan():
     from harness.report.present import number, readable
     from harness.report.render import sections

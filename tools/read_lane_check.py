@@ -4,8 +4,8 @@ each number of reader threads check?  FILES real 1920x1080 JPEGs in batches of 3
 BUSY threads that only run Python (as the lanes' threads do), the best of 3 each.  With --writes, the same
 for writing them back (harness.reading.write_files; HARNESS_WRITERS=threads: by this process).
 Usage: python tools/read_lane_check.py [BUSY=3] [--files 64 | --images DIR] [--workers 8,14]
-       [--modes threads,process] [--writes]  (one line per mode and number of workers, default harness.reading.read_workers(); JSON
-       with --json FILE)"""
+       [--modes threads,process] [--writes]  (one line per mode and number of workers, default
+       harness.reading.read_workers(); JSON with --json FILE)"""
 
 import argparse
 import json

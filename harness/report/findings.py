@@ -69,8 +69,17 @@ def time_shares(rows: pd.DataFrame) -> list[str]:
                    else "?")
         out.append(f"Overlapped, {describe(row)}: {number(row['steady_images_per_s'])} images/s steady, "
                    f"{number(row['bound_fraction'], 'fraction')} of the pipelining bound "
-                   f"({number(row['bound_images_per_s'])} images/s, set by the {busiest} lane).")
+                   f"({number(row['bound_images_per_s'])} images/s, set by the {busiest} lane){lock_share(row)}.")
     return out
+
+
+def lock_share(row) -> str:
+    """The lanes' threads' CPU time over the run's, where recorded: near one core, they take turns on the
+    interpreter lock, whatever the lanes' busy times say."""
+    cpu, seconds = row.get("lane_cpu_seconds"), row.get("seconds")
+    if not isinstance(cpu, dict) or not cpu or not isinstance(seconds, (int, float)) or not seconds > 0:
+        return ""
+    return f"; the lanes' threads used {number(sum(cpu.values()) / seconds, 'fraction')} of one core"
 
 
 def against_limits(rows: pd.DataFrame) -> list[str]:
