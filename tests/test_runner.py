@@ -166,6 +166,39 @@ def test_on_the_gpu_both_executors_write_the_same_overlays_and_skip_the_same_fil
         assert np.abs(a - b).mean() <= 0.5, name  # the same work; nvJPEG's encode may differ in a few bits
 
 
+@pytest.mark.gpu
+def test_on_the_gpu_decode_and_encode_take_turns_and_a_redo_takes_their_lock(tmp_path, jobs, monkeypatch,
+                                                                             nvimgcodec_module):
+    """With nvImageCodec the decode and encode lanes share one reentrant lock (its binding's waits for the
+    interpreter lock); every batch run again by Pipeline.run on the calling thread takes every lock, that one
+    twice, and must not wait for itself."""
+    import threading
+
+    from harness.runner import _Run
+
+    pipeline = Pipeline(Config(device="cuda", decoder="nvimgcodec", model="lraspp_mobilenet_v3_large",
+                               weights="synthetic", target_img_height=64, target_img_width=64, batch_size=3))
+    locks = _Run(pipeline, tmp_path, True, False, None, None, None).locks
+    assert locks["encode"] is locks["decode"] and locks["compute"] is not locks["decode"]
+    monkeypatch.setattr("harness.runner.MAX_BATCH_PIXELS", 1)  # every batch over it: Pipeline.run takes it
+    results = []
+    out = tmp_path / "out"
+    out.mkdir()
+    runner = threading.Thread(target=lambda: results.append(run_jobs(pipeline, jobs, out, 3,
+                                                                     on_skip=lambda p, r: None)))
+    runner.start()
+    runner.join(300)
+    assert not runner.is_alive(), "the run waits for itself"
+    assert results[0].written == 9 and [p.name for p, _ in results[0].skipped] == ["img_3.jpg", "img_9.jpg"]
+
+
+def test_on_the_cpu_decode_and_encode_keep_their_own_locks(tmp_path, pipeline):
+    from harness.runner import _Run
+
+    locks = _Run(pipeline, tmp_path, True, False, None, None, None).locks
+    assert len({id(lock) for lock in locks.values()}) == 3
+
+
 def test_warm_up_runs_the_executor_and_leaves_nothing(tmp_path, pipeline, sample_bytes, monkeypatch):
     import tempfile
 
