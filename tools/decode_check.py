@@ -100,7 +100,7 @@ def main() -> None:
                 if args.json:
                     Path(args.json).write_text(json.dumps(results, indent=1))
                 print(f"codec threads {threads or 'default'}, switch {switch_ms} ms, {load}: "
-                      + ", ".join(f"{key[:-3]} {value:.2f}" for key, value in run.items() if key.endswith("_ms"))
+                      + ", ".join(f"{key[:-3]} {value:.2f}" for key, value in run.items() if key.endswith("_ms") and key != "switch_ms")
                       + f" ms a batch of {len(datas)}", flush=True)
     sys.setswitchinterval(0.005)
 
