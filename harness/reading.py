@@ -11,14 +11,13 @@ overlays through memory the two share and writes them, in order, in one request.
 
 Each is `python -m harness.reading read|write` (multiprocessing would run the caller's main module in it
 again), ignores Ctrl-C (the caller decides what stops), and exits when its pipe closes, when a wait for its
-answer is cut short, or when the thread that started it ends (Linux's parent-death signal: a caller ended by
-os._exit or SIGKILL).  Its SIGTERM stops it at the file in hand, which it removes (files.write_atomic).
+answer is cut short, or when the process that started it ends (a caller ended by os._exit or SIGKILL: a
+thread of it watches for that).  Its SIGTERM stops it at the file in hand, which it removes (files.write_atomic).
 """
 
 from __future__ import annotations
 
 import atexit
-import ctypes
 import mmap
 import os
 import pickle
@@ -89,6 +88,7 @@ class _Helper:
         self.answers = Connection(os.dup(self.process.stdout.fileno()), writable=False)
         self.lock = threading.Lock()  # one batch at a time
         self.broken = False  # a request was cut short: its answer, or its work, is still to come
+        self.closed = False
 
     def usable(self) -> bool:
         return not self.broken and self.process.poll() is None
@@ -116,7 +116,11 @@ class _Helper:
             self.memory = grown
 
     def close(self) -> None:
-        """Close the pipe (the process exits on it) and the memory; kill the process if it lingers."""
+        """Close the pipe (the process exits on it) and the memory; kill the process if it lingers.  Once:
+        atexit calls it again."""
+        if self.closed:
+            return
+        self.closed = True
         for end in (self.requests, self.answers, self.process.stdin, self.process.stdout):
             end.close()
         try:
@@ -305,14 +309,17 @@ def _terminated(number, frame) -> None:
 
 
 def _ends_with(parent: int) -> None:
-    """A SIGTERM when the process that started this one ends, however it ends (os._exit, SIGKILL): Linux's
-    parent-death signal."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # it ended before the call
-        raise SystemExit(0)
+    """A SIGTERM to this process when the process that started it ends, however it ends (os._exit, SIGKILL):
+    a thread looks for it every 0.1 s.  Linux's parent-death signal would come when the *thread* that started
+    this process ends, and a caller may start a run from a thread that ends while the process serves others."""
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="harness-parent-watch", daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -162,7 +162,7 @@ def test_a_sigterm_mid_batch_leaves_no_temporary_file_and_a_bad_mode_is_one_line
 
 def test_the_writing_process_ends_with_the_process_that_started_it(tmp_path):
     """A caller ended by os._exit runs no clean-up, and here a `sleep` it started keeps the pipe to the writing
-    process open, so no end of file comes: only the parent-death signal ends the writing process."""
+    process open, so no end of file comes: only its watch for the end of its parent ends the writing process."""
     script = ("import os, subprocess; from harness.reading import Writer; w = Writer(); "
               "fd = w.requests.fileno(); os.set_inheritable(fd, True); "
               "s = subprocess.Popen(['sleep', '120'], pass_fds=[fd], start_new_session=True, "
@@ -183,6 +183,26 @@ def test_the_writing_process_ends_with_the_process_that_started_it(tmp_path):
             pytest.fail("the writing process outlived the process that started it")
     finally:
         os.kill(holder, signal.SIGKILL)
+
+
+def test_the_processes_outlive_the_thread_that_started_them(tmp_path, sample_paths):
+    """Linux's parent-death signal comes when the *thread* that started a process ends: a run from a thread
+    that has ended must still find its reading and writing processes at work."""
+    for helper in ("_reader", "_writer"):  # started by the thread below, not by an earlier test
+        if getattr(reading, helper) is not None:
+            getattr(reading, helper).close()
+            setattr(reading, helper, None)
+    starter = threading.Thread(target=lambda: (read_files([], True), write_files([], [])))
+    starter.start()
+    starter.join()
+    helpers = (reading._reader, reading._writer)
+    time.sleep(1)  # a signal tied to the thread would have ended them by now
+    assert [helper.process.poll() for helper in helpers] == [None, None]
+    files = read_files(sample_paths[:2], True)
+    assert [type(file).__name__ for file in files] == ["JpegFile", "JpegFile"]
+    assert write_files([tmp_path / "a.jpg"], [files[0].data]) == (1, None)
+    assert (tmp_path / "a.jpg").read_bytes() == bytes(files[0].data)
+    assert (reading._reader, reading._writer) == helpers  # the same processes served them
 
 
 def assert_nothing_left(group: int, out) -> None:
