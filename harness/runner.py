@@ -7,7 +7,7 @@ Two executors:
 - "overlapped" (the default): each phase is a lane with its own thread (and, on a GPU, its own CUDA
   stream), and up to `depth` batches wait between two lanes.  While batch k is in inference, batch k+1 is
   being decoded and batch k-1 encoded and written, so the hardware JPEG decoder, the SMs and the encoder
-  work at the same time (with nvImageCodec, decode and encode take turns on the host: _Run.__init__).
+  work at the same time (with nvImageCodec, decode and encode take turns on the host: codecs_take_turns).
   Lanes hand tensors over with CUDA events; nothing waits for the host but encode.
 - "sequential": one batch at a time through every stage on the calling thread: the easiest to read
   per-stage times from, and the reference the overlapped executor is tested against.
@@ -130,6 +130,14 @@ class JobsResult:
         return (sum(self.batch_written[first:]) / busy[lane], lane) if busy[lane] > 0 else (None, None)
 
 
+def codecs_take_turns(pipeline: Pipeline) -> bool:
+    """Whether the decode and encode lanes share one lock.  nvImageCodec's binding releases and retakes the
+    interpreter lock for every image, and two such calls on two threads wait for each other at every turn:
+    on an H100, 32 1080p files decode in 6.65 ms alone and 27.8 ms beside an encode, where in turns the two
+    take 13.9 ms (reports/h100-2026-12-07-turns)."""
+    return pipeline.config.decoder == "nvimgcodec"
+
+
 def _started() -> tuple[float, float]:
     """The host clock and this thread's CPU clock, at the start of a lane's work on a batch."""
     return time.perf_counter(), time.thread_time()
@@ -233,12 +241,9 @@ class _Run:
         self.cuda_origin = None
         # A lane holds its phase's lock while it works; a batch run again (redo) holds all three, so that
         # the decoder, engine and backend (TensorRT's one context, the codecs) never serve two at once.
+        # Reentrant, so that a redo takes a lock that two lanes share twice.
         self.locks = {lane: threading.RLock() for lane in ("decode", "compute", "encode")}
-        if pipeline.config.decoder == "nvimgcodec":
-            # Decode and encode take turns: nvImageCodec's binding releases and retakes the interpreter lock
-            # for every image, and two such calls on two threads wait for each other at every turn.  On an
-            # H100, 32 1080p files decode in 6.65 ms alone, 27.8 ms beside an encode; in turns both take 13.9.
-            # Reentrant, so that a redo, which takes every lock, takes this one twice.
+        if codecs_take_turns(pipeline):
             self.locks["encode"] = self.locks["decode"]
 
     def start(self) -> None:

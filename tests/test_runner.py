@@ -199,6 +199,25 @@ def test_on_the_cpu_decode_and_encode_keep_their_own_locks(tmp_path, pipeline):
     assert len({id(lock) for lock in locks.values()}) == 3
 
 
+@pytest.mark.parametrize("budget", [None, 1], ids=["lanes", "every-batch-run-again"])
+def test_decode_and_encode_taking_turns_write_what_the_sequential_executor_writes(tmp_path, pipeline, jobs,
+                                                                                 monkeypatch, budget):
+    """The shared lock as nvImageCodec runs get it, on the CPU's decoder: the same overlays and skips in input
+    order, and a batch run again on the calling thread (over the pixel budget: every batch) takes the shared
+    lock twice without waiting for itself."""
+    import threading
+
+    monkeypatch.setattr("harness.runner.codecs_take_turns", lambda pipeline: True)
+    if budget:
+        monkeypatch.setattr("harness.runner.MAX_BATCH_PIXELS", budget)
+    outputs = {}
+    finished = threading.Thread(target=lambda: outputs.update(run_both(tmp_path, pipeline, jobs)))
+    finished.start()
+    finished.join(300)
+    assert not finished.is_alive(), "the run waits for itself"
+    assert outputs["overlapped"] == outputs["sequential"] and len(outputs["overlapped"]) == 9
+
+
 def test_warm_up_runs_the_executor_and_leaves_nothing(tmp_path, pipeline, sample_bytes, monkeypatch):
     import tempfile
 
