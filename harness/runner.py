@@ -133,8 +133,8 @@ class JobsResult:
 def codecs_take_turns(pipeline: Pipeline) -> bool:
     """Whether the decode and encode lanes share one lock.  nvImageCodec's binding releases and retakes the
     interpreter lock for every image, and two such calls on two threads wait for each other at every turn:
-    on an H100, 32 1080p files decode in 6.65 ms alone and 27.8 ms beside an encode, where in turns the two
-    take 13.9 ms (reports/h100-2026-12-07-turns)."""
+    on an H100, 32 1080p files decode in 6.65 ms alone and 27.8 ms beside an encode; in turns the two need
+    their times alone, 13.9 ms (reports/h100-2026-12-07-turns)."""
     return pipeline.config.decoder == "nvimgcodec"
 
 
