@@ -99,8 +99,9 @@ def main() -> None:
                 results["runs"].append(run)
                 if args.json:
                     Path(args.json).write_text(json.dumps(results, indent=1))
+                times = {key[:-3]: value for key, value in run.items() if key.endswith("_ms") and key != "switch_ms"}
                 print(f"codec threads {threads or 'default'}, switch {switch_ms} ms, {load}: "
-                      + ", ".join(f"{key[:-3]} {value:.2f}" for key, value in run.items() if key.endswith("_ms") and key != "switch_ms")
+                      + ", ".join(f"{name} {value:.2f}" for name, value in times.items())
                       + f" ms a batch of {len(datas)}", flush=True)
     sys.setswitchinterval(0.005)
 
