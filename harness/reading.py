@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -177,8 +178,16 @@ class Writer(_Helper):
             return self._ask((spans, size))
 
 
-_reader: Reader | None = None
-_writer: Writer | None = None
+_helpers: dict[type, _Helper] = {}  # the running Reader and Writer
+
+
+def _running(kind: type[_Helper]) -> _Helper:
+    """The process of `kind`, started on first use, and again where the last one was cut short or ended."""
+    helper = _helpers.get(kind)
+    if helper is None or not helper.usable():
+        helper = _helpers[kind] = kind()
+        atexit.register(helper.close)
+    return helper
 
 
 def _mode(variable: str) -> str:
@@ -203,27 +212,17 @@ def read_files(paths: list[Path], strict: bool, workers: int | None = None) -> l
     """Per path, its inputs.JpegFile or why it cannot be used, in order, `workers` (read_workers()) at a
     time.  HARNESS_READERS=threads reads them in threads of this process instead, to measure the
     difference."""
-    global _reader
     workers = workers or read_workers()
     if in_threads():
         return read_batch(paths, strict, workers)
-    if _reader is None or not _reader.usable():
-        _reader = Reader()
-        atexit.register(_reader.close)
-    return _reader.read(paths, strict, workers)
+    return _running(Reader).read(paths, strict, workers)
 
 
 def write_files(targets: list[Path], datas: list[bytes]) -> tuple[int, str | None]:
     """Write each of `datas` to its target whole (files.write_atomic), in order, until one fails: how many
     were written and why the next was not (None: all were).  In the writing process, unless
     HARNESS_WRITERS=threads or the shared memory cannot grow to the batch."""
-    global _writer
-    answer = None
-    if not writes_here():
-        if _writer is None or not _writer.usable():
-            _writer = Writer()
-            atexit.register(_writer.close)
-        answer = _writer.write(targets, datas)
+    answer = None if writes_here() else _running(Writer).write(targets, datas)
     return answer if answer is not None else _write(zip(targets, datas))
 
 
@@ -312,8 +311,6 @@ def _ends_with(parent: int) -> None:
     """A SIGTERM to this process when the process that started it ends, however it ends (os._exit, SIGKILL):
     a thread looks for it every 0.1 s.  Linux's parent-death signal would come when the *thread* that started
     this process ends, and a caller may start a run from a thread that ends while the process serves others."""
-    import time
-
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.1)

@@ -109,7 +109,7 @@ def test_a_wait_cut_short_ends_the_writing_process_and_the_next_batch_gets_a_new
     and the next request read this one's answer ((4000, None) for a batch of one)."""
     monkeypatch.delenv("HARNESS_WRITERS", raising=False)
     assert write_files([tmp_path / "first.jpg"], [b"first"]) == (1, None)
-    writer = reading._writer
+    writer = reading._helpers[Writer]
     os.kill(writer.process.pid, signal.SIGSTOP)  # it answers nothing until the alarm has cut the wait short
 
     def cut_short(number, frame):
@@ -125,7 +125,7 @@ def test_a_wait_cut_short_ends_the_writing_process_and_the_next_batch_gets_a_new
         signal.signal(signal.SIGALRM, previous)
         os.kill(writer.process.pid, signal.SIGCONT)
     assert writer.process.wait(timeout=60) == 128 + signal.SIGTERM and not writer.usable()
-    assert write_files([tmp_path / "next.jpg"], [b"next"]) == (1, None) and reading._writer is not writer
+    assert write_files([tmp_path / "next.jpg"], [b"next"]) == (1, None) and reading._helpers[Writer] is not writer
     assert (tmp_path / "next.jpg").read_bytes() == b"next" and not list(tmp_path.glob(".harness-*"))
 
 
@@ -188,21 +188,20 @@ def test_the_writing_process_ends_with_the_process_that_started_it(tmp_path):
 def test_the_processes_outlive_the_thread_that_started_them(tmp_path, sample_paths):
     """Linux's parent-death signal comes when the *thread* that started a process ends: a run from a thread
     that has ended must still find its reading and writing processes at work."""
-    for helper in ("_reader", "_writer"):  # started by the thread below, not by an earlier test
-        if getattr(reading, helper) is not None:
-            getattr(reading, helper).close()
-            setattr(reading, helper, None)
+    for helper in reading._helpers.values():  # started by the thread below, not by an earlier test
+        helper.close()
+    reading._helpers.clear()
     starter = threading.Thread(target=lambda: (read_files([], True), write_files([], [])))
     starter.start()
     starter.join()
-    helpers = (reading._reader, reading._writer)
+    helpers = (reading._helpers[Reader], reading._helpers[Writer])
     time.sleep(1)  # a signal tied to the thread would have ended them by now
     assert [helper.process.poll() for helper in helpers] == [None, None]
     files = read_files(sample_paths[:2], True)
     assert [type(file).__name__ for file in files] == ["JpegFile", "JpegFile"]
     assert write_files([tmp_path / "a.jpg"], [files[0].data]) == (1, None)
     assert (tmp_path / "a.jpg").read_bytes() == bytes(files[0].data)
-    assert (reading._reader, reading._writer) == helpers  # the same processes served them
+    assert (reading._helpers[Reader], reading._helpers[Writer]) == helpers  # the same processes served them
 
 
 def assert_nothing_left(group: int, out) -> None:
