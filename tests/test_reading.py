@@ -279,3 +279,26 @@ def test_a_thread_count_setting_is_taken_and_a_bad_value_is_one_line(monkeypatch
         monkeypatch.setenv(variable, bad)
         with pytest.raises(HarnessError, match=f"{variable}=.* is not a number of threads: give 1 to {maximum}"):
             count()
+
+
+def test_the_read_lane_check_measures_the_hosts_ceiling_in_processes_it_ends(tmp_path, sample_paths):
+    """tools/read_lane_check.py --ceiling: the same files read and checked by as many processes of their own,
+    one run per number of workers beside the reading process's, and no process left when it ends."""
+    import json
+
+    from helpers import ROOT
+
+    for path in sample_paths:
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "read_lane.json"
+    tool = subprocess.Popen([sys.executable, str(ROOT / "tools" / "read_lane_check.py"), "0", "--images",
+                             str(tmp_path), "--workers", "1,2", "--modes", "process", "--ceiling", "--json",
+                             str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=python_env(), start_new_session=True)
+    stdout, stderr = tool.communicate(timeout=300)
+    assert tool.returncode == 0, stderr
+    runs = json.loads(out.read_text())["runs"]
+    assert [(run["mode"], run["workers"]) for run in runs] == [("process", 1), ("processes", 1), ("process", 2),
+                                                               ("processes", 2)]
+    assert all(run["alone_s"] > 0 for run in runs) and "checked by 2 processes" in stdout
+    assert_nothing_left(tool.pid, tmp_path)

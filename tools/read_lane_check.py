@@ -2,21 +2,28 @@
 this process (HARNESS_READERS=threads) and in harness.reading's process, and how many files a second does
 each number of reader threads check?  FILES real 1920x1080 JPEGs in batches of 32, read alone and beside
 BUSY threads that only run Python (as the lanes' threads do), the best of 3 each.  With --writes, the same
-for writing them back (harness.reading.write_files; HARNESS_WRITERS=threads: by this process).
+for writing them back (harness.reading.write_files; HARNESS_WRITERS=threads: by this process).  With
+--ceiling, the same files read and checked in as many processes of their own, nothing handed back: what
+the host's cores allow, against which the reading process's threads and its hand-over are seen.
 Usage: python tools/read_lane_check.py [BUSY=3] [--files 64 | --images DIR] [--workers 8,14]
-       [--modes threads,process] [--writes]  (one line per mode and number of workers, default
-       harness.reading.read_workers(); JSON with --json FILE)"""
+       [--modes threads,process] [--writes] [--ceiling]  (one line per mode and number of workers,
+       default harness.reading.read_workers(); JSON with --json FILE)"""
 
 import argparse
 import json
+import multiprocessing
 import tempfile
 import time
 import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from harness.benchkit import busy_python, photographs
-from harness.reading import read_files, read_workers, write_files
-from harness.runner import write_jobs
+from harness.inputs import read_jpeg
+
+if __name__ == "__main__":  # not in --ceiling's processes, which import this file: they need read_jpeg only
+    from harness.benchkit import busy_python, photographs
+    from harness.reading import read_files, read_workers, write_files
+    from harness.runner import write_jobs
 
 
 def best_of_3(paths: list[Path], workers: int, batch: int = 32, out: Path | None = None) -> float:
@@ -36,6 +43,23 @@ def best_of_3(paths: list[Path], workers: int, batch: int = 32, out: Path | None
     return min(read_all() for _ in range(3))
 
 
+def _check_share(paths: list[Path]) -> int:
+    return len([read_jpeg(path, True) for path in paths])
+
+
+def ceiling(paths: list[Path], workers: int) -> float:
+    """Best of 3: the files read and checked in `workers` processes, a share each, nothing handed back."""
+    shares = [paths[at::workers] for at in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        def check_all() -> float:
+            started = time.perf_counter()
+            assert sum(pool.map(_check_share, shares)) == len(paths)
+            return time.perf_counter() - started
+
+        check_all()  # warm: processes started, files in the page cache
+        return min(check_all() for _ in range(3))
+
+
 def alone_and_beside_busy(busy_count: int, measure) -> tuple[float, float]:
     alone = measure()
     with busy_python(busy_count):
@@ -50,6 +74,8 @@ def main() -> None:
     parser.add_argument("--workers", help="comma-separated numbers of reader threads to measure")
     parser.add_argument("--modes", default="threads,process", help="where the files are read (HARNESS_READERS)")
     parser.add_argument("--writes", action="store_true", help="measure writing the files back too")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also read and check the files in as many processes, nothing handed back")
     parser.add_argument("--json")
     args = parser.parse_args()
     if args.images:
@@ -66,6 +92,11 @@ def main() -> None:
             print(f"{mode}: {len(paths)} files in batches of 32 on {workers} threads alone {alone:.3f} s "
                   f"({len(paths) / alone:.0f} files/s), beside {args.busy} busy Python threads {loaded:.3f} s "
                   f"({len(paths) / loaded:.0f} files/s)")
+        if args.ceiling:
+            alone = ceiling(paths, workers)
+            results["runs"].append({"mode": "processes", "workers": workers, "alone_s": alone})
+            print(f"ceiling: {len(paths)} files read and checked by {workers} processes, nothing handed back, "
+                  f"{alone:.3f} s ({len(paths) / alone:.0f} files/s)")
     if args.writes:
         for mode in args.modes.split(","):
             os.environ["HARNESS_WRITERS"] = mode  # write_files reads it on each call
