@@ -26,21 +26,30 @@ if __name__ == "__main__":  # not in --ceiling's processes, which import this fi
     from harness.runner import write_jobs
 
 
+def warm_best_of_3(work) -> float:
+    """Seconds of the best of 3 runs of `work`, after one that warms up (processes started, files in the page
+    cache)."""
+    work()
+    seconds = []
+    for _ in range(3):
+        started = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - started)
+    return min(seconds)
+
+
 def best_of_3(paths: list[Path], workers: int, batch: int = 32, out: Path | None = None) -> float:
     """Reading the files in batches, or with `out` writing their bytes there (workers unused)."""
     datas = [path.read_bytes() for path in paths] if out else []
 
-    def read_all() -> float:
-        started = time.perf_counter()
+    def read_all() -> None:
         for at in range(0, len(paths), batch):
             if out:
                 write_files([out / path.name for path in paths[at:at + batch]], datas[at:at + batch])
             else:
                 read_files(paths[at:at + batch], True, workers)
-        return time.perf_counter() - started
 
-    read_all()  # warm: processes started, files in the page cache
-    return min(read_all() for _ in range(3))
+    return warm_best_of_3(read_all)
 
 
 def _check_share(paths: list[Path]) -> int:
@@ -51,13 +60,10 @@ def ceiling(paths: list[Path], workers: int) -> float:
     """Best of 3: the files read and checked in `workers` processes, a share each, nothing handed back."""
     shares = [paths[at::workers] for at in range(workers)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        def check_all() -> float:
-            started = time.perf_counter()
+        def check_all() -> None:
             assert sum(pool.map(_check_share, shares)) == len(paths)
-            return time.perf_counter() - started
 
-        check_all()  # warm: processes started, files in the page cache
-        return min(check_all() for _ in range(3))
+        return warm_best_of_3(check_all)
 
 
 def alone_and_beside_busy(busy_count: int, measure) -> tuple[float, float]:
